@@ -1,0 +1,139 @@
+/* Shared helpers for the CUnit suites (see testutil.h). */
+#include "testutil.h"
+
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int byol_test_main(int argc, char **argv, const char *suite_name,
+                   const struct byol_test_case *cases)
+{
+    (void)argc;
+    (void)argv;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite suite = CU_add_suite(suite_name, NULL, NULL);
+    if (!suite)
+        return 2;
+    for (const struct byol_test_case *c = cases; c->name; c++)
+        if (!CU_add_test(suite, c->name, c->fn))
+            return 2;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
+
+struct byol_registry *byol_test_registry(void)
+{
+    struct byol_registry *reg = NULL;
+    if (byol_registry_create(&reg) != BYOL_OK ||
+        byol_registry_add_search_dir(reg, BYOL_TEST_PLUGIN_DIR) != BYOL_OK) {
+        fprintf(stderr, "test registry: %s\n", byol_last_error());
+        exit(2);
+    }
+    return reg;
+}
+
+struct byol_backend *byol_test_backend(struct byol_registry *reg, const char *name, int threads)
+{
+    char text[128];
+    snprintf(text, sizeof text, "threads = %d;", threads);
+    struct byol_config *cfg = NULL;
+    struct byol_backend *be = NULL;
+    if (byol_config_parse(text, "test-backend", &cfg) != BYOL_OK ||
+        byol_backend_create(reg, name, byol_config_root(cfg), &be) != BYOL_OK) {
+        fprintf(stderr, "test backend %s: %s\n", name, byol_last_error());
+        exit(2);
+    }
+    /* The backend reads its settings at create time only. */
+    byol_config_free(cfg);
+    return be;
+}
+
+const char *byol_test_fixture(const char *file)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", BYOL_TEST_FIXTURE_DIR, file);
+    return path;
+}
+
+int byol_test_close(const char *what, const float *got, const float *ref, size_t n, double atol,
+                    double rtol)
+{
+    double maxdiff = 0, maxref = 0;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)ref[i]);
+        if (!(d <= maxdiff)) { /* also catches NaN */
+            maxdiff = isnan(d) ? INFINITY : d;
+            worst = i;
+        }
+        if (fabs(ref[i]) > maxref)
+            maxref = fabs(ref[i]);
+    }
+    int ok = maxdiff <= atol + rtol * maxref;
+    printf("  %-48s max abs diff %.3g (max |ref| %.3g)%s\n", what, maxdiff, maxref,
+           ok ? "" : "  <-- FAIL");
+    if (!ok && n)
+        printf("    worst at %zu: got %.9g want %.9g\n", worst, got[worst], ref[worst]);
+    return ok;
+}
+
+static uint32_t fnv1a32(const char *s)
+{
+    uint32_t h = 0x811C9DC5u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x01000193u;
+    return h;
+}
+
+static double detinit_uniform(uint32_t h0, uint32_t i)
+{
+    uint32_t x = h0 ^ (uint32_t)(i * 0x9E3779B9u);
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return (double)(x >> 8) / (double)(1u << 23) - 1.0;
+}
+
+void byol_test_detinit(const char *name, const int *dims, int ndim, float *out)
+{
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= (size_t)dims[d];
+    const char *dot = strrchr(name, '.');
+    const char *leaf = dot ? dot + 1 : name;
+    uint32_t h0 = fnv1a32(name);
+    double scale = ndim > 1 ? sqrt(3.0 / (double)(n / (size_t)dims[0])) : 0;
+    for (size_t i = 0; i < n; i++) {
+        double u = detinit_uniform(h0, (uint32_t)i), v;
+        if (strcmp(leaf, "running_var") == 0)
+            v = 1.0 + 0.2 * fabs(u);
+        else if (strcmp(leaf, "running_mean") == 0)
+            v = 0.1 * u;
+        else if (strcmp(leaf, "bias") == 0)
+            v = 0.05 * u;
+        else if (ndim == 1)
+            v = 1.0 + 0.1 * u;
+        else
+            v = scale * u;
+        out[i] = (float)v;
+    }
+}
+
+void byol_test_detinit_net(struct byol_net *net, const char *prefix)
+{
+    char full[512];
+    for (size_t i = 0; i < byol_net_param_count(net); i++) {
+        const struct byol_param *p = byol_net_param_at(net, i);
+        snprintf(full, sizeof full, "%s%s", prefix, p->name);
+        byol_test_detinit(full, p->dims, p->ndim, p->data);
+    }
+}

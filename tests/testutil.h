@@ -1,0 +1,52 @@
+/* Shared helpers for the CUnit suites: running suites, loading the blas backend from the build
+ * tree, reading fixtures and comparing arrays with a max-abs-diff report. */
+#ifndef BYOL_TESTUTIL_H
+#define BYOL_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+
+#include "byol/byol.h"
+
+/* One suite: a name and a NULL-terminated list of tests. */
+struct byol_test_case {
+    const char *name;
+    CU_TestFunc fn;
+};
+
+/* Register the suites (each a name and a {NULL, NULL}-terminated array) and run them; returns
+ * the process exit code (0 when every assertion passed). */
+int byol_test_main(int argc, char **argv, const char *suite_name,
+                   const struct byol_test_case *cases);
+
+/* A registry with the build tree's plugin folder on its search path, and a created backend of
+ * that name ("blas") with `threads` threads. Abort the test run on failure. */
+struct byol_registry *byol_test_registry(void);
+struct byol_backend *byol_test_backend(struct byol_registry *reg, const char *name, int threads);
+
+/* Path of a fixture file under tests/fixtures (static buffer). */
+const char *byol_test_fixture(const char *file);
+
+/* Max |a - b| and max |b| over n floats. Prints "<what>: max abs diff D (max |ref| R)" and
+ * returns 1 when D <= atol + rtol * max|ref|, else 0. */
+int byol_test_close(const char *what, const float *got, const float *ref, size_t n, double atol,
+                    double rtol);
+
+/* Assert a status is BYOL_OK, printing byol_last_error() if not. */
+#define BYOL_CHECK_OK(expr)                                                                  \
+    do {                                                                                     \
+        byol_status st_ = (expr);                                                            \
+        if (st_ != BYOL_OK)                                                                  \
+            fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr,              \
+                    byol_status_str(st_), byol_last_error());                                \
+        CU_ASSERT_EQUAL_FATAL(st_, BYOL_OK);                                                 \
+    } while (0)
+
+#endif
+
+/* Deterministic parameter values by state_dict name, the same as tests/fixtures/detinit.py:
+ * running_var 1 + 0.2|u|, running_mean 0.1u, bias 0.05u, 1-d weight 1 + 0.1u, other weights
+ * sqrt(3 / fan_in) u, with u in [-1, 1) hashed from (name, index). dims[0] is the fan-out. */
+void byol_test_detinit(const char *name, const int *dims, int ndim, float *out);
+/* byol_test_detinit over every parameter and buffer of a net, naming each prefix + name. */
+void byol_test_detinit_net(struct byol_net *net, const char *prefix);

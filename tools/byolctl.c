@@ -1,0 +1,344 @@
+/* byolctl: the command line of byol-c. One function per subcommand; this is the only place
+ * in the project that exits the process, always with a one-line message. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byol/byol.h"
+
+/* Exit statuses: 0 ok, 1 a failure reported on stderr, 2 bad usage, 3 not implemented yet. */
+enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2, CTL_NOT_YET = 3 };
+
+#define CTL_MAX_DIRS 64
+#define CTL_MAX_LIST 64
+
+/* Settings the top level of a config may have: the DESIGN contract. A typo fails early. */
+static const char *const ctl_top_keys[] = {
+    "seed",        "plugin_path", "plugins", "backend", "model", "augment_fn",
+    "augment_fn2", "data",        "train",   "eval",    NULL,
+};
+
+struct ctl_args {
+    const char *cfg;                       /* the config file, if the command takes one */
+    const char *plugin_dirs[CTL_MAX_DIRS]; /* --plugin-path, in order */
+    int ndirs;
+};
+
+/* Everything check and run set up from a config. */
+struct ctl_session {
+    struct byol_config *cfg;
+    int64_t seed;
+    struct byol_registry *reg;
+    struct byol_backend *backend;
+};
+
+static void ctl_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: byolctl <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  plugins [--plugin-path DIR]...  list every plugin found: kind, name, version,\n"
+            "                                  ABI, path (broken files are warned about)\n"
+            "  check CFG [--plugin-path DIR]   validate a config and print what it resolves to\n"
+            "  run CFG [--plugin-path DIR]     train as the config says\n"
+            "  version                         print the version and the plugin ABI\n"
+            "\n"
+            "Plugins are searched in: --plugin-path, the config's plugin_path, $BYOL_PLUGIN_PATH\n"
+            "(colon-separated), <exe>/../lib/byol/plugins, and the install folder. Relative\n"
+            "paths in a config (plugin_path, plugins, backend.name) are relative to its folder.\n");
+}
+
+static int ctl_fail(void)
+{
+    fprintf(stderr, "byolctl: %s\n", byol_last_error());
+    return CTL_FAIL;
+}
+
+/* Options shared by the subcommands; `want_cfg` says whether one positional CFG is required. */
+static int ctl_parse_args(int argc, char **argv, int want_cfg, struct ctl_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *dir = NULL;
+        if (strcmp(arg, "--plugin-path") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strncmp(arg, "--plugin-path=", 14) == 0)
+            dir = arg + 14;
+        if (dir && a->ndirs < CTL_MAX_DIRS) {
+            a->plugin_dirs[a->ndirs++] = dir;
+        } else if (dir || arg[0] == '-' || !want_cfg || a->cfg) {
+            fprintf(stderr, "byolctl: unexpected argument '%s' (see byolctl --help)\n", arg);
+            return CTL_USAGE;
+        } else {
+            a->cfg = arg;
+        }
+    }
+    if (want_cfg && !a->cfg) {
+        fprintf(stderr, "byolctl: missing config file (see byolctl --help)\n");
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* A path from the config, taken relative to the config's own folder (as @include is). */
+static void ctl_config_relative(const char *cfg_path, const char *path, char *out, size_t n)
+{
+    const char *slash = strrchr(cfg_path, '/');
+    if (path[0] == '/' || !slash)
+        snprintf(out, n, "%s", path);
+    else
+        snprintf(out, n, "%.*s/%s", (int)(slash - cfg_path), cfg_path, path);
+}
+
+static int ctl_is_path(const char *name)
+{
+    size_t n = strlen(name);
+    size_t sn = strlen(BYOL_PLUGIN_SUFFIX);
+    return strchr(name, '/') || (n > sn && strcmp(name + n - sn, BYOL_PLUGIN_SUFFIX) == 0);
+}
+
+/* Search order: --plugin-path, the config's plugin_path, then the standard folders. */
+static byol_status ctl_search_path(struct ctl_session *s, const struct ctl_args *a)
+{
+    const struct byol_settings *root = byol_config_root(s->cfg);
+    const char *dirs[CTL_MAX_LIST];
+    int n = 0;
+    byol_status st = BYOL_OK;
+    for (int i = 0; i < a->ndirs && st == BYOL_OK; i++)
+        st = byol_registry_add_search_dir(s->reg, a->plugin_dirs[i]);
+    if (st == BYOL_OK && s->cfg)
+        st = byol_settings_strings(root, "plugin_path", dirs, CTL_MAX_LIST, &n);
+    for (int i = 0; i < n && st == BYOL_OK; i++) {
+        char dir[PATH_MAX];
+        ctl_config_relative(a->cfg, dirs[i], dir, sizeof dir);
+        st = byol_registry_add_search_dir(s->reg, dir);
+    }
+    return st == BYOL_OK ? byol_registry_add_default_dirs(s->reg) : st;
+}
+
+/* The config's `plugins = [...]`: extra files, each must load. */
+static byol_status ctl_load_plugins(struct ctl_session *s, const char *cfg_path)
+{
+    const char *files[CTL_MAX_LIST];
+    int n = 0;
+    byol_status st =
+        byol_settings_strings(byol_config_root(s->cfg), "plugins", files, CTL_MAX_LIST, &n);
+    for (int i = 0; i < n && st == BYOL_OK; i++) {
+        char path[PATH_MAX];
+        ctl_config_relative(cfg_path, files[i], path, sizeof path);
+        st = byol_registry_load_file(s->reg, path);
+        if (st != BYOL_OK)
+            st = byol_error(st, "%s: plugins[%d]: %s", cfg_path, i, byol_last_error());
+    }
+    return st;
+}
+
+/* Whether a message already says where in a config it comes from ("FILE:LINE: ..."). */
+static int ctl_has_location(const char *msg)
+{
+    const char *colon = strchr(msg, ':');
+    if (!colon || colon[1] < '0' || colon[1] > '9')
+        return 0;
+    colon++;
+    while (*colon >= '0' && *colon <= '9')
+        colon++;
+    return *colon == ':';
+}
+
+/* Create the backend named by backend.name (default "blas") with the backend group as its
+ * settings: the backend validates its own keys there. */
+static byol_status ctl_create_backend(struct ctl_session *s, const char *cfg_path)
+{
+    const struct byol_settings *group = byol_settings_child(byol_config_root(s->cfg), "backend");
+    const char *name;
+    byol_status st = byol_settings_string(group, "name", "blas", &name);
+    if (st != BYOL_OK)
+        return st;
+    char path[PATH_MAX];
+    if (ctl_is_path(name)) {
+        ctl_config_relative(cfg_path, name, path, sizeof path);
+        name = path;
+    }
+    /* Find it first, so that "not found" can say which setting asked for it. */
+    const void *ops;
+    st = byol_registry_require(s->reg, BYOL_PLUGIN_BACKEND, name, &ops);
+    if (st != BYOL_OK)
+        return byol_error(st, "%s: backend.name: %s", cfg_path, byol_last_error());
+    st = byol_backend_create(s->reg, name, group, &s->backend);
+    if (st != BYOL_OK && !ctl_has_location(byol_last_error()))
+        st = byol_error(st, "%s: backend: %s", cfg_path, byol_last_error());
+    return st;
+}
+
+static void ctl_session_free(struct ctl_session *s)
+{
+    byol_backend_free(s->backend);
+    byol_registry_free(s->reg);
+    byol_config_free(s->cfg);
+}
+
+/* Load the config, its plugins and its backend; on failure the message is left for ctl_fail. */
+static byol_status ctl_session_open(struct ctl_session *s, const struct ctl_args *a)
+{
+    memset(s, 0, sizeof *s);
+    byol_status st = byol_config_load(a->cfg, &s->cfg);
+    if (st == BYOL_OK)
+        st = byol_settings_check_keys(byol_config_root(s->cfg), ctl_top_keys);
+    if (st == BYOL_OK)
+        st = byol_settings_int(byol_config_root(s->cfg), "seed", 0, &s->seed);
+    if (st == BYOL_OK)
+        st = byol_registry_create(&s->reg);
+    if (st == BYOL_OK)
+        st = ctl_search_path(s, a);
+    if (st == BYOL_OK)
+        st = ctl_load_plugins(s, a->cfg);
+    if (st == BYOL_OK)
+        st = ctl_create_backend(s, a->cfg);
+    if (st != BYOL_OK)
+        ctl_session_free(s);
+    return st;
+}
+
+static void ctl_print_search_path(const struct byol_registry *reg)
+{
+    size_t n = byol_registry_search_dir_count(reg);
+    for (size_t i = 0; i < n; i++)
+        printf("%-12s%s\n", i ? "" : "plugin path", byol_registry_search_dir(reg, i));
+}
+
+static void ctl_print_summary(const struct ctl_session *s, const struct ctl_args *a)
+{
+    const char *name = byol_backend_name(s->backend);
+    const struct byol_registry_entry *e = byol_registry_find(s->reg, BYOL_PLUGIN_BACKEND, name);
+    printf("%-12s%s\n", "config", a->cfg);
+    printf("%-12s%lld\n", "seed", (long long)s->seed);
+    if (e)
+        printf("%-12s%s %s (ABI %u.%u) %s\n", "backend", e->name, e->version,
+               BYOL_ABI_VERSION_MAJOR(e->abi_version), BYOL_ABI_VERSION_MINOR(e->abi_version),
+               e->path);
+    else
+        printf("%-12s%s\n", "backend", name);
+    printf("%-12s%zu registered\n", "plugins", byol_registry_count(s->reg));
+    ctl_print_search_path(s->reg);
+}
+
+/* ---- subcommands --------------------------------------------------------------------- */
+
+static void ctl_warn(const char *message, void *user)
+{
+    (void)user;
+    fprintf(stderr, "byolctl: warning: %s\n", message);
+}
+
+static int ctl_column_width(const struct byol_registry *reg, int which, int min)
+{
+    int w = min;
+    for (size_t i = 0; i < byol_registry_count(reg); i++) {
+        const struct byol_registry_entry *e = byol_registry_entry_at(reg, i);
+        int n = (int)strlen(which == 0 ? e->name : e->version);
+        w = n > w ? n : w;
+    }
+    return w;
+}
+
+static int cmd_plugins(int argc, char **argv)
+{
+    struct ctl_args a;
+    int rc = ctl_parse_args(argc, argv, 0, &a);
+    if (rc != CTL_OK)
+        return rc;
+    struct ctl_session s = {0};
+    byol_status st = byol_registry_create(&s.reg);
+    if (st == BYOL_OK)
+        st = ctl_search_path(&s, &a);
+    if (st == BYOL_OK)
+        st = byol_registry_load_all(s.reg, ctl_warn, NULL);
+    if (st != BYOL_OK) {
+        byol_registry_free(s.reg);
+        return ctl_fail();
+    }
+    int wn = ctl_column_width(s.reg, 0, 4), wv = ctl_column_width(s.reg, 1, 7);
+    printf("%-8s %-*s %-*s %-5s %s\n", "KIND", wn, "NAME", wv, "VERSION", "ABI", "PATH");
+    for (size_t i = 0; i < byol_registry_count(s.reg); i++) {
+        const struct byol_registry_entry *e = byol_registry_entry_at(s.reg, i);
+        char abi[24];
+        snprintf(abi, sizeof abi, "%u.%u", BYOL_ABI_VERSION_MAJOR(e->abi_version),
+                 BYOL_ABI_VERSION_MINOR(e->abi_version));
+        printf("%-8s %-*s %-*s %-5s %s\n", byol_plugin_kind_str(e->kind), wn, e->name, wv,
+               e->version, abi, e->path);
+    }
+    byol_registry_free(s.reg);
+    return CTL_OK;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct ctl_args a;
+    struct ctl_session s;
+    int rc = ctl_parse_args(argc, argv, 1, &a);
+    if (rc != CTL_OK)
+        return rc;
+    if (ctl_session_open(&s, &a) != BYOL_OK)
+        return ctl_fail();
+    ctl_print_summary(&s, &a);
+    ctl_session_free(&s);
+    return CTL_OK;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct ctl_args a;
+    struct ctl_session s;
+    int rc = ctl_parse_args(argc, argv, 1, &a);
+    if (rc != CTL_OK)
+        return rc;
+    if (ctl_session_open(&s, &a) != BYOL_OK)
+        return ctl_fail();
+    fprintf(stderr, "byolctl: %s: backend %s ready; training arrives with the learner\n", a.cfg,
+            byol_backend_name(s.backend));
+    ctl_session_free(&s);
+    return CTL_NOT_YET;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "byolctl: version takes no arguments\n");
+        return CTL_USAGE;
+    }
+    printf("byolctl %s (plugin ABI %d.%d)\n", BYOL_VERSION_STRING, BYOL_ABI_MAJOR, BYOL_ABI_MINOR);
+    return CTL_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+    } commands[] = {
+        {"plugins", cmd_plugins},
+        {"check", cmd_check},
+        {"run", cmd_run},
+        {"version", cmd_version},
+    };
+    if (argc < 2) {
+        ctl_usage(stderr);
+        return CTL_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(0, NULL);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        ctl_usage(stdout);
+        return CTL_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "byolctl: unknown command '%s' (see byolctl --help)\n", argv[1]);
+    return CTL_USAGE;
+}
