@@ -166,12 +166,12 @@ static const char *layers_sub(char *buf, size_t size, const char *block, const c
 }
 
 /* The main path of a BasicBlock: conv3x3(stride)-bn-relu-conv3x3-bn. */
-static byol_status layers_block_main(struct byol_net *net, const char *b, const char *in,
-                                     int out, int stride)
+static byol_status layers_block_main(struct byol_net *net, const char *b, const char *in, int out,
+                                     int stride)
 {
     char n[LAYERS_NAME_MAX + 16];
-    byol_status st = byol_net_add_conv2d(net, layers_sub(n, sizeof n, b, "conv1"), in, out, 3,
-                                         stride, 1, 0);
+    byol_status st =
+        byol_net_add_conv2d(net, layers_sub(n, sizeof n, b, "conv1"), in, out, 3, stride, 1, 0);
     if (st == BYOL_OK)
         st = byol_net_add_batchnorm(net, layers_sub(n, sizeof n, b, "bn1"), NULL, 1);
     if (st == BYOL_OK)
@@ -201,8 +201,8 @@ static byol_status layers_residual(struct layers_state *ls, const char *name)
     const char *shortcut = ls->prev;
     st = layers_block_main(ls->net, name, ls->prev, out, stride);
     if (st == BYOL_OK && (stride != 1 || ls->shape.c != out)) {
-        st = byol_net_add_conv2d(ls->net, layers_sub(n, sizeof n, name, "downsample.0"),
-                                 ls->prev, out, 1, stride, 0, 0);
+        st = byol_net_add_conv2d(ls->net, layers_sub(n, sizeof n, name, "downsample.0"), ls->prev,
+                                 out, 1, stride, 0, 0);
         if (st == BYOL_OK)
             st = byol_net_add_batchnorm(ls->net, layers_sub(sc, sizeof sc, name, "downsample.1"),
                                         NULL, 1);

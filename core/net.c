@@ -109,12 +109,19 @@ static void layer_list(const struct byol_net *net, char *buf, size_t size)
         snprintf(buf, size, "no layers");
 }
 
+static void child_list(const struct byol_net *net, char *buf, size_t size);
+
 /* BYOL_ERR_NOT_FOUND naming the layer, plus the valid names when they are few enough. */
 static byol_status no_layer(const struct byol_net *net, const char *name)
 {
-    char list[NET_NAMES_MAX + 16];
+    char list[NET_NAMES_MAX + 16], kids[NET_NAMES_MAX + 16];
     layer_list(net, list, sizeof list);
-    return byol_error(BYOL_ERR_NOT_FOUND, "net: no layer named '%s' (%s)", name, list);
+    if (!net->n_children)
+        return byol_error(BYOL_ERR_NOT_FOUND, "net: no layer named '%s' (%s)", name, list);
+    /* A user looking for a hidden layer starts from the top-level children. */
+    child_list(net, kids, sizeof kids);
+    return byol_error(BYOL_ERR_NOT_FOUND, "net: no layer named '%s' (%s; children: %s)", name,
+                      list, kids);
 }
 
 static byol_status lookup(const struct byol_net *net, const char *name, struct net_layer **out)
@@ -954,6 +961,17 @@ void byol_net_zero_grad(struct byol_net *net)
 int byol_net_has_layer(const struct byol_net *net, const char *name)
 {
     return net && name && find_index(net, name) >= 0;
+}
+
+int byol_net_depends_on(struct byol_net *net, const char *until, const char *layer)
+{
+    if (!net || !until || !layer)
+        return 0;
+    long last = find_index(net, until), want = find_index(net, layer);
+    if (last < 0 || want < 0 || want > last)
+        return 0;
+    mark_ancestors(net, (size_t)last);
+    return net->layers[want]->mark;
 }
 
 byol_status byol_net_output_shape(const struct byol_net *net, const char *name,

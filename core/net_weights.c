@@ -21,8 +21,8 @@ static void weights_dims_str(char *buf, size_t size, int ndim, const int64_t *di
 {
     size_t used = (size_t)snprintf(buf, size, "[");
     for (int k = 0; k < ndim && used < size; k++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "",
-                                 (long long)dims[k]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "", (long long)dims[k]);
     if (used < size)
         snprintf(buf + used, size - used, "]");
 }
@@ -60,8 +60,8 @@ static byol_status weights_check_counter(const struct byol_st_file *f, const cha
     const struct byol_st_tensor *t = byol_st_find(f, full);
     *out = t;
     if (t && (t->dtype != BYOL_ST_I64 || t->numel != 1))
-        return byol_error(BYOL_ERR_FORMAT, "%s: file has a %s tensor of %zu values, network "
-                          "wants one I64", full, weights_dtype_str(t->dtype), t->numel);
+        return byol_error(BYOL_ERR_FORMAT, "%s: file has %zu %s values, network wants one I64",
+                          full, t->numel, weights_dtype_str(t->dtype));
     return BYOL_OK;
 }
 
@@ -132,8 +132,8 @@ byol_status byol_net_load_weights(struct byol_net *net, const struct byol_st_fil
     if (st != BYOL_OK)
         return st;
     if (strict && m.count)
-        return byol_error(BYOL_ERR_NOT_FOUND, "weights: %zu of %zu tensors missing: %s%s",
-                          m.count, byol_net_param_count(net), m.shown,
+        return byol_error(BYOL_ERR_NOT_FOUND, "weights: %zu of %zu tensors missing: %s%s", m.count,
+                          byol_net_param_count(net), m.shown,
                           m.count > WEIGHTS_MISSING_SHOWN ? ", ..." : "");
     weights_params(net, f, prefix, 1, &m);
     weights_counters(net, f, prefix, 1);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libopenblas-dev libconfig-dev libcunit1-dev zlib1g-dev
+  libopenblas-dev libdnnl-dev libconfig-dev libcunit1-dev zlib1g-dev
   valgrind
   dataset-fashion-mnist
 )

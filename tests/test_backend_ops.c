@@ -683,20 +683,20 @@ int main(int argc, char **argv)
     printf("backend: %s\n", byol_backend_name(be));
 
     static const struct byol_test_case cases[] = {
-        {"fixture cases all have known ops", test_fixture_complete},
-        {"conv2d", test_conv2d},
-        {"batchnorm (training updates, inference keeps running stats)", test_batchnorm},
-        {"relu", test_relu},
-        {"maxpool", test_maxpool},
-        {"global avgpool", test_avgpool},
-        {"linear", test_linear},
-        {"add", test_add},
-        {"flatten", test_flatten},
-        {"grouped softmax (simplicial embeddings)", test_softmax},
-        {"adam / adamw", test_adam},
-        {"sgd (momentum, nesterov, plain)", test_sgd},
-        {"ema", test_ema},
-        {NULL, NULL},
+        {"fixture cases all have known ops", test_fixture_complete, 0},
+        {"conv2d", test_conv2d, 0},
+        {"batchnorm (training updates, inference keeps running stats)", test_batchnorm, 0},
+        {"relu", test_relu, 0},
+        {"maxpool", test_maxpool, 0},
+        {"global avgpool", test_avgpool, 0},
+        {"linear", test_linear, 0},
+        {"add", test_add, 0},
+        {"flatten", test_flatten, 0},
+        {"grouped softmax (simplicial embeddings)", test_softmax, 0},
+        {"adam / adamw", test_adam, 0},
+        {"sgd (momentum, nesterov, plain)", test_sgd, 0},
+        {"ema", test_ema, 0},
+        {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "backend ops", cases);
     byol_backend_free(be);

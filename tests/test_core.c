@@ -459,22 +459,22 @@ static void test_config_include(void)
 int main(int argc, char **argv)
 {
     static const struct byol_test_case cases[] = {
-        {"status messages", test_status_messages},
-        {"rng deterministic", test_rng_deterministic},
-        {"rng streams differ", test_rng_streams_differ},
-        {"rng uniform", test_rng_uniform},
-        {"rng normal", test_rng_normal},
-        {"settings values", test_settings_values},
-        {"settings floats", test_settings_floats},
-        {"settings strings", test_settings_strings},
-        {"settings defaults", test_settings_defaults},
-        {"settings paths", test_settings_paths},
-        {"settings type errors", test_settings_type_errors},
-        {"settings unknown keys", test_settings_unknown_keys},
-        {"config syntax error", test_config_syntax_error},
-        {"config missing files", test_config_missing_files},
-        {"config include", test_config_include},
-        {NULL, NULL},
+        {"status messages", test_status_messages, 0},
+        {"rng deterministic", test_rng_deterministic, 0},
+        {"rng streams differ", test_rng_streams_differ, 0},
+        {"rng uniform", test_rng_uniform, 0},
+        {"rng normal", test_rng_normal, 0},
+        {"settings values", test_settings_values, 0},
+        {"settings floats", test_settings_floats, 0},
+        {"settings strings", test_settings_strings, 0},
+        {"settings defaults", test_settings_defaults, 0},
+        {"settings paths", test_settings_paths, 0},
+        {"settings type errors", test_settings_type_errors, 0},
+        {"settings unknown keys", test_settings_unknown_keys, 0},
+        {"config syntax error", test_config_syntax_error, 0},
+        {"config missing files", test_config_missing_files, 0},
+        {"config include", test_config_include, 0},
+        {NULL, NULL, 0},
     };
     return byol_test_main(argc, argv, "core", cases);
 }

@@ -387,17 +387,17 @@ int main(int argc, char **argv)
         return 2;
     }
     static const struct byol_test_case cases[] = {
-        {"good_files", test_good_files},
-        {"null_handles", test_null_handles},
-        {"missing_and_unreadable", test_missing_and_unreadable},
-        {"truncated", test_truncated},
-        {"trailing_bytes", test_trailing_bytes},
-        {"wrong_magic", test_wrong_magic},
-        {"bad_dims", test_bad_dims},
-        {"label_count", test_label_count},
-        {"corrupt_gzip", test_corrupt_gzip},
-        {"fashion_mnist", test_fashion_mnist},
-        {NULL, NULL},
+        {"good_files", test_good_files, 0},
+        {"null_handles", test_null_handles, 0},
+        {"missing_and_unreadable", test_missing_and_unreadable, 0},
+        {"truncated", test_truncated, 0},
+        {"trailing_bytes", test_trailing_bytes, 0},
+        {"wrong_magic", test_wrong_magic, 0},
+        {"bad_dims", test_bad_dims, 0},
+        {"label_count", test_label_count, 0},
+        {"corrupt_gzip", test_corrupt_gzip, 0},
+        {"fashion_mnist", test_fashion_mnist, 0},
+        {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "dataset", cases);
     remove_dir();

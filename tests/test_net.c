@@ -1,4 +1,5 @@
-/* Tests of the network engine (core/net.c) on the blas backend: finite-difference gradients
+/* Tests of the network engine (core/net.c) on a backend (blas unless argv[1] or
+ * BYOL_TEST_BACKEND names another): finite-difference gradients
  * and PyTorch parity on a small residual net, name lookups, partial forward, training vs
  * inference, gradient accumulation, and build / free cycles. */
 #include <math.h>
@@ -778,23 +779,28 @@ static void test_many_builds(void)
 
 int main(int argc, char **argv)
 {
+    /* The backend: argv[1], else BYOL_TEST_BACKEND, else the blas reference. */
+    const char *backend = getenv("BYOL_TEST_BACKEND");
+    if (argc > 1)
+        backend = argv[1];
     g_reg = byol_test_registry();
-    g_be = byol_test_backend(g_reg, "blas", 2);
+    g_be = byol_test_backend(g_reg, backend && *backend ? backend : "blas", 2);
+    printf("backend: %s\n", byol_backend_name(g_be));
     static const struct byol_test_case cases[] = {
-        {"shapes", test_shapes},
-        {"unknown names", test_unknown_names},
-        {"build errors", test_build_errors},
-        {"parameter layout", test_param_layout},
-        {"default init", test_init_default},
-        {"aliases and children", test_aliases_children},
-        {"partial forward", test_partial_forward},
-        {"training and inference", test_modes},
-        {"gradients accumulate", test_grad_accumulate},
-        {"fan-out", test_fan_out},
-        {"gradient check", test_gradcheck},
-        {"pytorch parity", test_torch_parity},
-        {"many builds", test_many_builds},
-        {NULL, NULL},
+        {"shapes", test_shapes, 0},
+        {"unknown names", test_unknown_names, 0},
+        {"build errors", test_build_errors, 0},
+        {"parameter layout", test_param_layout, 0},
+        {"default init", test_init_default, 0},
+        {"aliases and children", test_aliases_children, 0},
+        {"partial forward", test_partial_forward, 0},
+        {"training and inference", test_modes, 0},
+        {"gradients accumulate", test_grad_accumulate, 0},
+        {"fan-out", test_fan_out, 0},
+        {"gradient check", test_gradcheck, 0},
+        {"pytorch parity", test_torch_parity, 0},
+        {"many builds", test_many_builds, 0},
+        {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "net", cases);
     byol_backend_free(g_be);

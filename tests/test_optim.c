@@ -507,15 +507,15 @@ int main(int argc, char **argv)
         return 2;
     }
     static const struct byol_test_case cases[] = {
-        {"fixture_net", test_fixture_net},
-        {"torch_parity", test_torch_parity},
-        {"lr_schedule", test_lr_schedule},
-        {"parse", test_parse},
-        {"validation", test_validation},
-        {"state_accessors", test_state_accessors},
-        {"resume", test_resume},
-        {"lars_zero_norms", test_lars_zero_norms},
-        {NULL, NULL},
+        {"fixture_net", test_fixture_net, 0},
+        {"torch_parity", test_torch_parity, 0},
+        {"lr_schedule", test_lr_schedule, 0},
+        {"parse", test_parse, 0},
+        {"validation", test_validation, 0},
+        {"state_accessors", test_state_accessors, 0},
+        {"resume", test_resume, 0},
+        {"lars_zero_norms", test_lars_zero_norms, 0},
+        {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "optim", cases);
     byol_st_free(g_fx);

@@ -424,16 +424,16 @@ static void test_failed_save(void)
 int main(int argc, char **argv)
 {
     static const struct byol_test_case cases[] = {
-        {"round trip of every dtype and metadata", test_round_trip},
-        {"a file with no tensors", test_empty_writer},
-        {"valid headers from other writers", test_parse_accepts},
-        {"bad length prefix", test_bad_prefix},
-        {"bad JSON", test_bad_json},
-        {"bad tensor entries", test_bad_entries},
-        {"bad data layout", test_bad_layout},
-        {"read errors", test_read_errors},
-        {"failed save leaves nothing behind", test_failed_save},
-        {NULL, NULL},
+        {"round trip of every dtype and metadata", test_round_trip, 0},
+        {"a file with no tensors", test_empty_writer, 0},
+        {"valid headers from other writers", test_parse_accepts, 0},
+        {"bad length prefix", test_bad_prefix, 0},
+        {"bad JSON", test_bad_json, 0},
+        {"bad tensor entries", test_bad_entries, 0},
+        {"bad data layout", test_bad_layout, 0},
+        {"read errors", test_read_errors, 0},
+        {"failed save leaves nothing behind", test_failed_save, 0},
+        {NULL, NULL, 0},
     };
     return byol_test_main(argc, argv, "safetensors", cases);
 }

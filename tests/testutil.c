@@ -18,9 +18,15 @@ int byol_test_main(int argc, char **argv, const char *suite_name,
     CU_pSuite suite = CU_add_suite(suite_name, NULL, NULL);
     if (!suite)
         return 2;
-    for (const struct byol_test_case *c = cases; c->name; c++)
+    int memcheck = getenv("BYOL_TEST_MEMCHECK") != NULL;
+    for (const struct byol_test_case *c = cases; c->name; c++) {
+        if (c->heavy && memcheck) {
+            printf("skipping '%s' under valgrind (BYOL_TEST_MEMCHECK)\n", c->name);
+            continue;
+        }
         if (!CU_add_test(suite, c->name, c->fn))
             return 2;
+    }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

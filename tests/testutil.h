@@ -12,6 +12,9 @@
 struct byol_test_case {
     const char *name;
     CU_TestFunc fn;
+    /* 1: a slow case (a full ResNet) whose code paths the small cases already cover; skipped
+     * under valgrind (BYOL_TEST_MEMCHECK set), where it would take minutes. */
+    int heavy;
 };
 
 /* Register the suites (each a name and a {NULL, NULL}-terminated array) and run them; returns

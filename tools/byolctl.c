@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "byol/byol.h"
+#include "byol/trainer.h"
 
-/* Exit statuses: 0 ok, 1 a failure reported on stderr, 2 bad usage, 3 not implemented yet. */
-enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2, CTL_NOT_YET = 3 };
+/* Exit statuses: 0 ok, 1 a failure reported on stderr, 2 bad usage. */
+enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
 #define CTL_MAX_DIRS 64
 #define CTL_MAX_LIST 64
@@ -288,6 +290,30 @@ static int cmd_check(int argc, char **argv)
     return CTL_OK;
 }
 
+/* Progress: a bar redrawn in place on a terminal, a log line every 10 steps otherwise. */
+static void ctl_progress(const struct byol_train_report *r, void *user)
+{
+    int tty = *(const int *)user;
+    double eta = r->images_per_s > 0 && r->step > 0
+                     ? r->elapsed_s / (double)r->step * (double)(r->total_steps - r->step)
+                     : 0;
+    if (tty) {
+        int width = 24, fill = (int)(width * r->step / (r->total_steps ? r->total_steps : 1));
+        fprintf(stderr, "\r[%.*s%*s] %lld/%lld loss %.4f  %.1f img/s  lr %.3g  tau %.4f  ETA %.0fs ",
+                fill, "########################", width - fill, "", (long long)r->step,
+                (long long)r->total_steps, r->loss, r->images_per_s, r->lr, r->tau, eta);
+        if (r->step == r->total_steps)
+            fputc('\n', stderr);
+    } else if (r->step % 10 == 0 || r->step == 1 || r->step == r->total_steps) {
+        printf("step %lld/%lld loss %.4f img/s %.1f lr %.3g tau %.4f eta %.0fs\n",
+               (long long)r->step, (long long)r->total_steps, r->loss, r->images_per_s, r->lr,
+               r->tau, eta);
+        fflush(stdout);
+    }
+    if (r->checkpoint && !tty)
+        printf("checkpoint %s\n", r->checkpoint);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct ctl_args a;
@@ -297,10 +323,24 @@ static int cmd_run(int argc, char **argv)
         return rc;
     if (ctl_session_open(&s, &a) != BYOL_OK)
         return ctl_fail();
-    fprintf(stderr, "byolctl: %s: backend %s ready; training arrives with the learner\n", a.cfg,
-            byol_backend_name(s.backend));
+    char dir[PATH_MAX];
+    ctl_config_relative(a.cfg, ".", dir, sizeof dir);
+    int tty = isatty(STDERR_FILENO);
+    struct byol_train_options o = {
+        .root = byol_config_root(s.cfg), .config_dir = dir, .progress = ctl_progress, .user = &tty};
+    byol_status st = byol_train_run(s.backend, s.reg, &o);
+    if (st != BYOL_OK) {
+        const char *msg = byol_last_error();
+        if (ctl_has_location(msg))
+            fprintf(stderr, "byolctl: %s\n", msg);
+        else
+            fprintf(stderr, "byolctl: %s: %s\n", a.cfg, msg);
+        rc = CTL_FAIL;
+    } else {
+        printf("training complete\n");
+    }
     ctl_session_free(&s);
-    return CTL_NOT_YET;
+    return rc;
 }
 
 static int cmd_version(int argc, char **argv)

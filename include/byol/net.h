@@ -125,6 +125,9 @@ BYOL_API void byol_net_zero_grad(struct byol_net *net);
 
 /* Layers, by name. Outputs are read as plain NCHW floats. */
 BYOL_API int byol_net_has_layer(const struct byol_net *net, const char *name);
+/* 1 if computing layer `until` needs layer `layer` (a layer depends on itself), else 0, also
+ * when either name is unknown. Names may be aliases. Tells which parameters a loss reaches. */
+BYOL_API int byol_net_depends_on(struct byol_net *net, const char *until, const char *layer);
 BYOL_API byol_status byol_net_output_shape(const struct byol_net *net, const char *name,
                                            struct byol_shape *shape);
 BYOL_API byol_status byol_net_read_output(struct byol_net *net, const char *name, float *dst);

@@ -26,6 +26,8 @@ struct byol_registry_entry {
     const void *ops;      /* the host's full-size copy of the ops struct */
 };
 
+/* A new registry already holds what the host provides itself (path "(host)"): the encoder
+ * "layers". */
 BYOL_API byol_status byol_registry_create(struct byol_registry **out);
 /* Unloads every plugin. NULL is a no-op. */
 BYOL_API void byol_registry_free(struct byol_registry *reg);
@@ -44,7 +46,9 @@ BYOL_API byol_status byol_registry_load_file(struct byol_registry *reg, const ch
 
 /* Return the ops of a plugin of `kind` named `name`. If `name` contains a '/' or ends in
  * ".so" it is a path and is loaded; otherwise an already registered entry is used, or
- * byol-<kind>-<name>.so is looked for in the search path. */
+ * byol-<kind>-<name>.so is looked for in the search path, and failing that every
+ * byol-<kind>-*.so there is loaded and looked in (one file may register several names:
+ * byol-encoder-resnet.so has resnet18, resnet34 and resnet50). */
 BYOL_API byol_status byol_registry_require(struct byol_registry *reg, enum byol_plugin_kind kind,
                                            const char *name, const void **ops);
 

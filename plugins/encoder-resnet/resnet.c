@@ -1,6 +1,17 @@
 /* encoder-resnet: torchvision's ResNet-18/34 (BasicBlock) and ResNet-50 (Bottleneck, stride on
  * the 3x3 conv as in torchvision's "v1.5"), built through the host table with torchvision's
- * module names, so parameter names equal torchvision's state_dict keys. */
+ * module names, so parameter names equal torchvision's state_dict keys.
+ *
+ * Settings (model.encoder): in_channels (3), stem = "imagenet" (7x7/2 conv + 3x3/2 max pool)
+ * or "cifar" (3x3/1 conv, no max pool), zero_init_residual (false), num_classes (1000).
+ *
+ * Graph names: each block's relus are "<block>.relu", "<block>.relu_1" (and "relu_2" in a
+ * Bottleneck; torchvision reuses one module), its sum "<block>.add"; "layerS.B" and "layerS"
+ * are aliases of the block's and the stage's output. "flatten" (torch.flatten in forward) sits
+ * between avgpool and fc but is no child. The children, as net.children() lists them: conv1,
+ * bn1, relu, maxpool, layer1..layer4, avgpool, fc. With the cifar stem there is no maxpool
+ * child (9 children; a torch model with nn.Identity in its place lists 10), so positive
+ * indices from 3 on differ from such a model, while -2 is still avgpool and -1 fc. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,8 +32,8 @@ static const struct resnet_arch resnet34_arch = {"resnet34", 0, {3, 4, 6, 3}};
 static const struct resnet_arch resnet50_arch = {"resnet50", 1, {3, 4, 6, 3}};
 
 /* model.encoder: `name` and `weights` are read by the core. */
-static const char *const resnet_keys[] = {"name",       "weights", "in_channels", "stem",
-                                          "zero_init_residual", "num_classes", NULL};
+static const char *const resnet_keys[] = {
+    "name", "weights", "in_channels", "stem", "zero_init_residual", "num_classes", NULL};
 
 struct resnet_settings {
     int cifar_stem;
@@ -73,8 +84,8 @@ static byol_status resnet_read_settings(const struct byol_host_api *host,
 
 /* ---- layers, through the host table ----------------------------------------------------- */
 
-static byol_status resnet_add(struct resnet_ctx *c, const char *name,
-                              const struct byol_op_desc *d, const char *in0, const char *in1)
+static byol_status resnet_add(struct resnet_ctx *c, const char *name, const struct byol_op_desc *d,
+                              const char *in0, const char *in1)
 {
     const char *const ins[2] = {in0, in1};
     return c->host->net_add_layer(c->net, name, d, ins);
@@ -181,8 +192,8 @@ static byol_status resnet_block(struct resnet_ctx *c, const struct resnet_arch *
         st = resnet_add(c, resnet_name(n, p, "add"), &add, last_bn, sc);
     }
     if (st == BYOL_OK)
-        st = resnet_simple(c, resnet_name(n, p, a->bottleneck ? "relu_2" : "relu_1"),
-                           BYOL_OP_RELU, NULL);
+        st = resnet_simple(c, resnet_name(n, p, a->bottleneck ? "relu_2" : "relu_1"), BYOL_OP_RELU,
+                           NULL);
     if (st == BYOL_OK)
         st = c->host->net_add_alias(c->net, p, n);
     c->inplanes = out;
@@ -309,8 +320,8 @@ static void resnet_fill(float *x, size_t n, float v)
 /* The last batch norm of a block ("layer2.1.bn2.weight" in a BasicBlock). */
 static int resnet_is_last_bn(const struct resnet_arch *a, const char *name)
 {
-    return resnet_starts(name, "layer") && resnet_ends(name, a->bottleneck ? ".bn3.weight"
-                                                                           : ".bn2.weight");
+    return resnet_starts(name, "layer") &&
+           resnet_ends(name, a->bottleneck ? ".bn3.weight" : ".bn2.weight");
 }
 
 /* torchvision's ResNet.__init__: convs kaiming_normal_(mode="fan_out", nonlinearity="relu"),
@@ -359,28 +370,27 @@ static byol_status resnet_init(const struct resnet_arch *a, const struct byol_ho
 
 /* ---- registration ----------------------------------------------------------------------- */
 
-#define RESNET_OPS(arch, text)                                                               \
-    static byol_status arch##_build(const struct byol_host_api *host,                        \
-                                    const struct byol_settings *settings,                    \
-                                    struct byol_net *net, const char *input,                 \
-                                    struct byol_shape in, const char **output)               \
-    {                                                                                        \
-        return resnet_build(&arch##_arch, host, settings, net, input, in, output);           \
-    }                                                                                        \
-    static byol_status arch##_init(const struct byol_host_api *host,                         \
-                                   const struct byol_settings *settings,                     \
-                                   struct byol_net *net, uint64_t seed)                      \
-    {                                                                                        \
-        return resnet_init(&arch##_arch, host, settings, net, seed);                         \
-    }                                                                                        \
-    static const struct byol_encoder_ops arch##_ops = {                                      \
-        .abi_version = BYOL_ABI_VERSION,                                                     \
-        .struct_size = sizeof(struct byol_encoder_ops),                                      \
-        .name = #arch,                                                                       \
-        .version = RESNET_VERSION,                                                           \
-        .description = text,                                                                 \
-        .build = arch##_build,                                                               \
-        .init = arch##_init,                                                                 \
+#define RESNET_OPS(arch, text)                                                                     \
+    static byol_status arch##_build(const struct byol_host_api *host,                              \
+                                    const struct byol_settings *settings, struct byol_net *net,    \
+                                    const char *input, struct byol_shape in, const char **output)  \
+    {                                                                                              \
+        return resnet_build(&arch##_arch, host, settings, net, input, in, output);                 \
+    }                                                                                              \
+    static byol_status arch##_init(const struct byol_host_api *host,                               \
+                                   const struct byol_settings *settings, struct byol_net *net,     \
+                                   uint64_t seed)                                                  \
+    {                                                                                              \
+        return resnet_init(&arch##_arch, host, settings, net, seed);                               \
+    }                                                                                              \
+    static const struct byol_encoder_ops arch##_ops = {                                            \
+        .abi_version = BYOL_ABI_VERSION,                                                           \
+        .struct_size = sizeof(struct byol_encoder_ops),                                            \
+        .name = #arch,                                                                             \
+        .version = RESNET_VERSION,                                                                 \
+        .description = text,                                                                       \
+        .build = arch##_build,                                                                     \
+        .init = arch##_init,                                                                       \
     };
 
 RESNET_OPS(resnet18, "torchvision ResNet-18 (BasicBlock, [2, 2, 2, 2])")

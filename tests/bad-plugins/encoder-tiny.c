@@ -39,9 +39,8 @@ static byol_status tiny_build(const struct byol_host_api *host,
 }
 
 /* Every weight 1/fan_in and bias 0.5: easy to check by hand. */
-static byol_status tiny_init(const struct byol_host_api *host,
-                             const struct byol_settings *settings, struct byol_net *net,
-                             uint64_t seed)
+static byol_status tiny_init(const struct byol_host_api *host, const struct byol_settings *settings,
+                             struct byol_net *net, uint64_t seed)
 {
     (void)settings;
     (void)seed;

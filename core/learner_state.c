@@ -1,0 +1,350 @@
+/* Learner checkpoints (include/byol/learner.h): the networks under byol-pytorch's state_dict
+ * names, batch-norm counters as I64 scalars, optionally the optimizer state; loading checks
+ * every tensor's presence, dtype and shape before it writes anything. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byol/safetensors.h"
+#include "learner_internal.h"
+
+#define STATE_SHOWN_MISSING 3
+
+void learner_state_name(char *buf, size_t size, int target, const char *net_name)
+{
+    const char *owner = target ? "target_encoder" : "online_encoder";
+    if (strncmp(net_name, "projector.", 10) == 0)
+        snprintf(buf, size, "%s.%s", owner, net_name);
+    else if (strncmp(net_name, "predictor.", 10) == 0)
+        snprintf(buf, size, "online_%s", net_name);
+    else
+        snprintf(buf, size, "%s.net.%s", owner, net_name);
+}
+
+/* One tensor of the learner's state: where it lives and what the file must hold. */
+struct state_item {
+    char name[LEARNER_NAME_MAX + 64];
+    enum byol_st_dtype dtype;
+    int ndim;
+    int64_t dims[4];
+    size_t numel;
+    void *data;
+};
+
+struct state_list {
+    struct state_item *items;
+    size_t n, cap;
+};
+
+static byol_status list_push(struct state_list *s, const struct state_item *it)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        struct state_item *g = realloc(s->items, cap * sizeof *g);
+        if (!g)
+            return byol_error(BYOL_ERR_NOMEM, "learner state: out of memory");
+        s->items = g;
+        s->cap = cap;
+    }
+    s->items[s->n++] = *it;
+    return BYOL_OK;
+}
+
+static byol_status list_param(struct state_list *s, const char *name, const struct byol_param *p,
+                              float *data)
+{
+    struct state_item it = {.dtype = BYOL_ST_F32, .ndim = p->ndim, .numel = p->numel, .data = data};
+    snprintf(it.name, sizeof it.name, "%s", name);
+    for (int k = 0; k < p->ndim; k++)
+        it.dims[k] = p->dims[k];
+    return list_push(s, &it);
+}
+
+/* Every parameter, buffer and batch-norm counter of one network. */
+static byol_status list_net(struct state_list *s, struct byol_net *net, int target)
+{
+    char name[LEARNER_NAME_MAX + 32];
+    byol_status st = BYOL_OK;
+    for (size_t i = 0; st == BYOL_OK && i < byol_net_param_count(net); i++) {
+        const struct byol_param *p = byol_net_param_at(net, i);
+        learner_state_name(name, sizeof name, target, p->name);
+        st = list_param(s, name, p, p->data);
+    }
+    for (size_t i = 0; st == BYOL_OK && i < byol_net_layer_count(net); i++) {
+        const char *layer = byol_net_layer_name(net, i);
+        int64_t *count = byol_net_bn_batches_tracked(net, layer);
+        if (!count)
+            continue;
+        struct state_item it = {.dtype = BYOL_ST_I64, .ndim = 0, .numel = 1, .data = count};
+        learner_state_name(name, sizeof name, target, layer);
+        snprintf(it.name, sizeof it.name, "%s.num_batches_tracked", name);
+        st = list_push(s, &it);
+    }
+    return st;
+}
+
+/* "optim.<buffer>.<state name>" for each optimizer buffer and parameter, and "optim.step". */
+static byol_status list_optim(struct state_list *s, struct byol_learner *l, int64_t *step)
+{
+    char name[LEARNER_NAME_MAX + 64];
+    const float *base = byol_net_params(l->online);
+    byol_status st = BYOL_OK;
+    for (size_t k = 0; st == BYOL_OK && k < byol_optim_state_count(l->opt); k++) {
+        float *buf = byol_optim_state_data(l->opt, k);
+        for (size_t i = 0; st == BYOL_OK && i < byol_net_param_count(l->online); i++) {
+            const struct byol_param *p = byol_net_param_at(l->online, i);
+            if (p->role != BYOL_ROLE_PARAM)
+                continue;
+            learner_state_name(name, sizeof name, 0, p->name);
+            char full[sizeof name + 64];
+            snprintf(full, sizeof full, "optim.%s.%s", byol_optim_state_name(l->opt, k), name);
+            st = list_param(s, full, p, buf + (p->data - base));
+        }
+    }
+    struct state_item it = {.dtype = BYOL_ST_I64, .ndim = 0, .numel = 1, .data = step};
+    snprintf(it.name, sizeof it.name, "optim.step");
+    return st == BYOL_OK ? list_push(s, &it) : st;
+}
+
+static byol_status list_model(struct state_list *s, struct byol_learner *l)
+{
+    byol_status st = list_net(s, l->online, 0);
+    if (st == BYOL_OK && l->target)
+        st = list_net(s, l->target, 1);
+    return st;
+}
+
+/* ---- Saving. -------------------------------------------------------------------------- */
+
+byol_status byol_learner_save_state(struct byol_learner *l, const char *path, int with_optim)
+{
+    if (!l || !path)
+        return byol_error(BYOL_ERR_INVALID, "byol_learner_save_state: NULL argument");
+    struct state_list s = {0};
+    struct byol_st_writer *w = NULL;
+    int64_t step = byol_optim_steps_done(l->opt);
+    byol_status st = list_model(&s, l);
+    if (st == BYOL_OK && with_optim)
+        st = list_optim(&s, l, &step);
+    if (st == BYOL_OK)
+        st = byol_st_writer_create(&w);
+    for (size_t i = 0; st == BYOL_OK && i < s.n; i++)
+        st = byol_st_writer_add(w, s.items[i].name, s.items[i].dtype, s.items[i].ndim,
+                                s.items[i].dims, s.items[i].data);
+    if (st == BYOL_OK)
+        st = byol_st_writer_metadata(w, "format", "byol-c learner state");
+    if (st == BYOL_OK)
+        st = byol_st_writer_save(w, path);
+    byol_st_writer_free(w);
+    free(s.items);
+    return st;
+}
+
+/* ---- Loading. ------------------------------------------------------------------------- */
+
+static const char *dtype_str(enum byol_st_dtype d)
+{
+    static const char *const names[] = {"F32", "F64", "I64", "I32", "U8", "BF16", "F16"};
+    return (unsigned)d < sizeof names / sizeof names[0] ? names[d] : "unknown";
+}
+
+static void dims_str(char *buf, size_t size, int ndim, const int64_t *dims)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int k = 0; k < ndim && used < size; k++)
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "", (long long)dims[k]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+/* The file's tensor for `it`, checked; a missing one is counted, not an error yet. */
+static byol_status check_item(const char *path, const struct byol_st_file *f,
+                              const struct state_item *it, const struct byol_st_tensor **out)
+{
+    const struct byol_st_tensor *t = byol_st_find(f, it->name);
+    *out = t;
+    if (!t)
+        return BYOL_OK;
+    if (t->dtype != it->dtype)
+        return byol_error(BYOL_ERR_FORMAT, "%s: tensor '%s' has dtype %s, the learner's is %s",
+                          path, it->name, dtype_str(t->dtype), dtype_str(it->dtype));
+    int same = t->ndim == it->ndim;
+    for (int k = 0; same && k < it->ndim; k++)
+        same = t->dims[k] == it->dims[k];
+    if (same)
+        return BYOL_OK;
+    char have[160], want[160];
+    dims_str(have, sizeof have, t->ndim, t->dims);
+    dims_str(want, sizeof want, it->ndim, it->dims);
+    return byol_error(BYOL_ERR_SHAPE,
+                      "%s: tensor '%s' has shape %s in the file, the learner's is %s", path,
+                      it->name, have, want);
+}
+
+/* Every item must be in the file, with its dtype and shape. */
+static byol_status check_items(const char *path, const struct byol_st_file *f,
+                               const struct state_list *s, const char *what)
+{
+    char missing[400] = "";
+    size_t n_missing = 0, used = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct byol_st_tensor *t;
+        byol_status st = check_item(path, f, &s->items[i], &t);
+        if (st != BYOL_OK)
+            return st;
+        if (!t && n_missing++ < STATE_SHOWN_MISSING && used < sizeof missing)
+            used += (size_t)snprintf(missing + used, sizeof missing - used, "%s'%s'",
+                                     n_missing > 1 ? ", " : "", s->items[i].name);
+    }
+    if (n_missing)
+        return byol_error(BYOL_ERR_NOT_FOUND, "%s: %zu %s tensor%s missing: %s%s", path, n_missing,
+                          what, n_missing > 1 ? "s are" : " is", missing,
+                          n_missing > STATE_SHOWN_MISSING ? ", ..." : "");
+    return BYOL_OK;
+}
+
+static int in_list(const struct state_list *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->items[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Tensors the learner does not have: byol-pytorch's BYOL.net (a second name for the online
+ * encoder) and run state are skipped; anything else is an error. */
+static byol_status check_extra(const char *path, const struct byol_st_file *f,
+                               const struct state_list *model, const struct state_list *optim)
+{
+    static const char *const skipped[] = {"net.", "rng.", "run.", "trainer.", NULL};
+    for (size_t i = 0; i < byol_st_count(f); i++) {
+        const char *name = byol_st_at(f, i)->name;
+        int ok = in_list(model, name) || in_list(optim, name);
+        for (int k = 0; !ok && skipped[k]; k++)
+            ok = strncmp(name, skipped[k], strlen(skipped[k])) == 0;
+        if (!ok && strncmp(name, "optim.", 6) == 0)
+            return byol_error(BYOL_ERR_FORMAT,
+                              "%s: optimizer tensor '%s' does not belong to this optimizer", path,
+                              name);
+        if (!ok)
+            return byol_error(BYOL_ERR_FORMAT, "%s: tensor '%s' is not part of this learner", path,
+                              name);
+    }
+    return BYOL_OK;
+}
+
+static int has_prefix_tensor(const struct byol_st_file *f, const char *prefix)
+{
+    for (size_t i = 0; i < byol_st_count(f); i++)
+        if (strncmp(byol_st_at(f, i)->name, prefix, strlen(prefix)) == 0)
+            return 1;
+    return 0;
+}
+
+static void apply_items(const struct byol_st_file *f, const struct state_list *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct byol_st_tensor *t = byol_st_find(f, s->items[i].name);
+        memcpy(s->items[i].data, t->data, t->nbytes);
+    }
+}
+
+static byol_status load_checked(struct byol_learner *l, const char *path,
+                                const struct byol_st_file *f, struct state_list *model,
+                                struct state_list *optim)
+{
+    int64_t step = 0;
+    int with_optim = has_prefix_tensor(f, "optim.");
+    byol_status st = list_model(model, l);
+    if (st == BYOL_OK && with_optim)
+        st = list_optim(optim, l, &step);
+    if (st == BYOL_OK)
+        st = check_items(path, f, model, "model");
+    if (st == BYOL_OK)
+        st = check_items(path, f, optim, "optimizer");
+    if (st == BYOL_OK)
+        st = check_extra(path, f, model, optim);
+    if (st == BYOL_OK && with_optim) {
+        memcpy(&step, byol_st_find(f, "optim.step")->data, sizeof step);
+        if (step < 0)
+            st = byol_error(BYOL_ERR_FORMAT, "%s: optim.step is %lld", path, (long long)step);
+    }
+    if (st != BYOL_OK)
+        return st;
+    apply_items(f, model);
+    apply_items(f, optim);
+    if (with_optim)
+        byol_optim_set_steps_done(l->opt, step);
+    return BYOL_OK;
+}
+
+byol_status byol_learner_load_state(struct byol_learner *l, const char *path)
+{
+    if (!l || !path)
+        return byol_error(BYOL_ERR_INVALID, "byol_learner_load_state: NULL argument");
+    struct byol_st_file *f = NULL;
+    struct state_list model = {0}, optim = {0};
+    byol_status st = byol_st_read(path, &f);
+    if (st == BYOL_OK)
+        st = load_checked(l, path, f, &model, &optim);
+    free(model.items);
+    free(optim.items);
+    byol_st_free(f);
+    return st;
+}
+
+/* ---- Encoder weights. ----------------------------------------------------------------- */
+
+static int is_encoder_param(const char *name)
+{
+    return strncmp(name, "projector.", 10) != 0 && strncmp(name, "predictor.", 10) != 0;
+}
+
+/* Every encoder parameter and buffer must be in the file (torchvision names). */
+static byol_status check_encoder_complete(struct byol_learner *l, const char *path,
+                                          const struct byol_st_file *f)
+{
+    for (size_t i = 0; i < byol_net_param_count(l->online); i++) {
+        const char *name = byol_net_param_at(l->online, i)->name;
+        if (is_encoder_param(name) && !byol_st_find(f, name))
+            return byol_error(BYOL_ERR_NOT_FOUND, "%s: encoder tensor '%s' is missing", path, name);
+    }
+    return BYOL_OK;
+}
+
+/* The target's encoder entries (a prefix-aligned copy of online's) and counters. */
+static void copy_encoder_to_target(struct byol_learner *l)
+{
+    for (size_t i = 0; i < byol_net_param_count(l->target); i++) {
+        const struct byol_param *t = byol_net_param_at(l->target, i);
+        const struct byol_param *o = byol_net_param_at(l->online, i);
+        if (is_encoder_param(t->name))
+            memcpy(t->data, o->data, t->numel * sizeof(float));
+    }
+    for (size_t i = 0; i < byol_net_layer_count(l->target); i++) {
+        const char *name = byol_net_layer_name(l->target, i);
+        int64_t *t = byol_net_bn_batches_tracked(l->target, name);
+        if (t && is_encoder_param(name))
+            *t = *byol_net_bn_batches_tracked(l->online, name);
+    }
+}
+
+byol_status byol_learner_load_encoder_weights(struct byol_learner *l, const char *path)
+{
+    if (!l || !path)
+        return byol_error(BYOL_ERR_INVALID, "byol_learner_load_encoder_weights: NULL argument");
+    struct byol_st_file *f = NULL;
+    byol_status st = byol_st_read(path, &f);
+    if (st == BYOL_OK)
+        st = check_encoder_complete(l, path, f);
+    if (st == BYOL_OK) {
+        st = byol_net_load_weights(l->online, f, "", 0);
+        if (st != BYOL_OK)
+            byol_error(st, "%s: %s", path, byol_last_error());
+    }
+    if (st == BYOL_OK && l->target)
+        copy_encoder_to_target(l);
+    byol_st_free(f);
+    return st;
+}

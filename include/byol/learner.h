@@ -1,0 +1,130 @@
+/* The BYOL learner, numerically equal to byol-pytorch's BYOL module: an online network
+ * (encoder -> hidden layer -> projector -> predictor), a target network (an EMA of the online
+ * encoder and projector, or the online network itself in SimSiam mode) and the symmetric loss
+ * mean(2 - 2cos(pred1, sg(target2)) + 2 - 2cos(pred2, sg(target1))).
+ *
+ * Network layer names: "input", the encoder's torchvision names, "projector.flatten" (the
+ * flattened hidden layer: the representation), "projector.<i>" and "predictor.<i>"; with
+ * simplicial embeddings "projector.0.0", "projector.0.1", "projector.1" (the grouped softmax),
+ * "projector.2.<i>", nested as in byol-pytorch. State names (safetensors) are byol-pytorch's
+ * state_dict names: online_encoder.net.<name>, online_encoder.projector.<i>.*,
+ * online_predictor.<i>.*, target_encoder.net.<name>, target_encoder.projector.<i>.*, and BN
+ * num_batches_tracked as I64 scalars.
+ *
+ * Where byol-pytorch's behaviour has no C counterpart: its constructor runs one training
+ * forward on random images (moving the running statistics); the learner starts with PyTorch's
+ * initial running statistics instead. */
+#ifndef BYOL_LEARNER_H
+#define BYOL_LEARNER_H
+
+#include <stdint.h>
+
+#include "byol/backend.h"
+#include "byol/net.h"
+#include "byol/optim.h"
+#include "byol/registry.h"
+#include "byol/settings.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum byol_tau_schedule {
+    BYOL_TAU_CONSTANT = 0, /* byol-pytorch */
+    BYOL_TAU_COSINE = 1,   /* the paper: 1 - (1 - base) * (cos(pi k / K) + 1) / 2 */
+};
+
+struct byol_learner_config {
+    const char *encoder;         /* "resnet18", ..., "layers", or a path to an encoder .so */
+    const struct byol_settings *encoder_settings; /* the model.encoder group; borrowed */
+    int in_channels;             /* 3 */
+    int image_size;              /* 32 */
+    int batch_size;              /* images per view; the networks run 2 * batch_size */
+    const char *hidden_layer;    /* a layer name, or NULL to use hidden_index */
+    int hidden_index;            /* -2: an index into the encoder's top-level children */
+    int projection_size;         /* 256 */
+    int projection_hidden_size;  /* 4096 */
+    int use_momentum;            /* 1; 0 = SimSiam: no target network */
+    double moving_average_decay; /* 0.99 */
+    enum byol_tau_schedule tau_schedule;
+    int use_simplicial_embeddings; /* 0 */
+    int sem_num_simplices;         /* 32 */
+    int sem_simplex_dim;           /* 8 */
+    double sem_temperature;        /* 0.1 */
+    struct byol_optim_config optim;
+    uint64_t seed;
+};
+
+BYOL_API void byol_learner_config_default(struct byol_learner_config *c);
+/* Fill `c` from the config's model and train groups (NULL groups: defaults). Errors carry
+ * file:line. The settings must outlive the learner built from `c`. */
+BYOL_API byol_status byol_learner_config_read(struct byol_learner_config *c,
+                                              const struct byol_settings *model,
+                                              const struct byol_settings *train);
+
+struct byol_learner;
+
+/* Build the networks, initialise them (the encoder's scheme, PyTorch defaults elsewhere) and
+ * copy the online encoder and projector into the target. Fails with the list of valid names if
+ * the hidden layer does not exist, and for batch_size < 2. Borrows `be` and `reg`. */
+BYOL_API byol_status byol_learner_create(struct byol_backend *be, struct byol_registry *reg,
+                                         const struct byol_learner_config *c,
+                                         struct byol_learner **out);
+BYOL_API void byol_learner_free(struct byol_learner *l);
+
+/* One training step on two views, each batch_size x C x H x W float32 (already augmented and
+ * normalised): forward_backward, optimizer step, zero_grad, target update. */
+BYOL_API byol_status byol_learner_step(struct byol_learner *l, const float *view1,
+                                       const float *view2, float *loss);
+/* The parts of a step, for tests and custom loops. Gradients accumulate until zero_grad.
+ * The optimizer step leaves alone the parameters that the loss does not reach (the fc after
+ * the hidden layer): PyTorch leaves their .grad None, so its optimizers skip them, weight
+ * decay included. */
+BYOL_API byol_status byol_learner_forward_backward(struct byol_learner *l, const float *view1,
+                                                   const float *view2, float *loss);
+BYOL_API byol_status byol_learner_optimizer_step(struct byol_learner *l);
+BYOL_API void byol_learner_zero_grad(struct byol_learner *l);
+/* EMA of the online encoder and projector into the target, with the current tau; a no-op
+ * without momentum. */
+BYOL_API byol_status byol_learner_update_target(struct byol_learner *l);
+/* tau at the current step (cosine schedule over optim.total_steps). */
+BYOL_API double byol_learner_tau(const struct byol_learner *l);
+BYOL_API int64_t byol_learner_steps_done(const struct byol_learner *l);
+
+/* byol-pytorch's forward(x, return_embedding=True): inference mode, n images of any count
+ * >= 1. Either output may be NULL (return_projection=False: pass projection = NULL).
+ * embedding: n x embedding_dim, projection: n x projection_size. Runs the online network
+ * itself, 2 * batch_size images at a time (inference treats each image on its own, so a short
+ * last chunk is zero-padded); it overwrites the activations of the last training forward. */
+BYOL_API byol_status byol_learner_embed(struct byol_learner *l, const float *images, int n,
+                                        float *projection, float *embedding);
+BYOL_API int byol_learner_embedding_dim(const struct byol_learner *l);
+
+/* The networks (borrowed): online = encoder + projector + predictor; target = encoder +
+ * projector (NULL without momentum). */
+BYOL_API struct byol_net *byol_learner_online(struct byol_learner *l);
+BYOL_API struct byol_net *byol_learner_target(struct byol_learner *l);
+BYOL_API struct byol_optim *byol_learner_optim(struct byol_learner *l);
+
+/* Model state with byol-pytorch's names. load_state requires every tensor of the learner to be
+ * present with its dtype and shape (messages name the tensor and both shapes), and writes
+ * nothing unless all of them check out. Other tensors fail, except run state ("rng.*",
+ * "run.*", "trainer.*") and "net.*" (byol-pytorch's state_dict names the online encoder twice:
+ * as net.* and online_encoder.net.*), which are skipped. save_state writes atomically.
+ * `with_optim` adds the optimizer state ("optim.<buffer>.<state name>", e.g.
+ * "optim.exp_avg.online_encoder.net.conv1.weight", and the I64 scalar "optim.step"); a file
+ * with any "optim.*" tensor must hold all of this optimizer's, and loading it restores the
+ * step count, otherwise the optimizer is left as it is. */
+BYOL_API byol_status byol_learner_save_state(struct byol_learner *l, const char *path,
+                                             int with_optim);
+BYOL_API byol_status byol_learner_load_state(struct byol_learner *l, const char *path);
+
+/* Load torchvision-named encoder weights (model.encoder.weights) into the online encoder (and
+ * the target's encoder, so they start equal). Every encoder tensor must be in the file;
+ * batch-norm counters are taken when present; other tensors are ignored. */
+BYOL_API byol_status byol_learner_load_encoder_weights(struct byol_learner *l, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

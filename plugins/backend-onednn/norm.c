@@ -1,0 +1,181 @@
+/* Batch normalisation in backend-onednn, with PyTorch's semantics around oneDNN's primitives:
+ * oneDNN returns the biased batch variance and keeps no running statistics, so the running
+ * mean / unbiased variance update (momentum m: running = (1-m) running + m batch) is done
+ * here. `saved` holds the mean and variance the forward normalised with, then the mode. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "onednn_internal.h"
+
+enum { P_FWD_TRAIN, P_FWD_INFER, P_BWD_TRAIN, P_BWD_GLOBAL };
+enum { M_SRC, M_DST, M_MEAN, M_VAR, M_SCALE, M_SHIFT, M_DDST, M_DSRC, M_DSCALE, M_DSHIFT };
+
+static size_t saved_bytes(int c)
+{
+    return (2 * (size_t)c + 1) * sizeof(float);
+}
+
+static int32_t *saved_mode(void *saved, int c)
+{
+    return (int32_t *)((float *)saved + 2 * (size_t)c);
+}
+
+/* Forward in both modes and backward for both kinds of statistics (the batch's, which depend
+ * on x, or fixed running ones after an inference forward). */
+static byol_status bn_pds(struct od_ctx *ctx, struct od_plan *p, const dnnl_memory_desc_t *data,
+                          dnnl_primitive_desc_t pd[4])
+{
+    const struct byol_op_desc *d = &p->desc;
+    unsigned aff = d->u.bn.affine ? dnnl_use_scale | dnnl_use_shift : 0;
+    dnnl_prop_kind_t bwd = d->u.bn.affine ? dnnl_backward : dnnl_backward_data;
+    float eps = d->u.bn.eps;
+    dnnl_batch_normalization_desc_t desc[4];
+    dnnl_status_t s =
+        dnnl_batch_normalization_forward_desc_init(&desc[0], dnnl_forward_training, data, eps, aff);
+    if (s == dnnl_success)
+        s = dnnl_batch_normalization_forward_desc_init(&desc[1], dnnl_forward_inference, data, eps,
+                                                       aff | dnnl_use_global_stats);
+    if (s == dnnl_success)
+        s = dnnl_batch_normalization_backward_desc_init(&desc[2], bwd, data, data, eps, aff);
+    if (s == dnnl_success)
+        s = dnnl_batch_normalization_backward_desc_init(&desc[3], bwd, data, data, eps,
+                                                        aff | dnnl_use_global_stats);
+    if (s != dnnl_success)
+        return od_dnnl_fail(ctx, p, "dnnl_batch_normalization_*_desc_init", s);
+    byol_status st = BYOL_OK;
+    for (int k = 0; st == BYOL_OK && k < 4; k++)
+        st = od_pd_create(ctx, p, &desc[k], k < 2 ? NULL : pd[0], &pd[k]);
+    return st;
+}
+
+static byol_status bn_mems(struct od_ctx *ctx, struct od_plan *p, const dnnl_memory_desc_t *data)
+{
+    dnnl_memory_desc_t vec;
+    dnnl_dims_t dims = {p->desc.in[0].c};
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&vec, 1, dims, dnnl_f32, dnnl_x);
+    if (s != dnnl_success)
+        return od_dnnl_fail(ctx, p, "dnnl_memory_desc_init_by_tag", s);
+    byol_status st = BYOL_OK;
+    for (int i = M_SRC; st == BYOL_OK && i <= M_DSHIFT; i++) {
+        int is_data = i == M_SRC || i == M_DST || i == M_DDST || i == M_DSRC;
+        st = od_mem_create(ctx, p, i, is_data ? data : &vec);
+    }
+    return st;
+}
+
+byol_status od_bn_plan(struct od_ctx *ctx, struct od_plan *p)
+{
+    const struct byol_op_desc *d = &p->desc;
+    if (!(d->u.bn.eps >= 0.0f) || !(d->u.bn.momentum >= 0.0f && d->u.bn.momentum <= 1.0f))
+        return od_fail(ctx, BYOL_ERR_INVALID, "batchnorm: eps %g or momentum %g out of range",
+                       (double)d->u.bn.eps, (double)d->u.bn.momentum);
+    dnnl_memory_desc_t data;
+    dnnl_status_t s = od_md(&data, d->in[0], p->in_block);
+    if (s != dnnl_success)
+        return od_dnnl_fail(ctx, p, "dnnl_memory_desc_init_by_tag", s);
+    dnnl_primitive_desc_t pd[4] = {NULL, NULL, NULL, NULL};
+    byol_status st = bn_pds(ctx, p, &data, pd);
+    for (int k = 0; st == BYOL_OK && k < 4; k++)
+        st = od_prim_create(ctx, p, k, pd[k]);
+    for (int k = 0; k < 4; k++)
+        dnnl_primitive_desc_destroy(pd[k]);
+    if (st == BYOL_OK)
+        st = bn_mems(ctx, p, &data);
+    p->need[OD_SLOT_SMALL] = 2 * (size_t)d->in[0].c * sizeof(float);
+    p->saved_bytes = saved_bytes(d->in[0].c);
+    return st;
+}
+
+/* PyTorch tracks the unbiased variance but normalises with the biased one. */
+static void update_running(float *running_mean, float *running_var, const float *mean,
+                           const float *var, int c, double count, double momentum)
+{
+    double unbias = count > 1.0 ? count / (count - 1.0) : NAN;
+    for (int ch = 0; ch < c; ch++) {
+        running_mean[ch] = (float)(momentum * mean[ch] + (1.0 - momentum) * running_mean[ch]);
+        running_var[ch] =
+            (float)(momentum * (var[ch] * unbias) + (1.0 - momentum) * running_var[ch]);
+    }
+}
+
+static byol_status bn_run_forward(struct od_ctx *ctx, struct od_plan *p, int prim,
+                                  const struct byol_op_args *a, float *mean, float *var)
+{
+    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    int affine = p->desc.u.bn.affine;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
+                              {DNNL_ARG_DST, od_bind(p, M_DST, a->y->data)},
+                              {DNNL_ARG_MEAN, od_bind(p, M_MEAN, mean)},
+                              {DNNL_ARG_VARIANCE, od_bind(p, M_VAR, var)},
+                              {DNNL_ARG_SCALE, affine ? od_bind(p, M_SCALE, a->weight) : NULL},
+                              {DNNL_ARG_SHIFT, affine ? od_bind(p, M_SHIFT, a->bias) : NULL}};
+    return od_exec(ctx, p, prim, affine ? 6 : 4, args);
+}
+
+byol_status od_bn_forward(struct od_ctx *ctx, struct od_plan *p, int training,
+                          const struct byol_op_args *a)
+{
+    struct byol_shape s = p->desc.in[0];
+    double count = (double)s.n * s.h * s.w;
+    int tracked = a->running_mean != NULL;
+    if (!a->running_mean != !a->running_var)
+        return od_fail(ctx, BYOL_ERR_INVALID,
+                       "batchnorm: give both running_mean and running_var or neither");
+    if (training && tracked && count < 2)
+        return od_fail(ctx, BYOL_ERR_SHAPE,
+                       "batchnorm: training needs more than one value per channel, got input "
+                       "(%d,%d,%d,%d)",
+                       s.n, s.c, s.h, s.w);
+    float *mean = a->saved, *var = (float *)a->saved + s.c;
+    /* Without running statistics PyTorch normalises with batch statistics in both modes. */
+    int batch_stats = training || !tracked;
+    if (!batch_stats) {
+        memcpy(mean, a->running_mean, (size_t)s.c * sizeof(float));
+        memcpy(var, a->running_var, (size_t)s.c * sizeof(float));
+    }
+    byol_status st = bn_run_forward(ctx, p, batch_stats ? P_FWD_TRAIN : P_FWD_INFER, a, mean, var);
+    if (st != BYOL_OK)
+        return st;
+    if (training && tracked)
+        update_running(a->running_mean, a->running_var, mean, var, s.c, count, p->desc.u.bn.momentum);
+    *saved_mode(a->saved, s.c) = batch_stats;
+    return BYOL_OK;
+}
+
+byol_status od_bn_backward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a)
+{
+    int c = p->desc.in[0].c, affine = p->desc.u.bn.affine;
+    float *dw = affine ? a->dweight : NULL, *db = affine ? a->dbias : NULL;
+    if (!a->dx[0] && !dw && !db)
+        return BYOL_OK;
+    int batch_stats = *saved_mode(a->saved, c);
+    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
+    /* oneDNN always writes diff_src; without a dx it goes to scratch and is dropped. */
+    float *dx = a->dx[0] ? od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0], 1.0f,
+                                           OD_SLOT_DX)
+                         : od_slot(ctx, OD_SLOT_DX);
+    float *small = od_slot(ctx, OD_SLOT_SMALL);
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
+        {DNNL_ARG_MEAN, od_bind(p, M_MEAN, a->saved)},
+        {DNNL_ARG_VARIANCE, od_bind(p, M_VAR, (float *)a->saved + c)},
+        {DNNL_ARG_DIFF_DST, od_bind(p, M_DDST, dy)},
+        {DNNL_ARG_DIFF_SRC, od_bind(p, M_DSRC, dx)},
+        {DNNL_ARG_SCALE, affine ? od_bind(p, M_SCALE, a->weight) : NULL},
+        {DNNL_ARG_DIFF_SCALE, affine ? od_bind(p, M_DSCALE, small) : NULL},
+        {DNNL_ARG_DIFF_SHIFT, affine ? od_bind(p, M_DSHIFT, small + c) : NULL},
+        {DNNL_ARG_SHIFT, affine ? od_bind(p, M_SHIFT, a->bias) : NULL},
+    };
+    byol_status st = od_exec(ctx, p, batch_stats ? P_BWD_TRAIN : P_BWD_GLOBAL, affine ? 9 : 5, args);
+    if (st != BYOL_OK)
+        return st;
+    if (a->dx[0])
+        od_output_end(ctx, a->dx[0], p->in_block, dx, a->accumulate[0], 1.0f);
+    if (dw)
+        od_add_into(dw, small, (size_t)c);
+    if (db)
+        od_add_into(db, small + c, (size_t)c);
+    return BYOL_OK;
+}

@@ -1,0 +1,139 @@
+/* backend-onednn internals: the context (engine, stream, shared scratch arena), the per-layer
+ * plan (cached oneDNN primitives and memory objects) and the helpers the op files share. */
+#ifndef BYOL_ONEDNN_INTERNAL_H
+#define BYOL_ONEDNN_INTERNAL_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+
+#include "byol/backend.h"
+
+#define OD_NAME "onednn"
+
+/* Regions of the context's scratch arena. Calls on one context run one at a time, so every
+ * plan borrows the same regions; each is sized for the largest plan. */
+enum od_slot {
+    OD_SLOT_IN0,   /* x[0] converted to the layout a primitive wants */
+    OD_SLOT_IN1,   /* x[1] likewise (add) */
+    OD_SLOT_DY,    /* dy likewise */
+    OD_SLOT_DX,    /* a gradient computed here and then added / converted into dx */
+    OD_SLOT_DW,    /* conv weight gradient in the primitive's layout */
+    OD_SLOT_SMALL, /* per-channel gradients (conv bias, batch-norm scale and shift) */
+    OD_SLOT_PAD,   /* oneDNN's own scratchpad (user-managed mode) */
+    OD_SLOTS
+};
+
+struct od_ctx {
+    const struct byol_host_api *host;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    int threads;
+    int block; /* channel block of activations: 16 (AVX-512), 8 (AVX2) or 1 (plain) */
+    char *arena;
+    size_t slot_bytes[OD_SLOTS], slot_off[OD_SLOTS], arena_bytes;
+};
+
+/* What t->layout points at for a blocked tensor (nChw8c / nChw16c); NULL means plain NCHW. */
+struct od_layout {
+    int block;
+};
+
+#define OD_MAX_PRIMS 8
+#define OD_MAX_MEMS 16
+
+struct od_plan {
+    struct byol_op_desc desc; /* with desc.out inferred */
+    int in_block, out_block;  /* layouts the primitives read and write */
+    dnnl_primitive_t prim[OD_MAX_PRIMS];
+    dnnl_memory_t pad[OD_MAX_PRIMS]; /* each primitive's scratchpad, or NULL */
+    dnnl_memory_t mem[OD_MAX_MEMS];  /* handles set per call; indices are per op */
+    float *wbuf[2];                  /* conv: weights in the forward / backward-data layouts */
+    int wbwd_alias;                  /* conv: backward data reads wbuf[0] (same layout) */
+    int dx_reorder;                  /* conv: backward data writes its own layout of dx */
+    size_t need[OD_SLOTS];           /* arena bytes this plan uses per slot */
+    size_t saved_bytes;
+};
+
+/* ---- onednn.c: messages and plumbing shared by the op files ---------------------------- */
+byol_status od_fail(const struct od_ctx *ctx, byol_status s, const char *fmt, ...)
+    BYOL_PRINTF(3, 4);
+/* A failed oneDNN call: the message names the op and the call. */
+byol_status od_dnnl_fail(const struct od_ctx *ctx, const struct od_plan *p, const char *call,
+                         dnnl_status_t s);
+const char *od_op_name(enum byol_op_kind kind);
+
+/* ---- layout.c: layouts, conversions and the scratch arena ------------------------------ */
+int od_tensor_block(const struct byol_tensor *t);
+/* The layout an activation of shape `s` lives in: the context's block when it divides C. */
+int od_canonical_block(const struct od_ctx *ctx, struct byol_shape s);
+/* 1 when blocks a and b store shape s identically (equal, or a single pixel per channel). */
+int od_same_layout(int a, int b, struct byol_shape s);
+dnnl_status_t od_md(dnnl_memory_desc_t *md, struct byol_shape s, int block);
+/* dst (layout bd) = [dst +] scale * src (layout bs), both of logical shape s. */
+void od_convert(float *dst, int bd, const float *src, int bs, struct byol_shape s, float scale,
+                int accumulate, int threads);
+float *od_slot(const struct od_ctx *ctx, enum od_slot slot);
+byol_status od_arena_reserve(struct od_ctx *ctx, const size_t need[OD_SLOTS]);
+void od_arena_free(struct od_ctx *ctx);
+/* t's data in layout `block`: the tensor's own storage when it already is, else a converted
+ * copy in the arena slot. */
+const float *od_input(struct od_ctx *ctx, const struct byol_tensor *t, int block,
+                      enum od_slot slot);
+/* Where an op should write a gradient for t, in layout `block`: t itself when the layouts
+ * agree and nothing is added or scaled, else the arena slot; od_output_end then adds or
+ * converts the slot into t. */
+float *od_output_begin(struct od_ctx *ctx, struct byol_tensor *t, int block, int accumulate,
+                       float scale, enum od_slot slot);
+void od_output_end(struct od_ctx *ctx, struct byol_tensor *t, int block, const float *buf,
+                   int accumulate, float scale);
+/* out[i] += in[i] for per-channel gradients. */
+void od_add_into(float *out, const float *in, size_t n);
+
+/* ---- primitives.c: creating and running primitives ------------------------------------- */
+/* A primitive descriptor with a user-managed scratchpad (and optional extra attributes). */
+byol_status od_pd_create(struct od_ctx *ctx, struct od_plan *p, const void *op_desc,
+                         const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd);
+/* Makes p->prim[i] from pd, and its scratchpad memory; grows p->need[OD_SLOT_PAD]. */
+byol_status od_prim_create(struct od_ctx *ctx, struct od_plan *p, int i,
+                           const_dnnl_primitive_desc_t pd);
+/* p->mem[i] for `md`, with no storage yet. */
+byol_status od_mem_create(struct od_ctx *ctx, struct od_plan *p, int i,
+                          const dnnl_memory_desc_t *md);
+/* p->mem[i] pointed at `ptr` (oneDNN takes a non-const handle even for inputs). */
+dnnl_memory_t od_bind(struct od_plan *p, int i, const void *ptr);
+/* Runs p->prim[i] on the context's stream with the given arguments plus its scratchpad. */
+byol_status od_exec(struct od_ctx *ctx, struct od_plan *p, int i, int nargs,
+                    const dnnl_exec_arg_t *args);
+/* A reorder src_md -> dst_md into p->prim[i]; `accumulate` adds into the destination. */
+byol_status od_reorder_create(struct od_ctx *ctx, struct od_plan *p, int i,
+                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                              int accumulate);
+const dnnl_memory_desc_t *od_query_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what);
+
+/* ---- the op files: plan creation, forward and backward per op kind ---------------------- */
+byol_status od_conv_plan(struct od_ctx *ctx, struct od_plan *p);
+byol_status od_conv_forward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
+byol_status od_conv_backward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
+
+byol_status od_bn_plan(struct od_ctx *ctx, struct od_plan *p);
+byol_status od_bn_forward(struct od_ctx *ctx, struct od_plan *p, int training,
+                          const struct byol_op_args *a);
+byol_status od_bn_backward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
+
+byol_status od_pool_plan(struct od_ctx *ctx, struct od_plan *p);
+byol_status od_pool_forward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
+byol_status od_pool_backward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
+
+byol_status od_simple_plan(struct od_ctx *ctx, struct od_plan *p);
+byol_status od_simple_forward(struct od_ctx *ctx, struct od_plan *p,
+                              const struct byol_op_args *a);
+byol_status od_simple_backward(struct od_ctx *ctx, struct od_plan *p,
+                               const struct byol_op_args *a);
+
+byol_status od_linear_plan(struct od_ctx *ctx, struct od_plan *p);
+byol_status od_linear_forward(struct od_ctx *ctx, struct od_plan *p,
+                              const struct byol_op_args *a);
+byol_status od_linear_backward(struct od_ctx *ctx, struct od_plan *p,
+                               const struct byol_op_args *a);
+
+#endif

@@ -1,0 +1,803 @@
+/* The BYOL learner (core/learner*.c) against PyTorch (fixtures/gen_learner.py): loss,
+ * gradients, optimizer step, EMA and running statistics for BYOL, SimSiam, a cosine tau and
+ * simplicial embeddings on a small config-defined net, one step of ResNet-18, embeddings,
+ * checkpoint round trips and the messages of bad configs and bad checkpoints. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "byol/learner.h"
+#include "testutil.h"
+
+/* Tolerances, relative to max|reference| of each tensor (byol_test_close).
+ *
+ * Gradients of the first step, 1e-4: every op matches PyTorch to a few ulps on its own
+ * (test_backend_ops), but the order of float32 sums differs, ~sqrt(K) u relative for K terms
+ * (u = 6e-8; the largest reductions are the conv weight gradients over N*H*W = 8*16*16 = 2048
+ * and the batch-norm statistics), and a dozen layers compound it; batch norm in training mode
+ * divides by batch standard deviations, which amplifies differences by up to max|x| / std.
+ * Measured: up to 8e-6 (conv1's weight, at the end of the longest chain); a wrong index or a
+ * missing term shows as O(1). ATOL_GRAD covers
+ * gradients that are zero up to rounding on both sides: a linear bias right before a batch
+ * norm, whose effect the normalisation removes (PyTorch's value is noise of ~1e-7).
+ *
+ * Loss and state after 1 and 5 steps: each step feeds the last one's rounding back in, and
+ * how much that grows depends on the case. The fixture measures it: "drift" is how far
+ * PyTorch's own float32 run strays from the same run in float64 (max over tensors of
+ * max|a - b| / max|b|; 2e-7 .. 3e-6 here). Two float32 implementations that round
+ * differently stray about as far from each other, so the tolerance is DRIFT_FACTOR times the
+ * drift, with a floor of a few float32 ulps; a real error (a wrong tau, a missed running-stat
+ * update, an fc that moves) is orders of magnitude larger. */
+#define RTOL_GRAD 1e-4
+#define ATOL_GRAD 1e-6
+#define DRIFT_FACTOR 10.0
+#define RTOL_FLOOR 1e-6
+#define ATOL_STATE 1e-7
+/* ResNet-18, one step: per-tensor L2 norms within rtol, sampled coordinates within 10 x rtol
+ * of the tensor's rms value (norm / sqrt(numel)), rtol = the larger of RTOL_RESNET and
+ * DRIFT_FACTOR x the fixture's float32-vs-float64 drift (2.8e-5 for the gradients: conv1's,
+ * at the end of 20 batch norms). Measured against PyTorch: norms 8e-6, samples 9e-5 of the
+ * rms, parameters and statistics after the step 1e-6. */
+#define RTOL_RESNET 1e-4
+/* The gradients of a linear bias right before a batch norm (projector.0, predictor.0, and
+ * projector.3 before the predictor's) are zero up to rounding: norms of ~1e-8 on both sides,
+ * where the other gradients are ~1e-3 .. 1e-1. */
+#define ATOL_RESNET 1e-7
+
+#define SMALL_STEPS 5
+
+static struct byol_registry *reg;
+static struct byol_backend *be;
+
+/* ---- Fixture helpers. ---------------------------------------------------------------- */
+
+static struct byol_st_file *open_fixture(const char *file)
+{
+    struct byol_st_file *f = NULL;
+    BYOL_CHECK_OK(byol_st_read(byol_test_fixture(file), &f));
+    return f;
+}
+
+/* A malloc'd copy of an F32 or F64 tensor of `numel` values, as doubles. */
+static double *fx_doubles(const struct byol_st_file *f, const char *name, size_t numel)
+{
+    const struct byol_st_tensor *t = byol_st_find(f, name);
+    if (!t || t->numel != numel || (t->dtype != BYOL_ST_F64 && t->dtype != BYOL_ST_F32)) {
+        fprintf(stderr, "\n  fixture tensor %s is missing or malformed\n", name);
+        CU_FAIL_FATAL("fixture tensor missing or malformed");
+    }
+    double *d = malloc(numel * sizeof *d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    for (size_t i = 0; i < numel; i++) {
+        if (t->dtype == BYOL_ST_F64) {
+            memcpy(&d[i], (const char *)t->data + i * 8, 8);
+        } else {
+            float v;
+            memcpy(&v, (const char *)t->data + i * 4, 4);
+            d[i] = v;
+        }
+    }
+    return d;
+}
+
+/* A malloc'd copy of an F32 tensor; NULL if absent. */
+static float *fx_floats(const struct byol_st_file *f, const char *name, size_t *numel)
+{
+    const struct byol_st_tensor *t = byol_st_find(f, name);
+    if (!t)
+        return NULL;
+    CU_ASSERT_EQUAL_FATAL(t->dtype, BYOL_ST_F32);
+    float *p = malloc(t->nbytes + 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    memcpy(p, t->data, t->nbytes);
+    if (numel)
+        *numel = t->numel;
+    return p;
+}
+
+static int64_t st_i64(const struct byol_st_tensor *t)
+{
+    int64_t v;
+    memcpy(&v, t->data, sizeof v);
+    return v;
+}
+
+/* The state_dict name of an online (target = 0) or target network tensor. */
+static void state_name(char *buf, size_t size, int target, const char *name)
+{
+    const char *owner = target ? "target_encoder" : "online_encoder";
+    if (!strncmp(name, "projector.", 10))
+        snprintf(buf, size, "%s.%s", owner, name);
+    else if (!strncmp(name, "predictor.", 10))
+        snprintf(buf, size, "online_%s", name);
+    else
+        snprintf(buf, size, "%s.net.%s", owner, name);
+}
+
+static int contains(const char *haystack, const char *needle)
+{
+    int ok = strstr(haystack, needle) != NULL;
+    if (!ok)
+        printf("\n  message \"%s\" lacks \"%s\"\n", haystack, needle);
+    return ok;
+}
+
+static const char *temp_path(const char *what)
+{
+    static char path[4][256];
+    static int next;
+    char *p = path[next++ % 4];
+    snprintf(p, sizeof path[0], "/tmp/byol_test_learner_%d_%s.safetensors", (int)getpid(), what);
+    return p;
+}
+
+/* ---- Learners from fixture configs. --------------------------------------------------- */
+
+/* A learner from the config text in the fixture's metadata, with `extra` appended (later
+ * settings of the same group are not allowed by libconfig, so `extra` adds new groups). */
+static byol_status learner_from_text(const char *text, struct byol_config **cfg,
+                                     struct byol_learner **out)
+{
+    struct byol_learner_config c;
+    byol_learner_config_default(&c);
+    byol_status st = byol_config_parse(text, "learner-test.cfg", cfg);
+    if (st != BYOL_OK)
+        return st;
+    const struct byol_settings *root = byol_config_root(*cfg);
+    st = byol_learner_config_read(&c, byol_settings_child(root, "model"),
+                                  byol_settings_child(root, "train"));
+    if (st == BYOL_OK)
+        st = byol_learner_create(be, reg, &c, out);
+    return st;
+}
+
+/* Parameters from detinit by state_dict name; the target starts as a copy (deepcopy). */
+static void detinit_learner(struct byol_learner *l)
+{
+    struct byol_net *online = byol_learner_online(l), *target = byol_learner_target(l);
+    char name[512];
+    for (size_t i = 0; i < byol_net_param_count(online); i++) {
+        const struct byol_param *p = byol_net_param_at(online, i);
+        state_name(name, sizeof name, 0, p->name);
+        byol_test_detinit(name, p->dims, p->ndim, p->data);
+    }
+    if (!target)
+        return;
+    memcpy(byol_net_params(target), byol_net_params(online),
+           byol_net_num_params(target) * sizeof(float));
+    memcpy(byol_net_buffers(target), byol_net_buffers(online),
+           byol_net_num_buffers(target) * sizeof(float));
+}
+
+static struct byol_learner *fixture_learner(const struct byol_st_file *f, struct byol_config **cfg)
+{
+    const char *text = byol_st_metadata(f, "config");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    struct byol_learner *l = NULL;
+    BYOL_CHECK_OK(learner_from_text(text, cfg, &l));
+    detinit_learner(l);
+    return l;
+}
+
+/* ---- Comparisons. --------------------------------------------------------------------- */
+
+/* Every online gradient against <group>/<state name>; parameters PyTorch gave no gradient
+ * (None: the fc after the hidden layer) must have an all-zero gradient here. */
+static void check_grads(struct byol_learner *l, const struct byol_st_file *f)
+{
+    struct byol_net *net = byol_learner_online(l);
+    char name[512], key[600];
+    size_t compared = 0;
+    for (size_t i = 0; i < byol_net_param_count(net); i++) {
+        const struct byol_param *p = byol_net_param_at(net, i);
+        if (p->role != BYOL_ROLE_PARAM)
+            continue;
+        state_name(name, sizeof name, 0, p->name);
+        snprintf(key, sizeof key, "grad/%s", name);
+        size_t n = 0;
+        float *ref = fx_floats(f, key, &n);
+        if (!ref) {
+            int zero = 1;
+            for (size_t k = 0; k < p->numel; k++)
+                zero &= p->grad[k] == 0.0f;
+            printf("  %-48s no gradient in PyTorch: %s\n", key, zero ? "zero here" : "NONZERO");
+            CU_ASSERT(zero);
+            continue;
+        }
+        CU_ASSERT_EQUAL_FATAL(n, p->numel);
+        CU_ASSERT(byol_test_close(key, p->grad, ref, n, ATOL_GRAD, RTOL_GRAD));
+        compared++;
+        free(ref);
+    }
+    CU_ASSERT(compared > 10);
+}
+
+/* Every tensor of a saved state against <group>/<name>, and the same set of names. */
+static void check_state(struct byol_learner *l, const struct byol_st_file *f, const char *group,
+                        double rtol)
+{
+    const char *path = temp_path("state");
+    BYOL_CHECK_OK(byol_learner_save_state(l, path, 0));
+    struct byol_st_file *s = NULL;
+    BYOL_CHECK_OK(byol_st_read(path, &s));
+    char key[600];
+    size_t expected = 0, glen = strlen(group);
+    for (size_t i = 0; i < byol_st_count(f); i++) {
+        const char *n = byol_st_at(f, i)->name;
+        expected += !strncmp(n, group, glen) && n[glen] == '/';
+    }
+    CU_ASSERT_EQUAL(byol_st_count(s), expected);
+    for (size_t i = 0; i < byol_st_count(s); i++) {
+        const struct byol_st_tensor *t = byol_st_at(s, i);
+        snprintf(key, sizeof key, "%s/%s", group, t->name);
+        const struct byol_st_tensor *r = byol_st_find(f, key);
+        if (!r)
+            printf("  %s: not in the PyTorch state\n", t->name);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT_EQUAL_FATAL(r->dtype, t->dtype);
+        CU_ASSERT_EQUAL_FATAL(r->numel, t->numel);
+        if (t->dtype == BYOL_ST_I64) {
+            CU_ASSERT_EQUAL(st_i64(t), st_i64(r));
+            continue;
+        }
+        float *got = fx_floats(s, t->name, NULL), *ref = fx_floats(f, key, NULL);
+        CU_ASSERT(byol_test_close(key, got, ref, t->numel, ATOL_STATE, rtol));
+        free(got);
+        free(ref);
+    }
+    byol_st_free(s);
+    unlink(path);
+}
+
+static void check_loss(const char *what, double got, double ref, double rtol)
+{
+    int ok = fabs(got - ref) <= rtol * fabs(ref);
+    printf("  %-48s %.9g vs PyTorch %.9g%s\n", what, got, ref, ok ? "" : "  <-- FAIL");
+    CU_ASSERT(ok);
+}
+
+/* ---- The small cases. ----------------------------------------------------------------- */
+
+/* byol-pytorch's online_encoder(x, return_embedding) in inference mode, on 1 and 3 images
+ * (fewer than the 2B the networks are built for), after the five steps. */
+static void check_embeddings(struct byol_learner *l, const struct byol_st_file *f, double rtol)
+{
+    size_t nx = 0;
+    float *x = fx_floats(f, "embed/x3", &nx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    int e = byol_learner_embedding_dim(l);
+    const size_t p = 32; /* projection_size of the small cases */
+    for (int n = 1; n <= 3; n += 2) {
+        char key[64];
+        float *proj = calloc((size_t)n * p, sizeof *proj), *emb = calloc((size_t)n * e, 4);
+        float *emb_only = calloc((size_t)n * e, 4);
+        CU_ASSERT_FATAL(proj && emb && emb_only);
+        BYOL_CHECK_OK(byol_learner_embed(l, x, n, proj, emb));
+        BYOL_CHECK_OK(byol_learner_embed(l, x, n, NULL, emb_only));
+        size_t len = 0;
+        snprintf(key, sizeof key, "embed/projection%d", n);
+        float *ref = fx_floats(f, key, &len);
+        CU_ASSERT_FATAL(ref && len == (size_t)n * p);
+        CU_ASSERT(byol_test_close(key, proj, ref, len, ATOL_STATE, rtol));
+        free(ref);
+        snprintf(key, sizeof key, "embed/embedding%d", n);
+        ref = fx_floats(f, key, &len);
+        CU_ASSERT_FATAL(ref && len == (size_t)n * e);
+        CU_ASSERT(byol_test_close(key, emb, ref, len, ATOL_STATE, rtol));
+        CU_ASSERT(memcmp(emb, emb_only, len * sizeof *emb) == 0);
+        free(ref);
+        free(proj);
+        free(emb);
+        free(emb_only);
+    }
+    CU_ASSERT_EQUAL(byol_learner_embed(l, x, 0, NULL, NULL), BYOL_ERR_INVALID);
+    free(x);
+}
+
+/* views: [batch][view] of B images each. */
+static const float *view_of(const float *views, size_t per_view, int batch, int view)
+{
+    return views + ((size_t)batch * 2 + (size_t)view) * per_view;
+}
+
+static void run_small(const char *file, int momentum)
+{
+    printf("\n  fixture %s\n", file);
+    struct byol_st_file *f = open_fixture(file);
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = fixture_learner(f, &cfg);
+    CU_ASSERT_EQUAL(byol_learner_target(l) != NULL, momentum);
+    size_t nviews = 0;
+    float *views = fx_floats(f, "views", &nviews);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(views);
+    size_t per_view = nviews / 4;
+    double *loss = fx_doubles(f, "loss", SMALL_STEPS), *tau = fx_doubles(f, "tau", SMALL_STEPS);
+    double *drift = fx_doubles(f, "drift", 3), rtol[3];
+    for (int k = 0; k < 3; k++)
+        rtol[k] = fmax(RTOL_FLOOR, DRIFT_FACTOR * drift[k]);
+    printf("  tolerances: step 1 %.2g, step 5 %.2g, loss %.2g\n", rtol[0], rtol[1], rtol[2]);
+
+    float value = 0;
+    BYOL_CHECK_OK(byol_learner_forward_backward(l, view_of(views, per_view, 0, 0),
+                                                view_of(views, per_view, 0, 1), &value));
+    check_loss("loss of step 1", value, loss[0], rtol[2]);
+    check_grads(l, f);
+    BYOL_CHECK_OK(byol_learner_optimizer_step(l));
+    byol_learner_zero_grad(l);
+    BYOL_CHECK_OK(byol_learner_update_target(l));
+    if (momentum)
+        CU_ASSERT_DOUBLE_EQUAL(byol_learner_tau(l), tau[0], 1e-12);
+    check_state(l, f, "step1", rtol[0]);
+
+    for (int k = 1; k < SMALL_STEPS; k++) {
+        char what[64];
+        BYOL_CHECK_OK(byol_learner_step(l, view_of(views, per_view, k % 2, 0),
+                                        view_of(views, per_view, k % 2, 1), &value));
+        snprintf(what, sizeof what, "loss of step %d", k + 1);
+        check_loss(what, value, loss[k], rtol[2]);
+        if (momentum)
+            CU_ASSERT_DOUBLE_EQUAL(byol_learner_tau(l), tau[k], 1e-12);
+    }
+    CU_ASSERT_EQUAL(byol_learner_steps_done(l), SMALL_STEPS);
+    check_state(l, f, "step5", rtol[1]);
+    if (byol_st_find(f, "embed/x3"))
+        check_embeddings(l, f, rtol[1]);
+
+    free(views);
+    free(loss);
+    free(tau);
+    free(drift);
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    byol_st_free(f);
+}
+
+static void test_byol(void)
+{
+    run_small("learner_byol.safetensors", 1);
+}
+
+static void test_simsiam(void)
+{
+    run_small("learner_simsiam.safetensors", 0);
+}
+
+static void test_cosine_tau(void)
+{
+    run_small("learner_cosine.safetensors", 1);
+}
+
+static void test_sem(void)
+{
+    run_small("learner_sem.safetensors", 1);
+}
+
+/* 16 images in two chunks and a padded third against one image at a time. */
+static void test_embed_chunks(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = fixture_learner(f, &cfg);
+    size_t nviews = 0;
+    float *views = fx_floats(f, "views", &nviews);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(views);
+    const int n = 16, e = byol_learner_embedding_dim(l);
+    size_t per_image = nviews / (size_t)n;
+    CU_ASSERT_EQUAL(e, 16);
+    float *all = malloc((size_t)n * e * sizeof *all), *one = malloc((size_t)n * e * 4);
+    CU_ASSERT_FATAL(all && one);
+    BYOL_CHECK_OK(byol_learner_embed(l, views, n, NULL, all));
+    for (int i = 0; i < n; i++)
+        BYOL_CHECK_OK(byol_learner_embed(l, views + i * per_image, 1, NULL, one + i * e));
+    CU_ASSERT(
+        byol_test_close("16 images at once vs one at a time", all, one, (size_t)n * e, 1e-7, 1e-6));
+    free(all);
+    free(one);
+    free(views);
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    byol_st_free(f);
+}
+
+/* ---- ResNet-18. ----------------------------------------------------------------------- */
+
+/* A tensor against its summary <group>/<name>/{norm,index,value}. */
+static void check_summary(const struct byol_st_file *f, const char *group, const char *name,
+                          const float *data, size_t numel, double rtol)
+{
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s/norm", group, name);
+    double *norm = fx_doubles(f, key, 1);
+    snprintf(key, sizeof key, "%s/%s/index", group, name);
+    const struct byol_st_tensor *idx = byol_st_find(f, key);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(idx);
+    double sq = 0;
+    for (size_t i = 0; i < numel; i++)
+        sq += (double)data[i] * data[i];
+    double scale = numel ? *norm / sqrt((double)numel) : 0; /* the rms value */
+    snprintf(key, sizeof key, "%s/%s/value", group, name);
+    double *want = fx_doubles(f, key, idx->numel);
+    double worst = 0;
+    for (size_t i = 0; i < idx->numel; i++) {
+        int64_t at;
+        memcpy(&at, (const char *)idx->data + i * 8, 8);
+        CU_ASSERT_FATAL(at >= 0 && (size_t)at < numel);
+        worst = fmax(worst, fabs(data[at] - want[i]));
+    }
+    double dnorm = fabs(sqrt(sq) - *norm);
+    int ok = dnorm <= rtol * *norm + ATOL_RESNET && worst <= rtol * 10 * scale + ATOL_RESNET;
+    printf("  %-56s norm %.6g (diff %.2g), samples max diff %.2g (rms %.2g)%s\n", key + 0, *norm,
+           dnorm, worst, scale, ok ? "" : "  <-- FAIL");
+    CU_ASSERT(ok);
+    free(norm);
+    free(want);
+}
+
+static void check_resnet_grads(struct byol_learner *l, const struct byol_st_file *f, double rtol)
+{
+    struct byol_net *net = byol_learner_online(l);
+    char name[512], key[600];
+    size_t compared = 0;
+    for (size_t i = 0; i < byol_net_param_count(net); i++) {
+        const struct byol_param *p = byol_net_param_at(net, i);
+        if (p->role != BYOL_ROLE_PARAM)
+            continue;
+        state_name(name, sizeof name, 0, p->name);
+        snprintf(key, sizeof key, "grad/%s/norm", name);
+        if (!byol_st_find(f, key)) {
+            int zero = 1;
+            for (size_t k = 0; k < p->numel; k++)
+                zero &= p->grad[k] == 0.0f;
+            CU_ASSERT(zero);
+            continue;
+        }
+        check_summary(f, "grad", name, p->grad, p->numel, rtol);
+        compared++;
+    }
+    CU_ASSERT(compared >= 60);
+}
+
+static void check_resnet_state(struct byol_learner *l, const struct byol_st_file *f, double rtol)
+{
+    const char *path = temp_path("resnet");
+    BYOL_CHECK_OK(byol_learner_save_state(l, path, 0));
+    struct byol_st_file *s = NULL;
+    BYOL_CHECK_OK(byol_st_read(path, &s));
+    char key[600];
+    for (size_t i = 0; i < byol_st_count(s); i++) {
+        const struct byol_st_tensor *t = byol_st_at(s, i);
+        if (t->dtype == BYOL_ST_I64) {
+            snprintf(key, sizeof key, "step1/%s", t->name);
+            const struct byol_st_tensor *r = byol_st_find(f, key);
+            CU_ASSERT_FATAL(r != NULL && r->dtype == BYOL_ST_I64);
+            CU_ASSERT_EQUAL(st_i64(t), st_i64(r));
+            continue;
+        }
+        float *got = fx_floats(s, t->name, NULL);
+        check_summary(f, "step1", t->name, got, t->numel, rtol);
+        free(got);
+    }
+    byol_st_free(s);
+    unlink(path);
+}
+
+static void test_resnet18(void)
+{
+    struct byol_st_file *f = open_fixture("learner_resnet18.safetensors");
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = fixture_learner(f, &cfg);
+    size_t nviews = 0;
+    float *views = fx_floats(f, "views", &nviews);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(views);
+    double *loss = fx_doubles(f, "loss", 1), *drift = fx_doubles(f, "drift", 3);
+    double rtol_grad = fmax(RTOL_RESNET, DRIFT_FACTOR * drift[0]);
+    double rtol_state = fmax(RTOL_RESNET, DRIFT_FACTOR * drift[1]);
+    printf("  tolerances: gradients %.2g, state %.2g\n", rtol_grad, rtol_state);
+    float value = 0;
+    BYOL_CHECK_OK(byol_learner_forward_backward(l, views, views + nviews / 2, &value));
+    check_loss("ResNet-18 loss", value, *loss, fmax(RTOL_FLOOR, DRIFT_FACTOR * drift[2]));
+    check_resnet_grads(l, f, rtol_grad);
+    BYOL_CHECK_OK(byol_learner_optimizer_step(l));
+    byol_learner_zero_grad(l);
+    BYOL_CHECK_OK(byol_learner_update_target(l));
+    check_resnet_state(l, f, rtol_state);
+    free(drift);
+    CU_ASSERT_EQUAL(byol_learner_embedding_dim(l), 512);
+    free(views);
+    free(loss);
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    byol_st_free(f);
+}
+
+/* ---- Checkpoints. --------------------------------------------------------------------- */
+
+static int same_floats(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof *a) == 0;
+}
+
+/* Saved and loaded with the optimizer state, a second learner continues bit for bit. */
+static void test_round_trip(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *c1 = NULL, *c2 = NULL;
+    struct byol_learner *a = fixture_learner(f, &c1), *b = NULL;
+    BYOL_CHECK_OK(learner_from_text(byol_st_metadata(f, "config"), &c2, &b));
+    size_t nviews = 0;
+    float *views = fx_floats(f, "views", &nviews), la, lb;
+    size_t per_view = nviews / 4;
+    BYOL_CHECK_OK(byol_learner_step(a, views, views + per_view, &la));
+    BYOL_CHECK_OK(byol_learner_step(a, views + 2 * per_view, views + 3 * per_view, &la));
+    const char *path = temp_path("roundtrip");
+    BYOL_CHECK_OK(byol_learner_save_state(a, path, 1));
+    BYOL_CHECK_OK(byol_learner_load_state(b, path));
+    CU_ASSERT_EQUAL(byol_learner_steps_done(b), 2);
+    struct byol_net *nets[2][2] = {{byol_learner_online(a), byol_learner_target(a)},
+                                   {byol_learner_online(b), byol_learner_target(b)}};
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT(same_floats(byol_net_params(nets[0][k]), byol_net_params(nets[1][k]),
+                              byol_net_num_params(nets[0][k])));
+        CU_ASSERT(same_floats(byol_net_buffers(nets[0][k]), byol_net_buffers(nets[1][k]),
+                              byol_net_num_buffers(nets[0][k])));
+        CU_ASSERT_EQUAL(*byol_net_bn_batches_tracked(nets[0][k], "bn1"),
+                        *byol_net_bn_batches_tracked(nets[1][k], "bn1"));
+    }
+    struct byol_optim *oa = byol_learner_optim(a), *ob = byol_learner_optim(b);
+    CU_ASSERT_EQUAL_FATAL(byol_optim_state_count(oa), 1); /* SGD's momentum_buffer */
+    CU_ASSERT(same_floats(byol_optim_state_data(oa, 0), byol_optim_state_data(ob, 0),
+                          byol_net_num_params(nets[0][0])));
+    BYOL_CHECK_OK(byol_learner_step(a, views, views + per_view, &la));
+    BYOL_CHECK_OK(byol_learner_step(b, views, views + per_view, &lb));
+    CU_ASSERT_EQUAL(la, lb);
+    CU_ASSERT(same_floats(byol_net_params(nets[0][0]), byol_net_params(nets[1][0]),
+                          byol_net_num_params(nets[0][0])));
+    CU_ASSERT(same_floats(byol_net_params(nets[0][1]), byol_net_params(nets[1][1]),
+                          byol_net_num_params(nets[0][1])));
+    unlink(path);
+    free(views);
+    byol_learner_free(a);
+    byol_learner_free(b);
+    byol_config_free(c1);
+    byol_config_free(c2);
+    byol_st_free(f);
+}
+
+/* A copy of a saved state with tensor `change` given shape [3, 5] (NULL: none), `drop`
+ * left out and `extra` added (each may be NULL). */
+static void write_variant(const char *from, const char *to, const char *change, const char *drop,
+                          const char *extra)
+{
+    struct byol_st_file *s = NULL;
+    struct byol_st_writer *w = NULL;
+    BYOL_CHECK_OK(byol_st_read(from, &s));
+    BYOL_CHECK_OK(byol_st_writer_create(&w));
+    static const float zeros[15];
+    const int64_t odd[2] = {3, 5};
+    for (size_t i = 0; i < byol_st_count(s); i++) {
+        const struct byol_st_tensor *t = byol_st_at(s, i);
+        if (drop && !strcmp(t->name, drop))
+            continue;
+        if (change && !strcmp(t->name, change)) {
+            BYOL_CHECK_OK(byol_st_writer_add(w, t->name, BYOL_ST_F32, 2, odd, zeros));
+            continue;
+        }
+        /* Everything else zeroed, so a load that writes before it checks shows. */
+        float *z = calloc(t->numel + 1, sizeof *z);
+        BYOL_CHECK_OK(byol_st_writer_add(w, t->name, t->dtype, t->ndim, t->dims,
+                                         t->dtype == BYOL_ST_F32 ? (const void *)z : t->data));
+        free(z);
+    }
+    if (extra)
+        BYOL_CHECK_OK(byol_st_writer_add(w, extra, BYOL_ST_F32, 2, odd, zeros));
+    BYOL_CHECK_OK(byol_st_writer_save(w, to));
+    byol_st_writer_free(w);
+    byol_st_free(s);
+}
+
+static void expect_load_error(struct byol_learner *l, const char *path, byol_status want,
+                              const char *const needles[3])
+{
+    float before = byol_net_params(byol_learner_online(l))[0];
+    byol_status st = byol_learner_load_state(l, path);
+    printf("  load: %s\n", byol_last_error());
+    CU_ASSERT_EQUAL(st, want);
+    for (int i = 0; i < 3 && needles[i]; i++)
+        CU_ASSERT(contains(byol_last_error(), needles[i]));
+    CU_ASSERT_EQUAL(byol_net_params(byol_learner_online(l))[0], before);
+}
+
+static void test_bad_states(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = fixture_learner(f, &cfg);
+    const char *good = temp_path("good"), *bad = temp_path("bad");
+    BYOL_CHECK_OK(byol_learner_save_state(l, good, 0));
+
+    write_variant(good, bad, "online_predictor.0.weight", NULL, NULL);
+    const char *shape[3] = {"online_predictor.0.weight", "[3, 5]", "[64, 32]"};
+    expect_load_error(l, bad, BYOL_ERR_SHAPE, shape);
+
+    write_variant(good, bad, NULL, "target_encoder.projector.3.bias", NULL);
+    const char *missing[3] = {"target_encoder.projector.3.bias", "missing", NULL};
+    expect_load_error(l, bad, BYOL_ERR_NOT_FOUND, missing);
+
+    write_variant(good, bad, NULL, NULL, "online_encoder.net.conv9.weight");
+    const char *extra[3] = {"online_encoder.net.conv9.weight", "not part", NULL};
+    expect_load_error(l, bad, BYOL_ERR_FORMAT, extra);
+
+    write_variant(good, bad, NULL, NULL, "optim.exp_avg.online_predictor.0.weight");
+    /* An optimizer part: then all of this optimizer's state must be there. */
+    const char *optim[3] = {"optimizer tensors are missing", "optim.momentum_buffer.", NULL};
+    expect_load_error(l, bad, BYOL_ERR_NOT_FOUND, optim);
+
+    /* byol-pytorch's state_dict also names the encoder "net.*": accepted and skipped. */
+    write_variant(good, bad, NULL, NULL, "net.conv1.weight");
+    BYOL_CHECK_OK(byol_learner_load_state(l, bad));
+    CU_ASSERT_EQUAL(byol_net_params(byol_learner_online(l))[0], 0.0f);
+
+    unlink(good);
+    unlink(bad);
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    byol_st_free(f);
+}
+
+/* Torchvision-named encoder weights go into the online encoder and the target's; the
+ * projectors keep their values; a file without one of the encoder's tensors fails. */
+static void test_encoder_weights(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *c1 = NULL, *c2 = NULL;
+    struct byol_learner *src = fixture_learner(f, &c1), *dst = NULL;
+    BYOL_CHECK_OK(learner_from_text(byol_st_metadata(f, "config"), &c2, &dst));
+    struct byol_net *from = byol_learner_online(src), *to = byol_learner_online(dst);
+    const char *path = temp_path("weights"), *partial = temp_path("partial");
+    struct byol_st_writer *w = NULL, *wp = NULL;
+    BYOL_CHECK_OK(byol_st_writer_create(&w));
+    BYOL_CHECK_OK(byol_st_writer_create(&wp));
+    for (size_t i = 0; i < byol_net_param_count(from); i++) {
+        const struct byol_param *p = byol_net_param_at(from, i);
+        int64_t dims[4] = {p->dims[0], p->dims[1], p->dims[2], p->dims[3]};
+        if (!strncmp(p->name, "projector.", 10) || !strncmp(p->name, "predictor.", 10))
+            continue;
+        BYOL_CHECK_OK(byol_st_writer_add(w, p->name, BYOL_ST_F32, p->ndim, dims, p->data));
+        if (strcmp(p->name, "layer2.bn2.running_var") != 0)
+            BYOL_CHECK_OK(byol_st_writer_add(wp, p->name, BYOL_ST_F32, p->ndim, dims, p->data));
+    }
+    BYOL_CHECK_OK(byol_st_writer_save(w, path));
+    BYOL_CHECK_OK(byol_st_writer_save(wp, partial));
+    float proj0 = byol_net_find_param(to, "projector.0.weight")->data[0];
+    CU_ASSERT_EQUAL(byol_learner_load_encoder_weights(dst, partial), BYOL_ERR_NOT_FOUND);
+    CU_ASSERT(contains(byol_last_error(), "layer2.bn2.running_var"));
+    BYOL_CHECK_OK(byol_learner_load_encoder_weights(dst, path));
+    const char *names[3] = {"conv1.weight", "layer2.downsample.1.running_mean", "fc.bias"};
+    for (int k = 0; k < 3; k++) {
+        const struct byol_param *a = byol_net_find_param(from, names[k]);
+        const struct byol_param *b = byol_net_find_param(to, names[k]);
+        const struct byol_param *t = byol_net_find_param(byol_learner_target(dst), names[k]);
+        CU_ASSERT_FATAL(a && b && t);
+        CU_ASSERT(same_floats(a->data, b->data, a->numel));
+        CU_ASSERT(same_floats(a->data, t->data, a->numel));
+    }
+    CU_ASSERT_EQUAL(byol_net_find_param(to, "projector.0.weight")->data[0], proj0);
+    unlink(path);
+    unlink(partial);
+    byol_st_writer_free(w);
+    byol_st_writer_free(wp);
+    byol_learner_free(src);
+    byol_learner_free(dst);
+    byol_config_free(c1);
+    byol_config_free(c2);
+    byol_st_free(f);
+}
+
+/* ---- Configs. ------------------------------------------------------------------------- */
+
+#define SMALL_ENCODER                                                                              \
+    "model = { encoder = { name = \"layers\"; in_channels = 1; layers = ("                         \
+    "{ type = \"conv\"; name = \"conv1\"; out = 4; kernel = 3; pad = 1; },"                        \
+    "{ type = \"bn\"; name = \"bn1\"; }, { type = \"relu\"; name = \"relu\"; },"                   \
+    "{ type = \"avgpool\"; name = \"avgpool\"; }, { type = \"flatten\"; name = \"flatten\"; },"    \
+    "{ type = \"linear\"; name = \"fc\"; out = 3; } ); };\n"                                       \
+    "  image_size = 8; projection_size = 8; projection_hidden_size = 16;\n"
+
+static byol_status try_config(const char *model_extra, const char *train)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s};\ntrain = { %s };\n", SMALL_ENCODER, model_extra, train);
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = NULL;
+    byol_status st = learner_from_text(text, &cfg, &l);
+    printf("  %s\n", st == BYOL_OK ? "ok" : byol_last_error());
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    return st;
+}
+
+static void test_configs(void)
+{
+    CU_ASSERT_EQUAL(try_config("", "batch_size = 2;"), BYOL_OK);
+    CU_ASSERT_EQUAL(try_config("", "batch_size = 1;"), BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "batch_size = 1: BYOL needs at least 2 images"));
+    CU_ASSERT_EQUAL(try_config("", "batch_size = 2; epochs = 3;"), BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:4: train.epochs"));
+    CU_ASSERT_EQUAL(try_config("", "batch_size = 2; checkpoint_dir = \"x\"; init_from = \"y\";"
+                                   " checkpoint_every = 5; keep_checkpoints = 2;"),
+                    BYOL_OK);
+    CU_ASSERT_EQUAL(try_config("  hiddenlayer = 1;\n", "batch_size = 2;"), BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:3: model.hiddenlayer"));
+    CU_ASSERT_EQUAL(try_config("  hidden_layer = \"nope\";\n", "batch_size = 2;"),
+                    BYOL_ERR_NOT_FOUND);
+    CU_ASSERT(contains(byol_last_error(), "conv1, bn1, relu, avgpool, flatten, fc"));
+    CU_ASSERT_EQUAL(try_config("  hidden_layer = 1.5;\n", "batch_size = 2;"), BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:3: model.hidden_layer"));
+    CU_ASSERT_EQUAL(try_config("  hidden_layer = -7;\n", "batch_size = 2;"), BYOL_ERR_NOT_FOUND);
+    CU_ASSERT(contains(byol_last_error(), "hidden_layer = -7"));
+    CU_ASSERT_EQUAL(try_config("  hidden_layer = \"relu\";\n", "batch_size = 2;"), BYOL_OK);
+    CU_ASSERT_EQUAL(try_config("  tau_schedule = \"linear\";\n", "batch_size = 2;"),
+                    BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "model.tau_schedule: unknown schedule 'linear'"));
+    CU_ASSERT_EQUAL(try_config("  moving_average_decay = 1.5;\n", "batch_size = 2;"),
+                    BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "model.moving_average_decay"));
+    CU_ASSERT_EQUAL(try_config("", "batch_size = 2; optimizer = \"rmsprop\";"), BYOL_ERR_INVALID);
+    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:4: train.optimizer: unknown"));
+    CU_ASSERT_EQUAL(try_config("  sync_batchnorm = true; use_simplicial_embeddings = true;\n"
+                               "  sem_num_simplices = 2; sem_simplex_dim = 4;\n",
+                               "batch_size = 2;"),
+                    BYOL_OK);
+}
+
+/* Every online parameter the loss reaches trains; the fc after the hidden layer does not,
+ * even with weight decay (PyTorch leaves its .grad None, so SGD skips it). */
+static void test_frozen_fc(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = fixture_learner(f, &cfg);
+    struct byol_net *net = byol_learner_online(l);
+    const struct byol_param *fc = byol_net_find_param(net, "fc.weight");
+    const struct byol_param *conv = byol_net_find_param(net, "conv1.weight");
+    CU_ASSERT_FATAL(fc && conv);
+    float fc0 = fc->data[0], conv0 = conv->data[0];
+    size_t nviews = 0;
+    float *views = fx_floats(f, "views", &nviews), loss;
+    BYOL_CHECK_OK(byol_learner_step(l, views, views + nviews / 4, &loss));
+    CU_ASSERT_EQUAL(fc->data[0], fc0);
+    CU_ASSERT_NOT_EQUAL(conv->data[0], conv0);
+    CU_ASSERT_EQUAL(
+        byol_optim_state_data(byol_learner_optim(l), 0)[fc->data - byol_net_params(net)], 0.0f);
+    free(views);
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    byol_st_free(f);
+}
+
+int main(int argc, char **argv)
+{
+    reg = byol_test_registry();
+    be = byol_test_backend(reg, "blas", 2);
+    static const struct byol_test_case cases[] = {
+        {"BYOL: 5 SGD steps, EMA, hidden layer -2, embeddings", test_byol, 0},
+        {"SimSiam (use_momentum = false)", test_simsiam, 0},
+        {"cosine tau schedule", test_cosine_tau, 0},
+        {"simplicial embeddings", test_sem, 0},
+        {"embeddings in chunks", test_embed_chunks, 0},
+        {"ResNet-18 one step", test_resnet18, 1},
+        {"save / load round trip", test_round_trip, 0},
+        {"bad states: shape, missing, extra", test_bad_states, 0},
+        {"torchvision encoder weights", test_encoder_weights, 0},
+        {"config reading and errors", test_configs, 0},
+        {"the unused fc is not trained", test_frozen_fc, 0},
+        {NULL, NULL, 0},
+    };
+    int rc = byol_test_main(argc, argv, "learner", cases);
+    byol_backend_free(be);
+    byol_registry_free(reg);
+    return rc;
+}

@@ -1,0 +1,194 @@
+/* The training loop behind `byolctl run` (core/trainer.c): a short run on a small IDX file
+ * written by the test, its progress reports and checkpoints, continuing from a checkpoint,
+ * and the messages of broken data settings. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "byol/learner.h"
+#include "byol/trainer.h"
+#include "testutil.h"
+
+#define IMAGES 20
+#define SIDE 8
+
+static char dir[64];
+static struct byol_registry *reg;
+static struct byol_backend *be;
+
+/* An IDX image file of IMAGES x SIDE x SIDE u8 with a smooth, image-dependent pattern. */
+static int write_idx(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, IMAGES, 0, 0, 0, SIDE, 0, 0, 0, SIDE};
+    fwrite(hdr, 1, sizeof hdr, f);
+    for (int n = 0; n < IMAGES; n++)
+        for (int i = 0; i < SIDE * SIDE; i++)
+            fputc((int)(127.5 + 120 * sin(0.3 * n + 0.7 * (i % SIDE) + 0.4 * (i / SIDE))), f);
+    return fclose(f);
+}
+
+struct seen {
+    int calls;
+    int64_t last_step;
+    int checkpoints;
+    int finite;
+};
+
+static void on_progress(const struct byol_train_report *r, void *user)
+{
+    struct seen *s = user;
+    s->calls++;
+    s->last_step = r->step;
+    s->checkpoints += r->checkpoint != NULL;
+    s->finite &= isfinite(r->loss) && r->loss >= 0 && r->loss <= 8;
+}
+
+/* A config for the loop: a tiny config-defined encoder on the test's IDX file. */
+static const char *config_text(const char *data, const char *train_extra)
+{
+    static char text[2048];
+    snprintf(text, sizeof text,
+             "seed = 3;\n"
+             "model = { encoder = { name = \"layers\"; in_channels = 1; layers = (\n"
+             "  { type = \"conv\"; name = \"conv1\"; out = 4; kernel = 3; pad = 1; },\n"
+             "  { type = \"bn\"; name = \"bn1\"; }, { type = \"relu\"; name = \"relu\"; },\n"
+             "  { type = \"avgpool\"; name = \"avgpool\"; }, { type = \"flatten\"; },\n"
+             "  { type = \"linear\"; name = \"fc\"; out = 3; } ); };\n"
+             "  image_size = %d; projection_size = 8; projection_hidden_size = 16; };\n"
+             "data = { %s };\n"
+             "train = { %s checkpoint_dir = \"%s/ck\"; %s };\n",
+             SIDE, data, strstr(train_extra, "batch_size") ? "" : "batch_size = 4;", dir,
+             train_extra);
+    return text;
+}
+
+static byol_status run_text(const char *text, struct seen *s)
+{
+    struct byol_config *cfg = NULL;
+    byol_status st = byol_config_parse(text, "trainer-test.cfg", &cfg);
+    if (st == BYOL_OK) {
+        struct byol_train_options o = {.root = byol_config_root(cfg),
+                                       .config_dir = dir,
+                                       .progress = on_progress,
+                                       .user = s};
+        st = byol_train_run(be, reg, &o);
+    }
+    if (st != BYOL_OK)
+        printf("  -> %s\n", byol_last_error());
+    byol_config_free(cfg);
+    return st;
+}
+
+static int exists(const char *name)
+{
+    char path[256];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/ck/%s", dir, name);
+    return stat(path, &sb) == 0 && sb.st_size > 0;
+}
+
+static void test_short_run(void)
+{
+    struct seen s = {.finite = 1};
+    CU_ASSERT_EQUAL_FATAL(run_text(config_text("images = \"imgs.idx\";", "steps = 5; "
+                                                                         "checkpoint_every = 2;"),
+                                   &s),
+                          BYOL_OK);
+    CU_ASSERT_EQUAL(s.calls, 5);
+    CU_ASSERT_EQUAL(s.last_step, 5);
+    CU_ASSERT(s.finite);
+    CU_ASSERT_EQUAL(s.checkpoints, 3); /* steps 2, 4 and the end */
+    CU_ASSERT(exists("step-2.safetensors") && exists("step-4.safetensors") &&
+              exists("step-5.safetensors") && exists("latest.safetensors"));
+
+    /* latest holds the finished run: 5 optimizer steps. */
+    struct byol_st_file *f = NULL;
+    char path[256];
+    snprintf(path, sizeof path, "%s/ck/latest.safetensors", dir);
+    BYOL_CHECK_OK(byol_st_read(path, &f));
+    CU_ASSERT_PTR_NOT_NULL(byol_st_find(f, "online_encoder.net.conv1.weight"));
+    CU_ASSERT_PTR_NOT_NULL(byol_st_find(f, "target_encoder.projector.3.weight"));
+    CU_ASSERT_PTR_NOT_NULL(byol_st_find(f, "online_predictor.0.weight"));
+    byol_st_free(f);
+}
+
+static void test_continue_from_checkpoint(void)
+{
+    /* Starting from the 4-step checkpoint with 6 steps in all runs steps 5 and 6 only. */
+    struct seen s = {.finite = 1};
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "steps = 6; checkpoint_every = 0; init_from = \"%s/ck/step-4.safetensors\";", dir);
+    CU_ASSERT_EQUAL_FATAL(run_text(config_text("images = \"imgs.idx\";", extra), &s), BYOL_OK);
+    CU_ASSERT_EQUAL(s.calls, 2);
+    CU_ASSERT_EQUAL(s.last_step, 6);
+    CU_ASSERT(exists("step-6.safetensors"));
+}
+
+static void expect_error(const char *data, const char *train, byol_status want, const char *msg)
+{
+    struct seen s = {.finite = 1};
+    CU_ASSERT_EQUAL(run_text(config_text(data, train), &s), want);
+    CU_ASSERT_PTR_NOT_NULL(strstr(byol_last_error(), msg));
+    CU_ASSERT_EQUAL(s.calls, 0);
+}
+
+static void test_bad_data(void)
+{
+    expect_error("format = \"cifar\"; images = \"imgs.idx\";", "steps = 1;",
+                 BYOL_ERR_UNSUPPORTED, "trainer-test.cfg:8: data.format: 'cifar' is not supported");
+    expect_error("images = \"missing.idx\";", "steps = 1;", BYOL_ERR_NOT_FOUND, "missing.idx");
+    expect_error("", "steps = 1;", BYOL_ERR_INVALID, "trainer-test.cfg:8: data: missing 'images'");
+    expect_error("images = \"imgs.idx\"; colour = true;", "steps = 1;", BYOL_ERR_INVALID,
+                 "data.colour: unknown setting");
+    expect_error("images = \"imgs.idx\";", "steps = 1; batch_size = 64;", BYOL_ERR_INVALID,
+                 "train.batch_size = 64 but the data has 20 images");
+    expect_error("images = \"imgs.idx\";", "steps = 1; checkpoint_every = -1;", BYOL_ERR_INVALID,
+                 "train.checkpoint_every: must be >= 0");
+}
+
+static void test_image_size_mismatch(void)
+{
+    struct seen s = {.finite = 1};
+    char text[2048];
+    snprintf(text, sizeof text, "%s", config_text("images = \"imgs.idx\";", "steps = 1;"));
+    char *p = strstr(text, "image_size = 8");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    p[13] = '9';
+    CU_ASSERT_EQUAL(run_text(text, &s), BYOL_ERR_SHAPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(byol_last_error(), "model.image_size = 9 but the data's images are 8x8"));
+}
+
+int main(int argc, char **argv)
+{
+    snprintf(dir, sizeof dir, "/tmp/byol-trainer-XXXXXX");
+    if (!mkdtemp(dir))
+        return 2;
+    char path[128];
+    snprintf(path, sizeof path, "%s/imgs.idx", dir);
+    if (write_idx(path) != 0)
+        return 2;
+    reg = byol_test_registry();
+    be = byol_test_backend(reg, "blas", 2);
+    static const struct byol_test_case cases[] = {
+        {"a short run: progress and checkpoints", test_short_run, 0},
+        {"continue from a checkpoint", test_continue_from_checkpoint, 0},
+        {"broken data settings", test_bad_data, 0},
+        {"image size mismatch", test_image_size_mismatch, 0},
+        {NULL, NULL, 0},
+    };
+    int rc = byol_test_main(argc, argv, "trainer", cases);
+    byol_backend_free(be);
+    byol_registry_free(reg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        rc = rc ? rc : 2;
+    return rc;
+}
