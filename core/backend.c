@@ -129,22 +129,6 @@ const char *byol_backend_name(const struct byol_backend *be)
 
 /* ---- shape inference ------------------------------------------------------------------ */
 
-static const char *kind_name(enum byol_op_kind kind)
-{
-    switch (kind) {
-    case BYOL_OP_CONV2D: return "conv2d";
-    case BYOL_OP_BATCHNORM: return "batchnorm";
-    case BYOL_OP_RELU: return "relu";
-    case BYOL_OP_MAXPOOL: return "maxpool";
-    case BYOL_OP_AVGPOOL: return "avgpool";
-    case BYOL_OP_LINEAR: return "linear";
-    case BYOL_OP_ADD: return "add";
-    case BYOL_OP_FLATTEN: return "flatten";
-    case BYOL_OP_SOFTMAX: return "softmax";
-    }
-    return "unknown op";
-}
-
 static int shape_ok(struct byol_shape s)
 {
     return s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0;
@@ -228,7 +212,7 @@ byol_status byol_op_desc_infer(struct byol_op_desc *desc)
     if (!desc)
         return byol_error(BYOL_ERR_INVALID, "byol_op_desc_infer: NULL desc");
     struct byol_shape in = desc->in[0];
-    const char *op = kind_name(desc->kind);
+    const char *op = byol_op_kind_name(desc->kind);
     if (!shape_ok(in))
         return byol_error(BYOL_ERR_SHAPE, "%s: input shape (%d,%d,%d,%d) has a dimension < 1", op,
                           in.n, in.c, in.h, in.w);
@@ -356,7 +340,7 @@ byol_status byol_backend_plan_create(struct byol_backend *be, const struct byol_
         return be_error(be, BYOL_ERR_SHAPE,
                         "plan_create: %s: output (%d,%d,%d,%d) given, "
                         "(%d,%d,%d,%d) inferred",
-                        kind_name(d.kind), o.n, o.c, o.h, o.w, d.out.n, d.out.c, d.out.h, d.out.w);
+                        byol_op_kind_name(d.kind), o.n, o.c, o.h, o.w, d.out.n, d.out.c, d.out.h, d.out.w);
     return be->ops.plan_create(be->ctx, &d, plan, saved_bytes);
 }
 

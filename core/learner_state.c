@@ -142,22 +142,6 @@ byol_status byol_learner_save_state(struct byol_learner *l, const char *path, in
 
 /* ---- Loading. ------------------------------------------------------------------------- */
 
-static const char *dtype_str(enum byol_st_dtype d)
-{
-    static const char *const names[] = {"F32", "F64", "I64", "I32", "U8", "BF16", "F16"};
-    return (unsigned)d < sizeof names / sizeof names[0] ? names[d] : "unknown";
-}
-
-static void dims_str(char *buf, size_t size, int ndim, const int64_t *dims)
-{
-    size_t used = (size_t)snprintf(buf, size, "[");
-    for (int k = 0; k < ndim && used < size; k++)
-        used +=
-            (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "", (long long)dims[k]);
-    if (used < size)
-        snprintf(buf + used, size - used, "]");
-}
-
 /* The file's tensor for `it`, checked; a missing one is counted, not an error yet. */
 static byol_status check_item(const char *path, const struct byol_st_file *f,
                               const struct state_item *it, const struct byol_st_tensor **out)
@@ -168,15 +152,15 @@ static byol_status check_item(const char *path, const struct byol_st_file *f,
         return BYOL_OK;
     if (t->dtype != it->dtype)
         return byol_error(BYOL_ERR_FORMAT, "%s: tensor '%s' has dtype %s, the learner's is %s",
-                          path, it->name, dtype_str(t->dtype), dtype_str(it->dtype));
+                          path, it->name, byol_st_dtype_name(t->dtype), byol_st_dtype_name(it->dtype));
     int same = t->ndim == it->ndim;
     for (int k = 0; same && k < it->ndim; k++)
         same = t->dims[k] == it->dims[k];
     if (same)
         return BYOL_OK;
     char have[160], want[160];
-    dims_str(have, sizeof have, t->ndim, t->dims);
-    dims_str(want, sizeof want, it->ndim, it->dims);
+    byol_st_format_dims(have, sizeof have, t->dims, t->ndim);
+    byol_st_format_dims(want, sizeof want, it->dims, it->ndim);
     return byol_error(BYOL_ERR_SHAPE,
                       "%s: tensor '%s' has shape %s in the file, the learner's is %s", path,
                       it->name, have, want);

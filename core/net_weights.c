@@ -10,23 +10,6 @@
 #define WEIGHTS_NAME_MAX 512
 #define WEIGHTS_MISSING_SHOWN 4
 
-static const char *weights_dtype_str(enum byol_st_dtype d)
-{
-    static const char *const names[] = {"F32", "F64", "I64", "I32", "U8", "BF16", "F16"};
-    return (unsigned)d < sizeof names / sizeof names[0] ? names[d] : "unknown";
-}
-
-/* "[10, 512]" */
-static void weights_dims_str(char *buf, size_t size, int ndim, const int64_t *dims)
-{
-    size_t used = (size_t)snprintf(buf, size, "[");
-    for (int k = 0; k < ndim && used < size; k++)
-        used +=
-            (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "", (long long)dims[k]);
-    if (used < size)
-        snprintf(buf + used, size - used, "]");
-}
-
 /* The file's tensor for one parameter, checked for dtype and shape; NULL (and OK) if absent. */
 static byol_status weights_check_param(const struct byol_st_file *f, const char *full,
                                        const struct byol_param *p,
@@ -38,7 +21,7 @@ static byol_status weights_check_param(const struct byol_st_file *f, const char 
         return BYOL_OK;
     if (t->dtype != BYOL_ST_F32)
         return byol_error(BYOL_ERR_FORMAT, "%s: file has dtype %s, network wants F32", full,
-                          weights_dtype_str(t->dtype));
+                          byol_st_dtype_name(t->dtype));
     int same = t->ndim == p->ndim;
     for (int k = 0; same && k < p->ndim; k++)
         same = t->dims[k] == p->dims[k];
@@ -48,8 +31,8 @@ static byol_status weights_check_param(const struct byol_st_file *f, const char 
     for (int k = 0; k < p->ndim; k++)
         want[k] = p->dims[k];
     char have_s[160], want_s[160];
-    weights_dims_str(have_s, sizeof have_s, t->ndim, t->dims);
-    weights_dims_str(want_s, sizeof want_s, p->ndim, want);
+    byol_st_format_dims(have_s, sizeof have_s, t->dims, t->ndim);
+    byol_st_format_dims(want_s, sizeof want_s, want, p->ndim);
     return byol_error(BYOL_ERR_SHAPE, "%s: file has %s, network has %s", full, have_s, want_s);
 }
 
@@ -61,7 +44,7 @@ static byol_status weights_check_counter(const struct byol_st_file *f, const cha
     *out = t;
     if (t && (t->dtype != BYOL_ST_I64 || t->numel != 1))
         return byol_error(BYOL_ERR_FORMAT, "%s: file has %zu %s values, network wants one I64",
-                          full, t->numel, weights_dtype_str(t->dtype));
+                          full, t->numel, byol_st_dtype_name(t->dtype));
     return BYOL_OK;
 }
 

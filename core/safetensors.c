@@ -450,8 +450,12 @@ static byol_status parse_metadata(const struct jparser *p, const struct jnode *o
     return BYOL_OK;
 }
 
-/* Appends "[2, 3]" for messages. */
-static void format_dims(char *buf, size_t cap, const int64_t *dims, int ndim)
+const char *byol_st_dtype_name(enum byol_st_dtype dtype)
+{
+    return (unsigned)dtype < ST_NDTYPES ? dtype_info[dtype].name : "unknown";
+}
+
+char *byol_st_format_dims(char *buf, size_t cap, const int64_t *dims, int ndim)
 {
     size_t used = 0;
     used += (size_t)snprintf(buf, cap, "[");
@@ -459,6 +463,7 @@ static void format_dims(char *buf, size_t cap, const int64_t *dims, int ndim)
         used += (size_t)snprintf(buf + used, cap - used, "%s%" PRId64, i ? ", " : "", dims[i]);
     if (used < cap)
         snprintf(buf + used, cap - used, "]");
+    return buf;
 }
 
 struct tensor_offsets {
@@ -536,14 +541,14 @@ static byol_status check_size(const struct jparser *p, struct byol_st_tensor *t,
         if (t->dims[i] == 0)
             numel = 0, overflow = 0;
     if (overflow || numel > SIZE_MAX / esize) {
-        format_dims(dims, sizeof dims, t->dims, t->ndim);
+        byol_st_format_dims(dims, sizeof dims, t->dims, t->ndim);
         return st_fail(p->file, "tensor '%s': shape %s %s overflows the size type", t->name, dims,
                        dtype_info[t->dtype].name);
     }
     t->numel = numel;
     t->nbytes = numel * esize;
     if (o->end - o->begin != (uint64_t)t->nbytes) {
-        format_dims(dims, sizeof dims, t->dims, t->ndim);
+        byol_st_format_dims(dims, sizeof dims, t->dims, t->ndim);
         return st_fail(p->file,
                        "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] span %" PRIu64
                        " bytes, shape %s %s needs %zu",

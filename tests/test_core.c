@@ -9,14 +9,6 @@
 
 #include "testutil.h"
 
-#define ASSERT_MSG_HAS(needle)                                                                     \
-    do {                                                                                           \
-        const char *msg_ = byol_last_error();                                                      \
-        if (!strstr(msg_, (needle)))                                                               \
-            fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", msg_, (needle));                  \
-        CU_ASSERT_PTR_NOT_NULL(strstr(msg_, (needle)));                                            \
-    } while (0)
-
 /* ---- status ------------------------------------------------------------------------- */
 
 static void test_status_messages(void)
@@ -176,7 +168,7 @@ static void test_settings_floats(void)
     BYOL_CHECK_OK(byol_settings_floats(be, "missing", v, 4, &n));
     CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL(byol_settings_floats(be, "scale", v, 1, &n), BYOL_ERR_INVALID);
-    ASSERT_MSG_HAS("test.cfg:9: backend.scale: expected at most 1 numbers, got 2");
+    BYOL_ASSERT_MSG_HAS("test.cfg:9: backend.scale: expected at most 1 numbers, got 2");
     byol_config_free(cfg);
 }
 
@@ -252,7 +244,7 @@ static void test_settings_paths(void)
     CU_ASSERT_STRING_EQUAL(byol_settings_path(aug0), "aug[0]");
     double d;
     CU_ASSERT_EQUAL(byol_settings_float(aug0, "p", 0, &d), BYOL_ERR_INVALID);
-    ASSERT_MSG_HAS("test.cfg:14: aug[0].p: expected a number, got a string");
+    BYOL_ASSERT_MSG_HAS("test.cfg:14: aug[0].p: expected a number, got a string");
     byol_config_free(cfg);
 }
 
@@ -342,7 +334,7 @@ static void test_settings_unknown_keys(void)
     static const char *const all[] = {"name", "thread", NULL};
     BYOL_CHECK_OK(byol_settings_check_keys(be, all));
     CU_ASSERT_EQUAL(byol_settings_check_keys(be, (const char *const[]){NULL}), BYOL_ERR_INVALID);
-    ASSERT_MSG_HAS("my.cfg:2: backend.name: unknown setting (known: none)");
+    BYOL_ASSERT_MSG_HAS("my.cfg:2: backend.name: unknown setting (known: none)");
     byol_config_free(cfg);
 }
 
@@ -402,11 +394,11 @@ static void test_config_syntax_error(void)
     char want[600];
     snprintf(want, sizeof want, "%s:3: ", path);
     CU_ASSERT_EQUAL(strncmp(byol_last_error(), want, strlen(want)), 0);
-    ASSERT_MSG_HAS("syntax error");
+    BYOL_ASSERT_MSG_HAS("syntax error");
     /* Parsed text is named as the caller says. */
     CU_ASSERT_EQUAL(byol_config_parse("a = 1;\nb = [1, \"x\"];\n", "inline", &cfg),
                     BYOL_ERR_FORMAT);
-    ASSERT_MSG_HAS("inline:2: ");
+    BYOL_ASSERT_MSG_HAS("inline:2: ");
     tmp_cleanup();
 }
 
@@ -420,13 +412,13 @@ static void test_config_missing_files(void)
     char want[600];
     snprintf(want, sizeof want, "%s:2: ", path);
     CU_ASSERT_EQUAL(strncmp(byol_last_error(), want, strlen(want)), 0);
-    ASSERT_MSG_HAS("include");
-    ASSERT_MSG_HAS("\"nope.cfg\"");
+    BYOL_ASSERT_MSG_HAS("include");
+    BYOL_ASSERT_MSG_HAS("\"nope.cfg\"");
     char missing[600];
     snprintf(missing, sizeof missing, "%s/absent.cfg", tmp_dir);
     CU_ASSERT_EQUAL(byol_config_load(missing, &cfg), BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS(missing);
-    ASSERT_MSG_HAS("cannot open");
+    BYOL_ASSERT_MSG_HAS(missing);
+    BYOL_ASSERT_MSG_HAS("cannot open");
     tmp_cleanup();
 }
 

@@ -24,14 +24,6 @@ static struct byol_st_file *g_fix;
  * still catches any wrong stride, padding, name or parameter (those give O(1) errors). */
 #define PARITY_RTOL 1e-4
 
-#define ASSERT_MSG_HAS(needle)                                                                     \
-    do {                                                                                           \
-        const char *msg_ = byol_last_error();                                                      \
-        if (!strstr(msg_, (needle)))                                                               \
-            fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", msg_, (needle));                  \
-        CU_ASSERT_PTR_NOT_NULL(strstr(msg_, (needle)));                                            \
-    } while (0)
-
 /* ---- Building encoders from config text. ---------------------------------------------- */
 
 struct enc {
@@ -321,10 +313,10 @@ static void test_hidden_by_index(void)
     BYOL_CHECK_OK(byol_net_child_at(e.net, -10, &name));
     CU_ASSERT_STRING_EQUAL(name, "conv1");
     CU_ASSERT_EQUAL(byol_net_child_at(e.net, 10, &name), BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("10");
-    ASSERT_MSG_HAS("conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc");
+    BYOL_ASSERT_MSG_HAS("10");
+    BYOL_ASSERT_MSG_HAS("conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc");
     CU_ASSERT_EQUAL(byol_net_child_at(e.net, -11, &name), BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("-11");
+    BYOL_ASSERT_MSG_HAS("-11");
     enc_free(&e);
     /* cifar stem: no maxpool child, yet -2 is still avgpool. */
     enc_build(R18_CIFAR1, (struct byol_shape){2, 1, 16, 16}, 0, &e);
@@ -352,8 +344,8 @@ static void test_hidden_by_name(void)
     CU_ASSERT(!byol_net_has_layer(e.net, "layer1.0.downsample.0")); /* same shape: none */
     struct byol_shape s;
     CU_ASSERT_EQUAL(byol_net_output_shape(e.net, "layer9", &s), BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("'layer9'");
-    ASSERT_MSG_HAS("conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc");
+    BYOL_ASSERT_MSG_HAS("'layer9'");
+    BYOL_ASSERT_MSG_HAS("conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc");
 
     /* An alias reads the very output of the layer it names. */
     size_t n = 2 * 3 * 32 * 32, nf = 2 * 64 * 8 * 8;
@@ -454,9 +446,9 @@ static void expect_build_error(const char *text, struct byol_shape in, byol_stat
     if (st != want)
         fprintf(stderr, "\n  got %s: %s\n", byol_status_str(st), byol_last_error());
     CU_ASSERT_EQUAL(st, want);
-    ASSERT_MSG_HAS(msg1);
+    BYOL_ASSERT_MSG_HAS(msg1);
     if (msg2)
-        ASSERT_MSG_HAS(msg2);
+        BYOL_ASSERT_MSG_HAS(msg2);
     CU_ASSERT_PTR_NULL(strchr(byol_last_error(), '\n'));
     enc_free(&e);
 }
@@ -568,7 +560,7 @@ static void test_layers_errors(void)
                             "  { type = \"maxpool\"; kernel = 11; } ); }; };",
                             (struct byol_shape){1, 3, 8, 8}, 0, &e),
                     BYOL_ERR_SHAPE);
-    ASSERT_MSG_HAS("enc.cfg:2: model.encoder.layers[0]: bad kernel 11");
+    BYOL_ASSERT_MSG_HAS("enc.cfg:2: model.encoder.layers[0]: bad kernel 11");
     enc_free(&e);
     CU_ASSERT_EQUAL(enc_try("model = { encoder = { name = \"layers\"; layers = (\n"
                             "  { type = \"relu\"; name = \"c\"; } ); }; };",
@@ -583,7 +575,7 @@ static void test_layers_errors(void)
                             "  { type = \"relu\"; name = \"b.conv1\"; } ); }; };",
                             (struct byol_shape){1, 3, 8, 8}, 0, &e),
                     BYOL_ERR_DUPLICATE);
-    ASSERT_MSG_HAS("enc.cfg:3: model.encoder.layers[1]: duplicate name 'b.conv1'");
+    BYOL_ASSERT_MSG_HAS("enc.cfg:3: model.encoder.layers[1]: duplicate name 'b.conv1'");
     enc_free(&e);
     expect_build_error("model = { encoder = {\n name = \"layers\"; }; };",
                        (struct byol_shape){1, 3, 8, 8}, BYOL_ERR_INVALID,
@@ -705,7 +697,7 @@ static void test_load_weights(void)
     enc_free(&dst);
     lw_build(10, &dst);
     CU_ASSERT_EQUAL(byol_net_load_weights(dst.net, f, "", 1), BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS(
+    BYOL_ASSERT_MSG_HAS(
         "22 of 22 tensors missing: conv1.weight, bn1.weight, bn1.bias, bn1.running_mean, ...");
     BYOL_CHECK_OK(byol_net_load_weights(dst.net, f, "", 0));
     CU_ASSERT(!same_params(src.net, dst.net));
@@ -715,7 +707,7 @@ static void test_load_weights(void)
     lw_build(1000, &dst);
     float first = byol_net_params(dst.net)[0];
     CU_ASSERT_EQUAL(byol_net_load_weights(dst.net, f, "enc.", 0), BYOL_ERR_SHAPE);
-    ASSERT_MSG_HAS("enc.fc.weight: file has [10, 64], network has [1000, 64]");
+    BYOL_ASSERT_MSG_HAS("enc.fc.weight: file has [10, 64], network has [1000, 64]");
     CU_ASSERT_EQUAL(byol_net_params(dst.net)[0], first);
     enc_free(&dst);
     byol_st_free(f);
@@ -725,7 +717,7 @@ static void test_load_weights(void)
     BYOL_CHECK_OK(byol_st_read(path, &f));
     lw_build(10, &dst);
     CU_ASSERT_EQUAL(byol_net_load_weights(dst.net, f, NULL, 1), BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("4 of 22 tensors missing: layer1.0.bn2.weight, layer1.0.bn2.bias, "
+    BYOL_ASSERT_MSG_HAS("4 of 22 tensors missing: layer1.0.bn2.weight, layer1.0.bn2.bias, "
                    "layer1.0.bn2.running_mean, layer1.0.bn2.running_var");
     BYOL_CHECK_OK(byol_net_load_weights(dst.net, f, NULL, 0));
     const struct byol_param *a = byol_net_find_param(dst.net, "layer1.0.conv2.weight");
@@ -748,7 +740,7 @@ static void test_load_weights(void)
     byol_st_writer_free(w);
     BYOL_CHECK_OK(byol_st_read(path, &f));
     CU_ASSERT_EQUAL(byol_net_load_weights(src.net, f, "", 0), BYOL_ERR_FORMAT);
-    ASSERT_MSG_HAS("bn1.weight: file has dtype F64, network wants F32");
+    BYOL_ASSERT_MSG_HAS("bn1.weight: file has dtype F64, network wants F32");
     byol_st_free(f);
     enc_free(&src);
     remove(path);

@@ -11,14 +11,6 @@
 
 #define BAD(file) BYOL_TEST_BAD_PLUGIN_DIR "/" file
 
-#define ASSERT_MSG_HAS(needle)                                                                     \
-    do {                                                                                           \
-        const char *msg_ = byol_last_error();                                                      \
-        if (!strstr(msg_, (needle)))                                                               \
-            fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", msg_, (needle));                  \
-        CU_ASSERT_PTR_NOT_NULL(strstr(msg_, (needle)));                                            \
-    } while (0)
-
 /* Entries a fresh registry already has: what the host registers itself (encoder "layers"). */
 static size_t n_builtin;
 
@@ -39,8 +31,8 @@ static void expect_load_failure(const char *path, byol_status want, const char *
     if (st != want)
         fprintf(stderr, "\n  %s: got %s (%s)\n", path, byol_status_str(st), byol_last_error());
     CU_ASSERT_EQUAL(st, want);
-    ASSERT_MSG_HAS(strrchr(path, '/') + 1);
-    ASSERT_MSG_HAS(reason);
+    BYOL_ASSERT_MSG_HAS(strrchr(path, '/') + 1);
+    BYOL_ASSERT_MSG_HAS(reason);
     CU_ASSERT_PTR_NULL(strchr(byol_last_error(), '\n'));
     CU_ASSERT_EQUAL(byol_registry_count(reg), n_builtin);
     /* Not remembered as loaded: a second try fails the same way. */
@@ -131,8 +123,8 @@ static void test_require_scans_kind(void)
     CU_ASSERT_PTR_NOT_NULL(byol_registry_find(reg, BYOL_PLUGIN_ENCODER, "resnet50"));
     CU_ASSERT_EQUAL(byol_registry_require(reg, BYOL_PLUGIN_ENCODER, "resnet99", &ops),
                     BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("plugin not found: byol-encoder-resnet99.so (searched: ");
-    ASSERT_MSG_HAS("; known: layers, resnet18, resnet34, resnet50)");
+    BYOL_ASSERT_MSG_HAS("plugin not found: byol-encoder-resnet99.so (searched: ");
+    BYOL_ASSERT_MSG_HAS("; known: layers, resnet18, resnet34, resnet50)");
     CU_ASSERT_PTR_NULL(ops);
     byol_registry_free(reg);
 }
@@ -143,8 +135,8 @@ static void test_duplicate(void)
     BYOL_CHECK_OK(byol_registry_load_file(reg, BAD("byol-backend-dup-a.so")));
     CU_ASSERT_EQUAL(byol_registry_count(reg), n_builtin + 1);
     CU_ASSERT_EQUAL(byol_registry_load_file(reg, BAD("byol-backend-dup-b.so")), BYOL_ERR_DUPLICATE);
-    ASSERT_MSG_HAS("byol-backend-dup-b.so: backend 'dup' is already registered by ");
-    ASSERT_MSG_HAS("byol-backend-dup-a.so");
+    BYOL_ASSERT_MSG_HAS("byol-backend-dup-b.so: backend 'dup' is already registered by ");
+    BYOL_ASSERT_MSG_HAS("byol-backend-dup-a.so");
     CU_ASSERT_EQUAL(byol_registry_count(reg), n_builtin + 1);
     const struct byol_registry_entry *e = byol_registry_find(reg, BYOL_PLUGIN_BACKEND, "dup");
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
@@ -198,10 +190,10 @@ static void test_not_found_by_path(void)
     const void *ops = (const void *)reg;
     CU_ASSERT_EQUAL(byol_registry_load_file(reg, "/nonexistent/byol-backend-x.so"),
                     BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("plugin not found: /nonexistent/byol-backend-x.so");
+    BYOL_ASSERT_MSG_HAS("plugin not found: /nonexistent/byol-backend-x.so");
     CU_ASSERT_EQUAL(byol_registry_require(reg, BYOL_PLUGIN_BACKEND, "./no-such-backend.so", &ops),
                     BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("plugin not found: ./no-such-backend.so");
+    BYOL_ASSERT_MSG_HAS("plugin not found: ./no-such-backend.so");
     CU_ASSERT_PTR_NULL(ops);
     CU_ASSERT_EQUAL(byol_registry_count(reg), n_builtin);
     byol_registry_free(reg);
@@ -213,7 +205,7 @@ static void test_not_found_by_name(void)
     const void *ops = NULL;
     CU_ASSERT_EQUAL(byol_registry_require(reg, BYOL_PLUGIN_BACKEND, "nosuch", &ops),
                     BYOL_ERR_NOT_FOUND);
-    ASSERT_MSG_HAS("plugin not found: byol-backend-nosuch.so (searched: no folders)");
+    BYOL_ASSERT_MSG_HAS("plugin not found: byol-backend-nosuch.so (searched: no folders)");
     BYOL_CHECK_OK(byol_registry_add_search_dir(reg, BYOL_TEST_BAD_PLUGIN_DIR));
     BYOL_CHECK_OK(byol_registry_add_search_dir(reg, "/nonexistent-plugin-dir"));
     BYOL_CHECK_OK(byol_registry_add_search_dir(reg, BYOL_TEST_BAD_PLUGIN_DIR "/.")); /* same */
@@ -226,7 +218,7 @@ static void test_not_found_by_name(void)
     CU_ASSERT_STRING_EQUAL(byol_last_error(), want);
     /* Found by name but broken: the loader's own message comes through. */
     CU_ASSERT_EQUAL(byol_registry_require(reg, BYOL_PLUGIN_BACKEND, "abi2", &ops), BYOL_ERR_ABI);
-    ASSERT_MSG_HAS("byol-backend-abi2.so");
+    BYOL_ASSERT_MSG_HAS("byol-backend-abi2.so");
     BYOL_CHECK_OK(byol_registry_require(reg, BYOL_PLUGIN_BACKEND, "good", &ops));
     CU_ASSERT_PTR_NOT_NULL(ops);
     CU_ASSERT_EQUAL(byol_registry_require(reg, BYOL_PLUGIN_BACKEND, "", &ops), BYOL_ERR_INVALID);
@@ -353,16 +345,16 @@ static void test_host_api(void)
     };
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, NULL), BYOL_ERR_INVALID);
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops), BYOL_ERR_INVALID);
-    ASSERT_MSG_HAS("registered without a name");
+    BYOL_ASSERT_MSG_HAS("registered without a name");
     CU_ASSERT_EQUAL(host->register_ops(reg, (enum byol_plugin_kind)42, &ops), BYOL_ERR_INVALID);
     ops.name = "inline";
     ops.abi_version = (3u << 16) | 5u;
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops), BYOL_ERR_ABI);
-    ASSERT_MSG_HAS("ABI 3.5, host has 1.0");
+    BYOL_ASSERT_MSG_HAS("ABI 3.5, host has 1.0");
     ops.abi_version = BYOL_ABI_VERSION | 7u; /* a newer minor is fine */
     ops.struct_size = 8;
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops), BYOL_ERR_ABI);
-    ASSERT_MSG_HAS("smaller than its");
+    BYOL_ASSERT_MSG_HAS("smaller than its");
     ops.struct_size = sizeof ops;
     BYOL_CHECK_OK(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops));
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops), BYOL_ERR_DUPLICATE);

@@ -5,6 +5,8 @@
 
 #include <CUnit/CUnit.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "byol/byol.h"
 
@@ -34,6 +36,15 @@ const char *byol_test_fixture(const char *file);
  * returns 1 when D <= atol + rtol * max|ref|, else 0. */
 int byol_test_close(const char *what, const float *got, const float *ref, size_t n, double atol,
                     double rtol);
+
+/* Assert that this thread's last error message contains `needle`, printing both if not. */
+#define BYOL_ASSERT_MSG_HAS(needle)                                                          \
+    do {                                                                                     \
+        const char *msg_ = byol_last_error();                                                \
+        if (!strstr(msg_, (needle)))                                                         \
+            fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", msg_, (needle));            \
+        CU_ASSERT_PTR_NOT_NULL(strstr(msg_, (needle)));                                      \
+    } while (0)
 
 /* Assert a status is BYOL_OK, printing byol_last_error() if not. */
 #define BYOL_CHECK_OK(expr)                                                                  \

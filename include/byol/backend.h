@@ -33,6 +33,23 @@ enum byol_op_kind {
     BYOL_OP_SOFTMAX = 9,   /* (N,F,1,1): softmax(x / T) over each run of `group` features */
 };
 
+/* "conv2d", "batchnorm", ... for messages ("unknown op" outside the enum). */
+static inline const char *byol_op_kind_name(enum byol_op_kind kind)
+{
+    switch (kind) {
+    case BYOL_OP_CONV2D: return "conv2d";
+    case BYOL_OP_BATCHNORM: return "batchnorm";
+    case BYOL_OP_RELU: return "relu";
+    case BYOL_OP_MAXPOOL: return "maxpool";
+    case BYOL_OP_AVGPOOL: return "avgpool";
+    case BYOL_OP_LINEAR: return "linear";
+    case BYOL_OP_ADD: return "add";
+    case BYOL_OP_FLATTEN: return "flatten";
+    case BYOL_OP_SOFTMAX: return "softmax";
+    }
+    return "unknown op";
+}
+
 struct byol_op_desc {
     enum byol_op_kind kind;
     struct byol_shape in[2]; /* in[1] only for BYOL_OP_ADD */

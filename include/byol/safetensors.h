@@ -57,6 +57,11 @@ BYOL_API const struct byol_st_tensor *byol_st_find(const struct byol_st_file *f,
 /* The value of a __metadata__ string entry, or NULL. */
 BYOL_API const char *byol_st_metadata(const struct byol_st_file *f, const char *key);
 
+/* "F32", "I64", ... ("unknown" outside the enum), for messages. */
+BYOL_API const char *byol_st_dtype_name(enum byol_st_dtype dtype);
+/* Write "[2, 3]" (ndim dims) into buf, truncated to size; returns buf. */
+BYOL_API char *byol_st_format_dims(char *buf, size_t size, const int64_t *dims, int ndim);
+
 /* Writing: collect tensors (data is copied), then write atomically (temp file in the same
  * folder, fsync, rename, fsync the folder). */
 struct byol_st_writer;

@@ -24,22 +24,6 @@ static byol_status fail(const struct blas_ctx *ctx, byol_status s, const char *f
     return ctx->host->error(s, "backend '" BLAS_NAME "': %s", msg);
 }
 
-static const char *op_name(enum byol_op_kind kind)
-{
-    switch (kind) {
-    case BYOL_OP_CONV2D: return "conv2d";
-    case BYOL_OP_BATCHNORM: return "batchnorm";
-    case BYOL_OP_RELU: return "relu";
-    case BYOL_OP_MAXPOOL: return "maxpool";
-    case BYOL_OP_AVGPOOL: return "avgpool";
-    case BYOL_OP_LINEAR: return "linear";
-    case BYOL_OP_ADD: return "add";
-    case BYOL_OP_FLATTEN: return "flatten";
-    case BYOL_OP_SOFTMAX: return "softmax";
-    }
-    return "unknown op";
-}
-
 /* ---- context -------------------------------------------------------------------------- */
 
 /* All parallelism is ours: every gemm is split into blocks across ctx->threads OpenMP
@@ -275,7 +259,7 @@ static byol_status plan_check(struct blas_ctx *ctx, struct blas_plan *p, size_t 
         return fail(ctx, BYOL_ERR_SHAPE,
                     "%s: output (%d,%d,%d,%d) does not follow from input "
                     "(%d,%d,%d,%d)",
-                    op_name(d->kind), out.n, out.c, out.h, out.w, in.n, in.c, in.h, in.w);
+                    byol_op_kind_name(d->kind), out.n, out.c, out.h, out.w, in.n, in.c, in.h, in.w);
     return BYOL_OK;
 }
 
@@ -295,7 +279,7 @@ static byol_status blas_plan_create(void *vctx, const struct byol_op_desc *desc,
     struct blas_ctx *ctx = vctx;
     struct byol_shape in = desc->in[0];
     if (in.n < 1 || in.c < 1 || in.h < 1 || in.w < 1)
-        return fail(ctx, BYOL_ERR_SHAPE, "%s: bad input shape (%d,%d,%d,%d)", op_name(desc->kind),
+        return fail(ctx, BYOL_ERR_SHAPE, "%s: bad input shape (%d,%d,%d,%d)", byol_op_kind_name(desc->kind),
                     in.n, in.c, in.h, in.w);
     struct blas_plan *p = ctx->host->alloc(sizeof *p);
     if (!p)
@@ -318,7 +302,7 @@ static byol_status check_tensor(struct blas_ctx *ctx, const struct blas_plan *p,
                                 const struct byol_tensor *t, struct byol_shape planned, int n,
                                 const char *what)
 {
-    const char *op = op_name(p->desc.kind);
+    const char *op = byol_op_kind_name(p->desc.kind);
     if (!t || !t->data)
         return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", op, what);
     struct byol_shape s = t->shape;
@@ -333,11 +317,11 @@ static byol_status batch_size(struct blas_ctx *ctx, const struct blas_plan *p,
                               const struct byol_tensor *t, const char *what, int *n)
 {
     if (!t || !t->data)
-        return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", op_name(p->desc.kind), what);
+        return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind), what);
     *n = t->shape.n;
     if (*n < 1 || *n > p->desc.in[0].n)
         return fail(ctx, BYOL_ERR_SHAPE, "%s: batch of %d, but the plan was made for %d",
-                    op_name(p->desc.kind), *n, p->desc.in[0].n);
+                    byol_op_kind_name(p->desc.kind), *n, p->desc.in[0].n);
     return BYOL_OK;
 }
 
@@ -346,7 +330,7 @@ static byol_status need(struct blas_ctx *ctx, const struct blas_plan *p, const v
 {
     if (ptr)
         return BYOL_OK;
-    return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", op_name(p->desc.kind), what);
+    return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind), what);
 }
 
 /* ---- forward -------------------------------------------------------------------------- */
@@ -585,7 +569,7 @@ static byol_status blas_backward(void *vctx, void *vplan, const struct byol_op_a
         st = check_tensor(ctx, p, a->dy, p->desc.out, n, "dy");
     if (st == BYOL_OK && a->dx[1] && p->desc.kind != BYOL_OP_ADD)
         st = fail(ctx, BYOL_ERR_INVALID, "%s: has one input, but dx[1] was given",
-                  op_name(p->desc.kind));
+                  byol_op_kind_name(p->desc.kind));
     for (int i = 0; i < 2 && st == BYOL_OK; i++)
         if (a->dx[i])
             st = check_tensor(ctx, p, a->dx[i], p->desc.in[i], n, i ? "dx[1]" : "dx[0]");

@@ -23,29 +23,13 @@ byol_status od_fail(const struct od_ctx *ctx, byol_status s, const char *fmt, ..
     return ctx->host->error(s, "backend '" OD_NAME "': %s", msg);
 }
 
-const char *od_op_name(enum byol_op_kind kind)
-{
-    switch (kind) {
-    case BYOL_OP_CONV2D: return "conv2d";
-    case BYOL_OP_BATCHNORM: return "batchnorm";
-    case BYOL_OP_RELU: return "relu";
-    case BYOL_OP_MAXPOOL: return "maxpool";
-    case BYOL_OP_AVGPOOL: return "avgpool";
-    case BYOL_OP_LINEAR: return "linear";
-    case BYOL_OP_ADD: return "add";
-    case BYOL_OP_FLATTEN: return "flatten";
-    case BYOL_OP_SOFTMAX: return "softmax";
-    }
-    return "unknown op";
-}
-
 byol_status od_dnnl_fail(const struct od_ctx *ctx, const struct od_plan *p, const char *call,
                          dnnl_status_t s)
 {
     byol_status st = s == dnnl_out_of_memory ? BYOL_ERR_NOMEM
                      : s == dnnl_unimplemented ? BYOL_ERR_UNSUPPORTED
                                                : BYOL_ERR_INTERNAL;
-    return od_fail(ctx, st, "%s: %s failed with oneDNN status %d", p ? od_op_name(p->desc.kind) : "context",
+    return od_fail(ctx, st, "%s: %s failed with oneDNN status %d", p ? byol_op_kind_name(p->desc.kind) : "context",
                    call, (int)s);
 }
 
@@ -249,7 +233,7 @@ static byol_status od_plan_create(void *vctx, const struct byol_op_desc *desc, v
     struct byol_shape in = desc->in[0];
     if (in.n < 1 || in.c < 1 || in.h < 1 || in.w < 1)
         return od_fail(ctx, BYOL_ERR_SHAPE, "%s: bad input shape (%d,%d,%d,%d)",
-                       od_op_name(desc->kind), in.n, in.c, in.h, in.w);
+                       byol_op_kind_name(desc->kind), in.n, in.c, in.h, in.w);
     struct od_plan *p = ctx->host->alloc(sizeof *p);
     if (!p)
         return od_fail(ctx, BYOL_ERR_NOMEM, "cannot allocate a plan");
@@ -279,7 +263,7 @@ static byol_status check_tensor(struct od_ctx *ctx, const struct od_plan *p,
                                 const struct byol_tensor *t, struct byol_shape planned,
                                 const char *what)
 {
-    const char *op = od_op_name(p->desc.kind);
+    const char *op = byol_op_kind_name(p->desc.kind);
     if (!t || !t->data)
         return od_fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", op, what);
     struct byol_shape s = t->shape;
@@ -295,7 +279,7 @@ static byol_status need(struct od_ctx *ctx, const struct od_plan *p, const void 
 {
     if (ptr)
         return BYOL_OK;
-    return od_fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", od_op_name(p->desc.kind), what);
+    return od_fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind), what);
 }
 
 /* The parameters and scratch an op reads: forward, or backward with the gradients asked. */
@@ -368,7 +352,7 @@ static byol_status od_backward(void *vctx, void *vplan, const struct byol_op_arg
     byol_status st = check_tensor(ctx, p, a->dy, p->desc.out, "dy");
     if (st == BYOL_OK && a->dx[1] && p->desc.kind != BYOL_OP_ADD)
         st = od_fail(ctx, BYOL_ERR_INVALID, "%s: has one input, but dx[1] was given",
-                     od_op_name(p->desc.kind));
+                     byol_op_kind_name(p->desc.kind));
     for (int i = 0; i < 2 && st == BYOL_OK; i++)
         if (a->dx[i])
             st = check_tensor(ctx, p, a->dx[i], p->desc.in[i], i ? "dx[1]" : "dx[0]");

@@ -60,7 +60,6 @@ byol_status od_fail(const struct od_ctx *ctx, byol_status s, const char *fmt, ..
 /* A failed oneDNN call: the message names the op and the call. */
 byol_status od_dnnl_fail(const struct od_ctx *ctx, const struct od_plan *p, const char *call,
                          dnnl_status_t s);
-const char *od_op_name(enum byol_op_kind kind);
 
 /* ---- layout.c: layouts, conversions and the scratch arena ------------------------------ */
 int od_tensor_block(const struct byol_tensor *t);

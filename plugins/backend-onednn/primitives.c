@@ -85,11 +85,11 @@ byol_status od_exec(struct od_ctx *ctx, struct od_plan *p, int i, int nargs,
     dnnl_exec_arg_t all[16];
     if (nargs > 15)
         return od_fail(ctx, BYOL_ERR_INTERNAL, "%s: too many primitive arguments",
-                       od_op_name(p->desc.kind));
+                       byol_op_kind_name(p->desc.kind));
     for (int k = 0; k < nargs; k++) {
         if (!args[k].memory)
             return od_fail(ctx, BYOL_ERR_INTERNAL, "%s: cannot bind argument %d",
-                           od_op_name(p->desc.kind), args[k].arg);
+                           byol_op_kind_name(p->desc.kind), args[k].arg);
         all[k] = args[k];
     }
     if (p->pad[i]) {
