@@ -49,6 +49,8 @@ static byol_status enc_try(const char *text, struct byol_shape in, int run_init,
         st = byol_net_create(g_be, &e->net);
     if (st == BYOL_OK)
         st = byol_net_add_input(e->net, "input", in);
+    if (st == BYOL_OK) /* the parity checks compare dL/dinput too */
+        st = byol_net_set_requires_grad(e->net, "input", 1);
     const struct byol_encoder_ops *enc = ops;
     if (st == BYOL_OK)
         st = enc->build(byol_host_api(), s, e->net, "input", in, &e->output);
@@ -750,11 +752,11 @@ int main(int argc, char **argv)
 {
     static const struct byol_test_case cases[] = {
         {"resnet state_dict manifests", test_resnet_manifests, 1},
-        {"resnet18 cifar parity (training)", test_resnet18_parity, 0},
+        {"resnet18 cifar parity (training)", test_resnet18_parity, 1},
         {"resnet50 parity (inference)", test_resnet50_parity, 1},
         {"hidden layer by index", test_hidden_by_index, 0},
         {"hidden layer by name", test_hidden_by_name, 0},
-        {"resnet init", test_resnet_init, 0},
+        {"resnet init", test_resnet_init, 1},
         {"resnet settings", test_resnet_settings, 0},
         {"layers encoder", test_layers_encoder, 0},
         {"layers encoder errors", test_layers_errors, 0},
