@@ -341,7 +341,15 @@ byol_status byol_backend_plan_create(struct byol_backend *be, const struct byol_
                         "plan_create: %s: output (%d,%d,%d,%d) given, "
                         "(%d,%d,%d,%d) inferred",
                         byol_op_kind_name(d.kind), o.n, o.c, o.h, o.w, d.out.n, d.out.c, d.out.h, d.out.w);
+    if (d.kind == BYOL_OP_BATCHNORM && d.u.bn.fuse_relu &&
+        !byol_backend_has_flag(be, BYOL_BACKEND_FUSES_BN_RELU))
+        return be_error(be, BYOL_ERR_UNSUPPORTED, "plan_create: batchnorm with a fused relu");
     return be->ops.plan_create(be->ctx, &d, plan, saved_bytes);
+}
+
+int byol_backend_has_flag(const struct byol_backend *be, uint32_t flag)
+{
+    return be && (be->ops.flags & flag) == flag;
 }
 
 void byol_backend_plan_destroy(struct byol_backend *be, void *plan)

@@ -1,7 +1,12 @@
 /* The format-independent part of the dataset API (include/byol/dataset.h): range checks and
  * dispatch to the reader that opened the handle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dataset_internal.h"
 
@@ -61,4 +66,67 @@ int byol_dataset_label(const struct byol_dataset *ds, size_t index)
     if (!ds || index >= ds->count)
         return -1;
     return ds->ops->label(ds, index);
+}
+
+const char *byol_dataset_format(const struct byol_dataset *ds)
+{
+    return ds ? ds->ops->format : "";
+}
+
+byol_status byol_dataset_join(const char *dir, const char *name, char *out, size_t n)
+{
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n)
+        return byol_error(BYOL_ERR_INVALID, "%s/%s: path too long", dir, name);
+    return BYOL_OK;
+}
+
+static byol_status read_fd(int fd, const char *path, uint8_t *data, size_t size)
+{
+    size_t got = 0;
+    while (got < size) {
+        ssize_t k = read(fd, data + got, size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return byol_error(BYOL_ERR_IO, "%s: read error: %s", path, strerror(errno));
+        if (k == 0) /* the file shrank under us */
+            return byol_error(BYOL_ERR_IO, "%s: file changed while being read", path);
+        got += (size_t)k;
+    }
+    return BYOL_OK;
+}
+
+byol_status byol_dataset_read_file(const char *path, const char *what, uint64_t max_bytes,
+                                   uint8_t **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO,
+                          "%s: cannot open %s: %s", path, what, strerror(errno));
+    struct stat st;
+    byol_status s = BYOL_OK;
+    if (fstat(fd, &st) != 0)
+        s = byol_error(BYOL_ERR_IO, "%s: cannot stat %s: %s", path, what, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s = byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > max_bytes)
+        s = byol_error(BYOL_ERR_FORMAT, "%s: %s of %llu bytes is larger than the limit (%llu)",
+                       path, what, (unsigned long long)st.st_size, (unsigned long long)max_bytes);
+    size_t n = s == BYOL_OK ? (size_t)st.st_size : 0;
+    uint8_t *b = s == BYOL_OK ? malloc(n ? n : 1) : NULL;
+    if (s == BYOL_OK && !b)
+        s = byol_error(BYOL_ERR_NOMEM, "%s: out of memory for %zu bytes", path, n);
+    if (s == BYOL_OK)
+        s = read_fd(fd, path, b, n);
+    close(fd);
+    if (s != BYOL_OK) {
+        free(b);
+        return s;
+    }
+    *data = b;
+    *size = n;
+    return BYOL_OK;
 }

@@ -6,7 +6,7 @@
 #include "byol/dataset.h"
 
 struct byol_dataset_ops {
-    const char *format; /* "idx" */
+    const char *format; /* "idx", "cifar", ... */
     /* Called with index < count only; out holds c*h*w floats. Must be thread-safe. */
     byol_status (*get)(const struct byol_dataset *ds, size_t index, float *out);
     /* Called with index < count only; -1 when the dataset has no labels. */
@@ -26,5 +26,14 @@ struct byol_dataset {
  * destroyed with ops->destroy. */
 byol_status byol_dataset_wrap(const struct byol_dataset_ops *ops, void *impl, const char *name,
                               size_t count, int c, int h, int w, struct byol_dataset **out);
+
+/* Read a whole regular file into *data (malloc'ed; free() it) of *size bytes. `what` names
+ * the kind of file in messages ("CIFAR batch"). Files above max_bytes are refused before
+ * anything is allocated. BYOL_ERR_NOT_FOUND, BYOL_ERR_IO, BYOL_ERR_FORMAT (too large). */
+byol_status byol_dataset_read_file(const char *path, const char *what, uint64_t max_bytes,
+                                   uint8_t **data, size_t *size);
+
+/* "dir/name" into out (n bytes); BYOL_ERR_INVALID when it does not fit. */
+byol_status byol_dataset_join(const char *dir, const char *name, char *out, size_t n);
 
 #endif

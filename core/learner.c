@@ -143,6 +143,11 @@ static byol_status build_net(struct byol_learner *l, const struct byol_encoder_o
     const struct byol_learner_config *c = &l->cfg;
     struct byol_net *net = NULL;
     byol_status st = byol_net_create(l->be, &net);
+    /* The target never runs backward; the online network's gradients are never read. */
+    if (st == BYOL_OK)
+        st = byol_net_set_memory(net, online ? BYOL_NET_SHARE_GRADS : BYOL_NET_FORWARD_ONLY);
+    if (st == BYOL_OK)
+        st = byol_net_set_fusion(net, 1);
     if (st == BYOL_OK)
         st = add_layers(l, net, enc, online);
     if (st == BYOL_OK)

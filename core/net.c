@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "byol/net.h"
 #include "byol/rng.h"
@@ -17,6 +18,9 @@
 struct net_layer {
     char *name;
     int is_input;
+    int requires_grad; /* input layers: backward computes the gradient of the input */
+    int fused;         /* a relu computed by the batch norm it reads (shares its y and dy) */
+    int fused_relu;    /* a batch norm with a fused relu: that relu's index, else 0 */
     struct byol_op_desc desc; /* in[] and out filled at build; out = shape for inputs */
     int n_in;
     int in[2]; /* indices of the input layers */
@@ -35,6 +39,7 @@ struct net_layer {
     int computed;  /* y is up to date with the current inputs */
     int mark;      /* scratch for ancestor walks */
     int got_grad;  /* dy has received a contribution in the current backward pass */
+    double t_fwd, t_bwd; /* profiling: seconds in forward / backward */
 };
 
 /* A second name for a layer ("layer1" for "layer1.1.relu_1"). */
@@ -57,6 +62,21 @@ struct byol_net {
     size_t n_entries;
     float *flat_params, *flat_grads, *flat_buffers;
     size_t num_params, num_buffers;
+    int profiling; /* time every layer's forward and backward */
+    int grads_ready; /* the gradient tensors exist (made by the first backward) */
+    enum byol_net_memory memory; /* which storage layers may share */
+    int fuse;                    /* fuse batch norm + relu pairs at build */
+};
+
+/* A tensor that layers with disjoint lifetimes take turns to use (memory plans). */
+struct net_pool_entry {
+    struct byol_tensor t;
+    int busy;
+};
+
+struct net_pool {
+    struct net_pool_entry *e;
+    size_t n;
 };
 
 /* ---- Small helpers. ------------------------------------------------------------------ */
@@ -167,10 +187,17 @@ static void release_built(struct byol_net *net)
             byol_backend_tensor_free(net->be, &L->y);
         if (L->has_dy)
             byol_backend_tensor_free(net->be, &L->dy);
+        /* Shared tensors were freed through their owners. */
+        memset(&L->y, 0, sizeof L->y);
+        memset(&L->dy, 0, sizeof L->dy);
+        if (L->fused_relu)
+            L->desc.u.bn.fuse_relu = 0;
+        L->fused = L->fused_relu = 0;
         if (L->plan)
             byol_backend_plan_destroy(net->be, L->plan);
         free(L->saved);
         L->has_y = L->has_dy = 0;
+        net->grads_ready = 0;
         L->plan = L->saved = NULL;
         L->weight = L->bias = L->dweight = L->dbias = L->running_mean = L->running_var = NULL;
     }
@@ -276,6 +303,44 @@ byol_status byol_net_add_input(struct byol_net *net, const char *name, struct by
     if (st != BYOL_OK)
         free(L);
     return st;
+}
+
+byol_status byol_net_set_fusion(struct byol_net *net, int on)
+{
+    if (!net)
+        return byol_error(BYOL_ERR_INVALID, "net: set_fusion on a NULL network");
+    if (net->built)
+        return byol_error(BYOL_ERR_INVALID, "net: set_fusion after byol_net_build");
+    net->fuse = on != 0;
+    return BYOL_OK;
+}
+
+byol_status byol_net_set_memory(struct byol_net *net, enum byol_net_memory mode)
+{
+    if (!net)
+        return byol_error(BYOL_ERR_INVALID, "net: set_memory on a NULL network");
+    if (net->built)
+        return byol_error(BYOL_ERR_INVALID, "net: set_memory after byol_net_build");
+    if (mode != BYOL_NET_KEEP_ALL && mode != BYOL_NET_FORWARD_ONLY && mode != BYOL_NET_SHARE_GRADS)
+        return byol_error(BYOL_ERR_INVALID, "net: set_memory: unknown mode %d", (int)mode);
+    net->memory = mode;
+    return BYOL_OK;
+}
+
+byol_status byol_net_set_requires_grad(struct byol_net *net, const char *input, int on)
+{
+    struct net_layer *L;
+    byol_status st = net ? lookup(net, input, &L) : byol_error(BYOL_ERR_INVALID,
+                                                                "net: NULL network");
+    if (st != BYOL_OK)
+        return st;
+    if (!L->is_input)
+        return byol_error(BYOL_ERR_INVALID, "net: set_requires_grad on '%s', which is not an input",
+                          input);
+    L->requires_grad = on != 0;
+    if (on && !L->dy.data)
+        net->grads_ready = 0; /* the next backward makes its gradient tensor */
+    return BYOL_OK;
 }
 
 byol_status byol_net_add_layer(struct byol_net *net, const char *name,
@@ -618,28 +683,157 @@ static byol_status infer_layer(struct byol_net *net, struct net_layer *L)
     return BYOL_OK;
 }
 
+static int reader_count(const struct byol_net *net, size_t i)
+{
+    int n = 0;
+    for (size_t j = i + 1; j < net->n_layers; j++)
+        for (int k = 0; k < net->layers[j]->n_in; k++)
+            n += (size_t)net->layers[j]->in[k] == i;
+    return n;
+}
+
+/* Mark each relu whose input is a batch norm that nothing else reads: the batch norm computes
+ * it (oneDNN's fused kernel), saving a pass over the activation each way and its storage. */
+static void plan_fusions(struct byol_net *net)
+{
+    for (size_t i = 0; net->fuse && i < net->n_layers; i++) {
+        struct net_layer *R = net->layers[i];
+        if (R->is_input || R->desc.kind != BYOL_OP_RELU)
+            continue;
+        struct net_layer *B = net->layers[R->in[0]];
+        if (B->is_input || B->desc.kind != BYOL_OP_BATCHNORM || reader_count(net, R->in[0]) != 1)
+            continue;
+        B->desc.u.bn.fuse_relu = 1;
+        B->fused_relu = (int)i;
+        R->fused = 1;
+    }
+}
+
 static byol_status alloc_layer(struct byol_net *net, struct net_layer *L)
 {
-    byol_status st;
-    if (!L->is_input) {
+    if (L->is_input || L->fused)
+        return BYOL_OK;
+    byol_status st = byol_backend_plan_create(net->be, &L->desc, &L->plan, &L->saved_bytes);
+    if (st == BYOL_ERR_UNSUPPORTED && L->fused_relu) {
+        /* The backend does not fuse: the relu runs on its own. */
+        L->desc.u.bn.fuse_relu = 0;
+        net->layers[L->fused_relu]->fused = 0;
+        L->fused_relu = 0;
         st = byol_backend_plan_create(net->be, &L->desc, &L->plan, &L->saved_bytes);
-        if (st != BYOL_OK)
-            return byol_error(st, "net: layer '%s': %s", L->name, byol_last_error());
-        if (L->saved_bytes) {
-            L->saved = alloc_aligned(L->saved_bytes);
-            if (!L->saved)
-                return byol_error(BYOL_ERR_NOMEM, "net: layer '%s': out of memory", L->name);
+    }
+    if (st != BYOL_OK)
+        return byol_error(st, "net: layer '%s': %s", L->name, byol_last_error());
+    if (L->saved_bytes) {
+        L->saved = alloc_aligned(L->saved_bytes);
+        if (!L->saved)
+            return byol_error(BYOL_ERR_NOMEM, "net: layer '%s': out of memory", L->name);
+    }
+    return BYOL_OK;
+}
+
+/* The index of the last layer that reads layer i's output, or -1 if none does. */
+static long last_reader(const struct byol_net *net, size_t i)
+{
+    long last = -1;
+    for (size_t j = i + 1; j < net->n_layers; j++)
+        for (int k = 0; k < net->layers[j]->n_in; k++)
+            if ((size_t)net->layers[j]->in[k] == i)
+                last = (long)j;
+    return last;
+}
+
+/* Give layer L a tensor for `t` (its y or dy): a free pool tensor of the same shape and layout
+ * if `share`, else a new one that it owns (and that joins the pool when `share`). */
+static byol_status pool_take(struct byol_net *net, struct net_pool *pool, struct net_layer *L,
+                             struct byol_tensor *t, int *owns, int share)
+{
+    struct byol_tensor fresh = {0};
+    byol_status st = byol_backend_tensor_alloc(net->be, &fresh, L->desc.out, L->plan);
+    if (st != BYOL_OK)
+        return byol_error(st, "net: layer '%s' tensor: %s", L->name, byol_last_error());
+    for (size_t k = 0; share && k < pool->n; k++) {
+        struct net_pool_entry *e = &pool->e[k];
+        if (!e->busy && byol_shape_eq(e->t.shape, fresh.shape) && e->t.layout == fresh.layout) {
+            byol_backend_tensor_free(net->be, &fresh); /* the layout was all it was for */
+            e->busy = 1;
+            *t = e->t;
+            *owns = 0;
+            return BYOL_OK;
         }
     }
-    st = byol_backend_tensor_alloc(net->be, &L->y, L->desc.out, L->plan);
-    if (st != BYOL_OK)
-        return byol_error(st, "net: layer '%s' output: %s", L->name, byol_last_error());
-    L->has_y = 1;
-    st = byol_backend_tensor_alloc(net->be, &L->dy, L->desc.out, L->plan);
-    if (st != BYOL_OK)
-        return byol_error(st, "net: layer '%s' gradient: %s", L->name, byol_last_error());
-    L->has_dy = 1;
+    *t = fresh;
+    *owns = 1;
+    if (share)
+        pool->e[pool->n++] = (struct net_pool_entry){fresh, 1};
     return BYOL_OK;
+}
+
+/* Free the pool tensor that `t` is, for layers that come later to take. */
+static void pool_give(struct net_pool *pool, const struct byol_tensor *t)
+{
+    for (size_t k = 0; k < pool->n; k++)
+        if (pool->e[k].t.data == t->data)
+            pool->e[k].busy = 0;
+}
+
+/* Outputs. A forward-only network lets a layer reuse the output storage of layers whose last
+ * reader came before it (never an input's, which set_input fills once for many forwards, nor a
+ * layer's nobody reads: those are the results). */
+static byol_status alloc_outputs(struct byol_net *net)
+{
+    int share = net->memory == BYOL_NET_FORWARD_ONLY;
+    struct net_pool pool = {calloc(net->n_layers, sizeof *pool.e), 0};
+    long *last = calloc(net->n_layers, sizeof *last);
+    byol_status st = pool.e && last ? BYOL_OK : byol_error(BYOL_ERR_NOMEM, "net: out of memory");
+    for (size_t i = 0; st == BYOL_OK && i < net->n_layers; i++) {
+        struct net_layer *L = net->layers[i];
+        last[i] = L->is_input ? -1 : last_reader(net, i);
+        for (size_t j = 0; j < i; j++)
+            if (last[j] >= 0 && (size_t)last[j] < i && net->layers[j]->y.data) {
+                pool_give(&pool, &net->layers[j]->y);
+                last[j] = -1; /* given back once */
+            }
+        if (L->fused) { /* the batch norm's output is the relu's, and lives as long */
+            L->y = net->layers[L->in[0]]->y;
+            last[L->in[0]] = -1;
+            continue;
+        }
+        st = pool_take(net, &pool, L, &L->y, &L->has_y, share && last[i] >= 0);
+    }
+    free(pool.e);
+    free(last);
+    return st;
+}
+
+/* Gradient tensors are made by the first backward, so a network that only runs forward never
+ * holds them; inputs get one only when they require a gradient. With BYOL_NET_SHARE_GRADS a
+ * layer's gradient lives from the backward of its last reader (when the first contribution
+ * arrives) down to its own backward, and layers whose spans do not meet share storage. */
+static byol_status alloc_grads(struct byol_net *net)
+{
+    int share = net->memory == BYOL_NET_SHARE_GRADS;
+    struct net_pool pool = {calloc(net->n_layers, sizeof *pool.e), 0};
+    byol_status st = pool.e ? BYOL_OK : byol_error(BYOL_ERR_NOMEM, "net: out of memory");
+    for (size_t t = net->n_layers; st == BYOL_OK && t-- > 0;) {
+        for (size_t i = 0; st == BYOL_OK && i <= t; i++) {
+            struct net_layer *L = net->layers[i];
+            /* A fused pair's gradient is the relu's: it arrives from the relu's readers. */
+            size_t via = L->fused_relu ? (size_t)L->fused_relu : i;
+            long first = last_reader(net, via);
+            if (L->fused || (first >= 0 ? (size_t)first : via) != t || L->dy.data ||
+                (L->is_input && !L->requires_grad))
+                continue;
+            st = pool_take(net, &pool, L, &L->dy, &L->has_dy, share && !L->is_input);
+            if (L->fused_relu)
+                net->layers[L->fused_relu]->dy = L->dy;
+        }
+        if (!net->layers[t]->is_input && !net->layers[t]->fused && net->layers[t]->dy.data)
+            pool_give(&pool, &net->layers[t]->dy); /* its backward is the last to read it */
+    }
+    free(pool.e);
+    if (st == BYOL_OK)
+        net->grads_ready = 1;
+    return st;
 }
 
 static byol_status build_all(struct byol_net *net)
@@ -652,9 +846,10 @@ static byol_status build_all(struct byol_net *net)
             return st;
     }
     byol_status st = layout_params(net);
+    plan_fusions(net);
     for (size_t i = 0; st == BYOL_OK && i < net->n_layers; i++)
         st = alloc_layer(net, net->layers[i]);
-    return st;
+    return st == BYOL_OK ? alloc_outputs(net) : st;
 }
 
 byol_status byol_net_build(struct byol_net *net, uint64_t seed)
@@ -838,6 +1033,13 @@ static byol_status target_index(const struct byol_net *net, const char *name, si
     return BYOL_OK;
 }
 
+static double net_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void fill_param_args(const struct net_layer *L, struct byol_op_args *a)
 {
     a->weight = L->weight;
@@ -849,12 +1051,19 @@ static void fill_param_args(const struct net_layer *L, struct byol_op_args *a)
 
 static byol_status forward_layer(struct byol_net *net, struct net_layer *L, int training)
 {
+    if (L->fused) { /* its batch norm computed it */
+        L->computed = 1;
+        return BYOL_OK;
+    }
     struct byol_op_args a = {0};
     for (int k = 0; k < L->n_in; k++)
         a.x[k] = &net->layers[L->in[k]]->y;
     a.y = &L->y;
     fill_param_args(L, &a);
+    double t0 = net->profiling ? net_clock() : 0.0;
     byol_status st = byol_backend_forward(net->be, L->plan, training, &a);
+    if (net->profiling)
+        L->t_fwd += net_clock() - t0;
     if (st != BYOL_OK)
         return byol_error(st, "net: forward '%s': %s", L->name, byol_last_error());
     if (training && L->desc.kind == BYOL_OP_BATCHNORM)
@@ -894,10 +1103,16 @@ byol_status byol_net_forward(struct byol_net *net, int training, const char *unt
  * which is how fan-out (a shortcut, or ADD of a layer with itself) sums up. */
 static byol_status backward_layer(struct byol_net *net, struct net_layer *L)
 {
+    if (L->fused) { /* the gradient is in its batch norm's dy already */
+        net->layers[L->in[0]]->got_grad = 1;
+        return BYOL_OK;
+    }
     struct byol_op_args a = {0};
     for (int k = 0; k < L->n_in; k++) {
         struct net_layer *in = net->layers[L->in[k]];
         a.x[k] = &in->y;
+        if (in->is_input && !in->requires_grad)
+            continue; /* e.g. the stem conv skips its backward-data */
         a.dx[k] = &in->dy;
         a.accumulate[k] = in->got_grad;
         in->got_grad = 1;
@@ -907,7 +1122,10 @@ static byol_status backward_layer(struct byol_net *net, struct net_layer *L)
     fill_param_args(L, &a);
     a.dweight = L->dweight;
     a.dbias = L->dbias;
+    double t0 = net->profiling ? net_clock() : 0.0;
     byol_status st = byol_backend_backward(net->be, L->plan, &a);
+    if (net->profiling)
+        L->t_bwd += net_clock() - t0;
     if (st != BYOL_OK)
         return byol_error(st, "net: backward '%s': %s", L->name, byol_last_error());
     return BYOL_OK;
@@ -924,6 +1142,14 @@ byol_status byol_net_backward(struct byol_net *net, const char *from, const floa
     if (!dy)
         return byol_error(BYOL_ERR_INVALID, "net: backward from '%s' with NULL dy",
                           net->layers[last]->name);
+    if (net->layers[last]->is_input)
+        return byol_error(BYOL_ERR_INVALID, "net: backward from input '%s'",
+                          net->layers[last]->name);
+    if (net->memory == BYOL_NET_FORWARD_ONLY)
+        return byol_error(BYOL_ERR_INVALID, "net: backward on a forward-only network");
+    st = net->grads_ready ? BYOL_OK : alloc_grads(net);
+    if (st != BYOL_OK)
+        return st;
     mark_ancestors(net, last);
     for (size_t i = 0; i <= last; i++) {
         struct net_layer *L = net->layers[i];
@@ -1012,6 +1238,13 @@ byol_status byol_net_read_grad(struct byol_net *net, const char *name, float *ds
         return st;
     if (!dst)
         return byol_error(BYOL_ERR_INVALID, "net: read_grad '%s' into NULL", name);
+    if (L->is_input && !L->requires_grad)
+        return byol_error(BYOL_ERR_INVALID,
+                          "net: read_grad: input '%s' has no gradient "
+                          "(byol_net_set_requires_grad before the backward)",
+                          name);
+    if (!L->dy.data)
+        return byol_error(BYOL_ERR_INVALID, "net: read_grad '%s' before any backward", name);
     return byol_backend_tensor_read(net->be, &L->dy, dst);
 }
 
@@ -1023,4 +1256,64 @@ size_t byol_net_layer_count(const struct byol_net *net)
 const char *byol_net_layer_name(const struct byol_net *net, size_t i)
 {
     return net && i < net->n_layers ? net->layers[i]->name : NULL;
+}
+
+/* ---- Cost. --------------------------------------------------------------------------- */
+
+static double layer_macs(const struct net_layer *L)
+{
+    const struct byol_op_desc *d = &L->desc;
+    if (L->is_input)
+        return 0.0;
+    if (d->kind == BYOL_OP_CONV2D)
+        return (double)byol_shape_numel(d->out) * d->in[0].c * d->u.conv.kernel_h *
+               d->u.conv.kernel_w;
+    if (d->kind == BYOL_OP_LINEAR)
+        return (double)byol_shape_numel(d->out) * d->in[0].c * d->in[0].h * d->in[0].w;
+    return 0.0;
+}
+
+byol_status byol_net_forward_macs(struct byol_net *net, const char *until, double *macs)
+{
+    size_t last = 0;
+    byol_status st = require_built(net, "forward_macs");
+    if (st == BYOL_OK)
+        st = target_index(net, until, &last);
+    if (st != BYOL_OK)
+        return st;
+    if (!macs)
+        return byol_error(BYOL_ERR_INVALID, "net: forward_macs with NULL out pointer");
+    mark_ancestors(net, last);
+    double total = 0.0;
+    for (size_t i = 0; i <= last; i++)
+        if (net->layers[i]->mark)
+            total += layer_macs(net->layers[i]);
+    *macs = total;
+    return BYOL_OK;
+}
+
+/* ---- Profiling. ---------------------------------------------------------------------- */
+
+void byol_net_set_profiling(struct byol_net *net, int on)
+{
+    if (!net)
+        return;
+    net->profiling = on;
+    for (size_t i = 0; on && i < net->n_layers; i++)
+        net->layers[i]->t_fwd = net->layers[i]->t_bwd = 0.0;
+}
+
+byol_status byol_net_layer_time(const struct byol_net *net, size_t i, int *kind,
+                                double *forward_s, double *backward_s)
+{
+    if (!net || i >= net->n_layers)
+        return byol_error(BYOL_ERR_INVALID, "net: layer_time: index %zu out of range", i);
+    const struct net_layer *L = net->layers[i];
+    if (kind)
+        *kind = L->is_input ? 0 : (int)L->desc.kind;
+    if (forward_s)
+        *forward_s = L->t_fwd;
+    if (backward_s)
+        *backward_s = L->t_bwd;
+    return BYOL_OK;
 }

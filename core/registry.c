@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byol/augment.h"
 #include "byol/backend.h"
 #include "byol/encoder.h"
 #include "byol/net.h"
@@ -134,6 +135,8 @@ static const struct byol_host_api host_api = {
     .net_param_count = byol_net_param_count,
     .net_param_at = byol_net_param_at,
     .net_find_param = byol_net_find_param,
+    .setting_child = byol_settings_child,
+    .setting_error = byol_settings_error,
 };
 
 const struct byol_host_api *byol_host_api(void)
@@ -159,7 +162,7 @@ static size_t registry_known_size(enum byol_plugin_kind kind)
     switch (kind) {
     case BYOL_PLUGIN_BACKEND: return sizeof(struct byol_backend_ops);
     case BYOL_PLUGIN_ENCODER: return sizeof(struct byol_encoder_ops);
-    case BYOL_PLUGIN_AUGMENT: break;
+    case BYOL_PLUGIN_AUGMENT: return sizeof(struct byol_augment_ops);
     }
     return 0;
 }

@@ -54,6 +54,9 @@ static byol_status setting_error(const config_setting_t *s, byol_status st, cons
     va_end(ap);
     setting_file(s, file, sizeof file);
     const char *path = byol_settings_path(as_settings(s));
+    /* A setting that came from the command line has no line in any file. */
+    if (config_setting_source_line(s) == 0)
+        return byol_error(st, "%s: %s (from --set)%s%s", file, path, path[0] ? ": " : "", what);
     return byol_error(st, "%s:%u: %s%s%s", file, config_setting_source_line(s), path,
                       path[0] ? ": " : "", what);
 }
@@ -103,6 +106,8 @@ static int setting_assign_paths(config_setting_t *s, const char *parent_path)
             snprintf(path, n, "%s%s%s", parent_path, parent_path[0] ? "." : "", name);
         else
             snprintf(path, n, "%s[%d]", parent_path, i);
+        /* Paths are assigned again after an override (byol_config_set): drop the old one. */
+        free(config_setting_get_hook(child));
         config_setting_set_hook(child, path);
         if (config_setting_is_aggregate(child) && setting_assign_paths(child, path) != 0)
             return -1;
@@ -246,6 +251,24 @@ const char *byol_settings_path(const struct byol_settings *s)
 {
     const char *path = s ? config_setting_get_hook(as_setting(s)) : NULL;
     return path ? path : "";
+}
+
+int byol_settings_is_list(const struct byol_settings *s)
+{
+    return s && (config_setting_is_list(as_setting(s)) || config_setting_is_array(as_setting(s)));
+}
+
+int byol_settings_length(const struct byol_settings *s)
+{
+    return s && config_setting_is_aggregate(as_setting(s)) ? config_setting_length(as_setting(s))
+                                                          : 0;
+}
+
+const struct byol_settings *byol_settings_elem(const struct byol_settings *s, int i)
+{
+    if (i < 0 || i >= byol_settings_length(s))
+        return NULL;
+    return as_settings(config_setting_get_elem(as_setting(s), (unsigned)i));
 }
 
 /* ---- accessors ------------------------------------------------------------------------ */
@@ -423,4 +446,117 @@ byol_status byol_settings_check_keys(const struct byol_settings *s, const char *
                              allowed && allowed[0] ? known : "none");
     }
     return BYOL_OK;
+}
+
+/* ---- overrides (--set key.path=value) --------------------------------------------------- */
+
+/* Copy a parsed value (scalar or aggregate) into a new child of `parent`. `as_float` turns an
+ * integer into a float, so "--set train.lr=1" keeps lr a float. */
+static int copy_value(config_setting_t *parent, const char *name, const config_setting_t *v,
+                      int as_float)
+{
+    int type = config_setting_type(v);
+    if (as_float && (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64))
+        type = CONFIG_TYPE_FLOAT;
+    config_setting_t *d = config_setting_add(parent, name, type);
+    if (!d)
+        return -1;
+    switch (config_setting_type(v)) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        if (type == CONFIG_TYPE_FLOAT)
+            return config_setting_set_float(d, (double)config_setting_get_int64(v)) ? 0 : -1;
+        return config_setting_set_int64(d, config_setting_get_int64(v)) ? 0 : -1;
+    case CONFIG_TYPE_FLOAT: return config_setting_set_float(d, config_setting_get_float(v)) ? 0 : -1;
+    case CONFIG_TYPE_BOOL: return config_setting_set_bool(d, config_setting_get_bool(v)) ? 0 : -1;
+    case CONFIG_TYPE_STRING:
+        return config_setting_set_string(d, config_setting_get_string(v)) ? 0 : -1;
+    default:
+        for (int i = 0; i < config_setting_length(v); i++) {
+            const config_setting_t *e = config_setting_get_elem(v, (unsigned)i);
+            if (copy_value(d, config_setting_name(e), e, 0) != 0)
+                return -1;
+        }
+        return 0;
+    }
+}
+
+/* The value text as libconfig would read it after "v = ", or failing that as a bare string. */
+static int parse_value(const char *text, config_t *tmp)
+{
+    size_t n = strlen(text) + 16;
+    char *src = malloc(2 * n);
+    if (!src)
+        return -1;
+    snprintf(src, 2 * n, "v = %s;", text);
+    config_init(tmp);
+    if (!config_read_string(tmp, src)) {
+        config_destroy(tmp);
+        char *q = src + snprintf(src, 2 * n, "v = \"");
+        for (const char *p = text; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                *q++ = '\\';
+            *q++ = *p;
+        }
+        strcpy(q, "\";");
+        config_init(tmp);
+        if (!config_read_string(tmp, src)) {
+            config_destroy(tmp);
+            free(src);
+            return -1;
+        }
+    }
+    free(src);
+    return 0;
+}
+
+/* The group that holds the last component of `path`, creating groups on the way. */
+static config_setting_t *parent_group(config_setting_t *s, char *path, char **leaf)
+{
+    char *dot;
+    while ((dot = strchr(path, '.'))) {
+        *dot = '\0';
+        config_setting_t *next = config_setting_get_member(s, path);
+        if (!next)
+            next = config_setting_add(s, path, CONFIG_TYPE_GROUP);
+        if (!next || config_setting_type(next) != CONFIG_TYPE_GROUP)
+            return NULL;
+        s = next;
+        path = dot + 1;
+    }
+    *leaf = path;
+    return s;
+}
+
+byol_status byol_config_set(struct byol_config *cfg, const char *assignment)
+{
+    if (!cfg || !assignment)
+        return byol_error(BYOL_ERR_INVALID, "byol_config_set: NULL argument");
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return byol_error(BYOL_ERR_INVALID, "--set %s: expected KEY.PATH=VALUE", assignment);
+    char *path = strndup(assignment, (size_t)(eq - assignment));
+    if (!path)
+        return byol_error(BYOL_ERR_NOMEM, "--set: out of memory");
+    char *leaf = NULL;
+    config_setting_t *parent = parent_group(config_root_setting(&cfg->cfg), path, &leaf);
+    byol_status st = BYOL_OK;
+    config_t tmp;
+    if (!parent || !leaf[0] || !config_setting_is_group(parent)) {
+        st = byol_error(BYOL_ERR_INVALID, "--set %s: '%.*s' does not name a setting in a group",
+                        assignment, (int)(eq - assignment), assignment);
+    } else if (parse_value(eq + 1, &tmp) != 0) {
+        st = byol_error(BYOL_ERR_INVALID, "--set %s: cannot read the value", assignment);
+    } else {
+        const config_setting_t *old = config_setting_get_member(parent, leaf);
+        int as_float = old && config_setting_type(old) == CONFIG_TYPE_FLOAT;
+        if (old)
+            config_setting_remove(parent, leaf);
+        if (copy_value(parent, leaf, config_lookup(&tmp, "v"), as_float) != 0 ||
+            setting_assign_paths(config_root_setting(&cfg->cfg), "") != 0)
+            st = byol_error(BYOL_ERR_INVALID, "--set %s: cannot store the value", assignment);
+        config_destroy(&tmp);
+    }
+    free(path);
+    return st;
 }

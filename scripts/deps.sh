@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libopenblas-dev libdnnl-dev libconfig-dev libcunit1-dev zlib1g-dev
+  libpng-dev libjpeg62-turbo-dev
   valgrind
   dataset-fashion-mnist
 )

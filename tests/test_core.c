@@ -341,14 +341,13 @@ static void test_settings_unknown_keys(void)
 /* ---- settings: files -------------------------------------------------------------------- */
 
 /* A scratch folder for config files, removed with everything in it by tmp_cleanup. */
-static char tmp_dir[256];
+static const char *tmp_dir;
 static char tmp_files[8][512];
 static int tmp_count;
 
 static void tmp_init(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/byol-test-core-XXXXXX");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmp_dir));
+    tmp_dir = byol_test_tmpdir("core");
     tmp_count = 0;
 }
 
@@ -363,10 +362,7 @@ static const char *tmp_write(const char *name, const char *text)
     if (strcmp(path, tmp_dir) != 0)
         mkdir(path, 0700);
     *slash = '/';
-    FILE *f = fopen(path, "w");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fputs(text, f);
-    fclose(f);
+    byol_test_write_file(path, text, strlen(text));
     return path;
 }
 
@@ -448,6 +444,51 @@ static void test_config_include(void)
     tmp_cleanup();
 }
 
+
+/* --set: existing and new settings, types kept, the string fallback, lists, bad input. */
+static void test_config_set(void)
+{
+    struct byol_config *cfg = NULL;
+    BYOL_CHECK_OK(byol_config_parse("train = { steps = 100; lr = 0.1; };\nbackend = { name = "
+                                    "\"onednn\"; };\n",
+                                    "set.cfg", &cfg));
+    const struct byol_settings *root = byol_config_root(cfg);
+    int64_t steps = 0;
+    double lr = 0;
+    const char *name = NULL;
+    BYOL_CHECK_OK(byol_config_set(cfg, "train.steps=20"));
+    BYOL_CHECK_OK(byol_config_set(cfg, "train.lr=1"));
+    BYOL_CHECK_OK(byol_config_set(cfg, "backend.name=blas"));
+    BYOL_CHECK_OK(byol_config_set(cfg, "model.encoder.name=\"resnet34\""));
+    BYOL_CHECK_OK(byol_config_set(cfg, "plugin_path=[\"/a\", \"/b\"]"));
+    const struct byol_settings *train = byol_settings_child(root, "train");
+    BYOL_CHECK_OK(byol_settings_int(train, "steps", 0, &steps));
+    CU_ASSERT_EQUAL(steps, 20);
+    /* lr was a float, so "1" stays one: an integer would fail float-only readers. */
+    BYOL_CHECK_OK(byol_settings_float(train, "lr", 0, &lr));
+    CU_ASSERT_DOUBLE_EQUAL(lr, 1.0, 0);
+    BYOL_CHECK_OK(byol_settings_string(byol_settings_child(root, "backend"), "name", NULL, &name));
+    CU_ASSERT_STRING_EQUAL(name, "blas");
+    const struct byol_settings *enc = byol_settings_child(root, "model.encoder");
+    BYOL_CHECK_OK(byol_settings_string(enc, "name", NULL, &name));
+    CU_ASSERT_STRING_EQUAL(name, "resnet34");
+    CU_ASSERT_STRING_EQUAL(byol_settings_path(enc), "model.encoder");
+    const char *dirs[4];
+    int n = 0;
+    BYOL_CHECK_OK(byol_settings_strings(root, "plugin_path", dirs, 4, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    /* A wrong type set from the command line is reported as such, without a line. */
+    BYOL_CHECK_OK(byol_config_set(cfg, "train.steps=\"many\""));
+    CU_ASSERT_EQUAL(byol_settings_int(train, "steps", 0, &steps), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("set.cfg: train.steps (from --set): ");
+    CU_ASSERT_EQUAL(byol_config_set(cfg, "train.steps"), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("--set train.steps: expected KEY.PATH=VALUE");
+    CU_ASSERT_EQUAL(byol_config_set(cfg, "=3"), BYOL_ERR_INVALID);
+    CU_ASSERT_EQUAL(byol_config_set(cfg, "train.steps.x=3"), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("does not name a setting in a group");
+    byol_config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
     static const struct byol_test_case cases[] = {
@@ -466,6 +507,7 @@ int main(int argc, char **argv)
         {"config syntax error", test_config_syntax_error, 0},
         {"config missing files", test_config_missing_files, 0},
         {"config include", test_config_include, 0},
+        {"config --set overrides", test_config_set, 0},
         {NULL, NULL, 0},
     };
     return byol_test_main(argc, argv, "core", cases);

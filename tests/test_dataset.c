@@ -17,20 +17,11 @@
 #define W 3
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
-static char g_dir[] = "/tmp/byol_test_dataset_XXXXXX";
+static const char *g_dir; /* the scratch folder, made by main */
 static uint8_t g_pixels[N * H * W];
 static uint8_t g_labels[N] = {3, 0, 9, 1, 7};
 
 /* ---- Writing test files. --------------------------------------------------------------- */
-
-static const char *tmp_path(const char *name)
-{
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 /* An IDX image in memory: magic, dims, data. *len is its size; free() the result. */
 static uint8_t *idx_image(uint32_t magic, const uint32_t *dims, int ndim, const uint8_t *data,
@@ -48,15 +39,7 @@ static uint8_t *idx_image(uint32_t magic, const uint32_t *dims, int ndim, const 
     return b;
 }
 
-static void write_plain(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT_FATAL(fwrite(b, 1, n, f) == n);
-    CU_ASSERT_FATAL(fclose(f) == 0);
-}
-
-static void write_gzip(const char *path, const uint8_t *b, size_t n)
+static void write_gzip(const char *path, const void *b, size_t n)
 {
     gzFile gz = gzopen(path, "wb9");
     CU_ASSERT_FATAL(gz != NULL);
@@ -70,7 +53,7 @@ static void write_images(const char *path, int gz, int n_images)
     size_t len;
     uint32_t dims[3] = {(uint32_t)n_images, H, W};
     uint8_t *b = idx_image(0x803, dims, 3, g_pixels, (size_t)n_images * H * W, &len);
-    (gz ? write_gzip : write_plain)(path, b, len);
+    (gz ? write_gzip : byol_test_write_file)(path, b, len);
     free(b);
 }
 
@@ -79,30 +62,11 @@ static void write_labels(const char *path, int gz, int n_labels)
     size_t len;
     uint32_t dims[1] = {(uint32_t)n_labels};
     uint8_t *b = idx_image(0x801, dims, 1, g_labels, (size_t)n_labels, &len);
-    (gz ? write_gzip : write_plain)(path, b, len);
+    (gz ? write_gzip : byol_test_write_file)(path, b, len);
     free(b);
 }
 
-static uint8_t *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_FATAL(f != NULL);
-    uint8_t *b = malloc(1 << 16);
-    CU_ASSERT_FATAL(b != NULL);
-    *n = fread(b, 1, 1 << 16, f);
-    fclose(f);
-    return b;
-}
-
 /* ---- Checks. --------------------------------------------------------------------------- */
-
-static int last_error_has(const char *needle)
-{
-    int ok = strstr(byol_last_error(), needle) != NULL;
-    if (!ok)
-        fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", byol_last_error(), needle);
-    return ok;
-}
 
 /* Opening must fail with `want`, and the message must name `path` and contain `needle`. */
 static void expect_fail(const char *images, const char *labels, byol_status want, const char *path,
@@ -112,8 +76,8 @@ static void expect_fail(const char *images, const char *labels, byol_status want
     byol_status st = byol_dataset_open_idx(images, labels, &ds);
     CU_ASSERT_EQUAL(st, want);
     CU_ASSERT_PTR_NULL(ds);
-    CU_ASSERT(last_error_has(path));
-    CU_ASSERT(last_error_has(needle));
+    BYOL_ASSERT_MSG_HAS(path);
+    BYOL_ASSERT_MSG_HAS(needle);
     printf("  %s\n", byol_last_error());
     if (st == BYOL_OK)
         byol_dataset_free(ds);
@@ -139,7 +103,7 @@ static void check_good(struct byol_dataset *ds, int with_labels)
     BYOL_CHECK_OK(byol_dataset_get(ds, N - 1, img));
     CU_ASSERT(img[H * W - 1] == 1.0f);
     CU_ASSERT_EQUAL(byol_dataset_get(ds, N, img), BYOL_ERR_INVALID);
-    CU_ASSERT(last_error_has("index 5 out of range (5 images)"));
+    BYOL_ASSERT_MSG_HAS("index 5 out of range (5 images)");
     CU_ASSERT_EQUAL(byol_dataset_label(ds, N), -1);
 }
 
@@ -154,7 +118,8 @@ static void test_good_files(void)
         {"images-gzip-no-suffix", "labels-gzip-no-suffix", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *ip = tmp_path(cases[i].images), *lp = tmp_path(cases[i].labels);
+        const char *ip = byol_test_path(g_dir, cases[i].images),
+                   *lp = byol_test_path(g_dir, cases[i].labels);
         write_images(ip, cases[i].gz, N);
         write_labels(lp, cases[i].gz, N);
         struct byol_dataset *ds = NULL;
@@ -183,9 +148,9 @@ static void test_null_handles(void)
 
 static void test_missing_and_unreadable(void)
 {
-    const char *ip = tmp_path("images.idx");
+    const char *ip = byol_test_path(g_dir, "images.idx");
     write_images(ip, 0, N);
-    const char *missing = tmp_path("no-such-file.gz");
+    const char *missing = byol_test_path(g_dir, "no-such-file.gz");
     expect_fail(missing, NULL, BYOL_ERR_NOT_FOUND, missing, "No such file or directory");
     expect_fail(ip, missing, BYOL_ERR_NOT_FOUND, missing, "cannot open");
     expect_fail(g_dir, NULL, BYOL_ERR_IO, g_dir, "not a regular file");
@@ -196,22 +161,23 @@ static void test_truncated(void)
     size_t len;
     uint32_t dims[3] = {N, H, W};
     uint8_t *b = idx_image(0x803, dims, 3, g_pixels, sizeof g_pixels, &len);
-    const char *plain = tmp_path("short.idx"), *gz = tmp_path("short.idx.gz");
-    write_plain(plain, b, len - 10);
+    const char *plain = byol_test_path(g_dir, "short.idx"),
+               *gz = byol_test_path(g_dir, "short.idx.gz");
+    byol_test_write_file(plain, b, len - 10);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain,
                 "truncated: the header declares 5x4x3 = 60 data bytes, the file holds 50");
     /* The data complete but the gzip stream cut short (its trailer missing). */
     write_gzip(gz, b, len);
     size_t zn;
-    uint8_t *z = read_all(gz, &zn);
-    write_plain(gz, z, zn - 6);
+    uint8_t *z = byol_test_read_file(gz, &zn);
+    byol_test_write_file(gz, z, zn - 6);
     expect_fail(gz, NULL, BYOL_ERR_FORMAT, gz, "truncated gzip stream");
     /* Cut in the middle of the header. */
-    write_plain(plain, b, 10);
+    byol_test_write_file(plain, b, 10);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain, "truncated header");
-    write_plain(plain, b, 2);
+    byol_test_write_file(plain, b, 2);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain, "too short for an IDX header (2 bytes)");
-    write_plain(plain, b, 0);
+    byol_test_write_file(plain, b, 0);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain, "too short for an IDX header (0 bytes)");
     /* A gzip stream that is whole but holds too little data. */
     write_gzip(gz, b, len - 1);
@@ -227,8 +193,9 @@ static void test_trailing_bytes(void)
     uint8_t data[sizeof g_pixels + 1] = {0};
     memcpy(data, g_pixels, sizeof g_pixels);
     uint8_t *b = idx_image(0x803, dims, 3, data, sizeof data, &len);
-    const char *plain = tmp_path("long.idx"), *gz = tmp_path("long.idx.gz");
-    write_plain(plain, b, len);
+    const char *plain = byol_test_path(g_dir, "long.idx"),
+               *gz = byol_test_path(g_dir, "long.idx.gz");
+    byol_test_write_file(plain, b, len);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain, "unexpected bytes after the 60 data bytes");
     write_gzip(gz, b, len);
     expect_fail(gz, NULL, BYOL_ERR_FORMAT, gz, "unexpected bytes after the 60 data bytes");
@@ -237,7 +204,7 @@ static void test_trailing_bytes(void)
 
 static void test_wrong_magic(void)
 {
-    const char *ip = tmp_path("images.idx"), *lp = tmp_path("labels.idx");
+    const char *ip = byol_test_path(g_dir, "images.idx"), *lp = byol_test_path(g_dir, "labels.idx");
     write_images(ip, 0, N);
     write_labels(lp, 1, N);
     /* Swapped arguments. */
@@ -249,8 +216,8 @@ static void test_wrong_magic(void)
     size_t len;
     uint32_t dims[3] = {N, H, W};
     uint8_t *b = idx_image(0x0d03, dims, 3, g_pixels, sizeof g_pixels, &len);
-    const char *odd = tmp_path("float.idx");
-    write_plain(odd, b, len);
+    const char *odd = byol_test_path(g_dir, "float.idx");
+    byol_test_write_file(odd, b, len);
     expect_fail(odd, NULL, BYOL_ERR_FORMAT, odd, "(magic 0x00000d03, want 0x00000803)");
     free(b);
 }
@@ -258,33 +225,34 @@ static void test_wrong_magic(void)
 static void test_bad_dims(void)
 {
     size_t len;
-    const char *p = tmp_path("dims.idx");
+    const char *p = byol_test_path(g_dir, "dims.idx");
     uint32_t zero[3] = {N, 0, W};
     uint8_t *b = idx_image(0x803, zero, 3, g_pixels, 0, &len);
-    write_plain(p, b, len);
+    byol_test_write_file(p, b, len);
     free(b);
     expect_fail(p, NULL, BYOL_ERR_FORMAT, p, "dimension 1 is 0");
     /* 10^15 bytes declared by a 16-byte file: refused before any allocation. */
     uint32_t huge[3] = {100000, 100000, 100000};
     b = idx_image(0x803, huge, 3, g_pixels, 0, &len);
-    write_plain(p, b, len);
+    byol_test_write_file(p, b, len);
     free(b);
     expect_fail(p, NULL, BYOL_ERR_FORMAT, p, "(limit)");
     /* Within the limit but far beyond the plain file's size: refused by size, not malloc. */
     uint32_t big[3] = {1000000, 28, 28};
     b = idx_image(0x803, big, 3, g_pixels, sizeof g_pixels, &len);
-    write_plain(p, b, len);
+    byol_test_write_file(p, b, len);
     free(b);
     expect_fail(p, NULL, BYOL_ERR_FORMAT, p, "1000000x28x28 = 784000000 data bytes");
 }
 
 static void test_label_count(void)
 {
-    const char *ip = tmp_path("images.idx.gz"), *lp = tmp_path("labels4.idx.gz");
+    const char *ip = byol_test_path(g_dir, "images.idx.gz"),
+               *lp = byol_test_path(g_dir, "labels4.idx.gz");
     write_images(ip, 1, N);
     write_labels(lp, 1, N - 1);
     expect_fail(ip, lp, BYOL_ERR_FORMAT, lp, "4 labels for 5 images in ");
-    CU_ASSERT(last_error_has(ip));
+    BYOL_ASSERT_MSG_HAS(ip);
 }
 
 static void test_corrupt_gzip(void)
@@ -292,17 +260,17 @@ static void test_corrupt_gzip(void)
     /* A valid gzip header, then deflate data whose first block has the reserved type 3. */
     uint8_t b[32] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
     memset(b + 10, 0xff, sizeof b - 10);
-    const char *p = tmp_path("corrupt.gz");
-    write_plain(p, b, sizeof b);
+    const char *p = byol_test_path(g_dir, "corrupt.gz");
+    byol_test_write_file(p, b, sizeof b);
     expect_fail(p, NULL, BYOL_ERR_FORMAT, p, "corrupt gzip data (invalid block type)");
     /* Good data whose CRC does not match. */
     size_t len, zn;
     uint32_t dims[3] = {N, H, W};
     uint8_t *img = idx_image(0x803, dims, 3, g_pixels, sizeof g_pixels, &len);
     write_gzip(p, img, len);
-    uint8_t *z = read_all(p, &zn);
+    uint8_t *z = byol_test_read_file(p, &zn);
     z[zn - 8] ^= 0x55; /* the CRC-32 in the trailer */
-    write_plain(p, z, zn);
+    byol_test_write_file(p, z, zn);
     expect_fail(p, NULL, BYOL_ERR_FORMAT, p, "corrupt gzip data (incorrect data check)");
     free(z);
     free(img);
@@ -356,36 +324,12 @@ static void test_fashion_mnist(void)
 
 /* ---- Main. ----------------------------------------------------------------------------- */
 
-static void remove_dir(void)
-{
-    static const char *const files[] = {"images.idx",
-                                        "labels.idx",
-                                        "images.idx.gz",
-                                        "labels.idx.gz",
-                                        "images-gzip-no-suffix",
-                                        "labels-gzip-no-suffix",
-                                        "short.idx",
-                                        "short.idx.gz",
-                                        "long.idx",
-                                        "long.idx.gz",
-                                        "float.idx",
-                                        "dims.idx",
-                                        "labels4.idx.gz",
-                                        "corrupt.gz"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        unlink(tmp_path(files[i]));
-    rmdir(g_dir);
-}
-
 int main(int argc, char **argv)
 {
     for (size_t i = 0; i < sizeof g_pixels; i++)
         g_pixels[i] = (uint8_t)(i * 37 % 251);
     g_pixels[sizeof g_pixels - 1] = 255;
-    if (!mkdtemp(g_dir)) {
-        perror("test_dataset: mkdtemp");
-        return 2;
-    }
+    g_dir = byol_test_tmpdir("dataset");
     static const struct byol_test_case cases[] = {
         {"good_files", test_good_files, 0},
         {"null_handles", test_null_handles, 0},
@@ -400,6 +344,6 @@ int main(int argc, char **argv)
         {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "dataset", cases);
-    remove_dir();
+    byol_test_remove_tree(g_dir);
     return rc;
 }

@@ -678,9 +678,8 @@ static void lw_build(int classes, struct enc *e)
 
 static void test_load_weights(void)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/byol-test-encoder-%d.safetensors",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    const char *dir = byol_test_tmpdir("encoder");
+    const char *path = byol_test_path(dir, "weights.safetensors");
     struct enc src, dst;
     lw_build(10, &src);
     CU_ASSERT_EQUAL(byol_net_param_count(src.net), 22);
@@ -745,7 +744,7 @@ static void test_load_weights(void)
     BYOL_ASSERT_MSG_HAS("bn1.weight: file has dtype F64, network wants F32");
     byol_st_free(f);
     enc_free(&src);
-    remove(path);
+    byol_test_remove_tree(dir);
 }
 
 int main(int argc, char **argv)

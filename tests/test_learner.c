@@ -51,6 +51,7 @@
 
 static struct byol_registry *reg;
 static struct byol_backend *be;
+static const char *g_dir; /* the scratch folder for saved states, made by main */
 
 /* ---- Fixture helpers. ---------------------------------------------------------------- */
 
@@ -123,15 +124,6 @@ static int contains(const char *haystack, const char *needle)
     if (!ok)
         printf("\n  message \"%s\" lacks \"%s\"\n", haystack, needle);
     return ok;
-}
-
-static const char *temp_path(const char *what)
-{
-    static char path[4][256];
-    static int next;
-    char *p = path[next++ % 4];
-    snprintf(p, sizeof path[0], "/tmp/byol_test_learner_%d_%s.safetensors", (int)getpid(), what);
-    return p;
 }
 
 /* ---- Learners from fixture configs. --------------------------------------------------- */
@@ -219,7 +211,7 @@ static void check_grads(struct byol_learner *l, const struct byol_st_file *f)
 static void check_state(struct byol_learner *l, const struct byol_st_file *f, const char *group,
                         double rtol)
 {
-    const char *path = temp_path("state");
+    const char *path = byol_test_path(g_dir, "state.safetensors");
     BYOL_CHECK_OK(byol_learner_save_state(l, path, 0));
     struct byol_st_file *s = NULL;
     BYOL_CHECK_OK(byol_st_read(path, &s));
@@ -462,7 +454,7 @@ static void check_resnet_grads(struct byol_learner *l, const struct byol_st_file
 
 static void check_resnet_state(struct byol_learner *l, const struct byol_st_file *f, double rtol)
 {
-    const char *path = temp_path("resnet");
+    const char *path = byol_test_path(g_dir, "resnet.safetensors");
     BYOL_CHECK_OK(byol_learner_save_state(l, path, 0));
     struct byol_st_file *s = NULL;
     BYOL_CHECK_OK(byol_st_read(path, &s));
@@ -532,7 +524,7 @@ static void test_round_trip(void)
     size_t per_view = nviews / 4;
     BYOL_CHECK_OK(byol_learner_step(a, views, views + per_view, &la));
     BYOL_CHECK_OK(byol_learner_step(a, views + 2 * per_view, views + 3 * per_view, &la));
-    const char *path = temp_path("roundtrip");
+    const char *path = byol_test_path(g_dir, "roundtrip.safetensors");
     BYOL_CHECK_OK(byol_learner_save_state(a, path, 1));
     BYOL_CHECK_OK(byol_learner_load_state(b, path));
     CU_ASSERT_EQUAL(byol_learner_steps_done(b), 2);
@@ -615,7 +607,8 @@ static void test_bad_states(void)
     struct byol_st_file *f = open_fixture("learner_byol.safetensors");
     struct byol_config *cfg = NULL;
     struct byol_learner *l = fixture_learner(f, &cfg);
-    const char *good = temp_path("good"), *bad = temp_path("bad");
+    const char *good = byol_test_path(g_dir, "good.safetensors"),
+               *bad = byol_test_path(g_dir, "bad.safetensors");
     BYOL_CHECK_OK(byol_learner_save_state(l, good, 0));
 
     write_variant(good, bad, "online_predictor.0.weight", NULL, NULL);
@@ -656,7 +649,8 @@ static void test_encoder_weights(void)
     struct byol_learner *src = fixture_learner(f, &c1), *dst = NULL;
     BYOL_CHECK_OK(learner_from_text(byol_st_metadata(f, "config"), &c2, &dst));
     struct byol_net *from = byol_learner_online(src), *to = byol_learner_online(dst);
-    const char *path = temp_path("weights"), *partial = temp_path("partial");
+    const char *path = byol_test_path(g_dir, "weights.safetensors"),
+               *partial = byol_test_path(g_dir, "partial.safetensors");
     struct byol_st_writer *w = NULL, *wp = NULL;
     BYOL_CHECK_OK(byol_st_writer_create(&w));
     BYOL_CHECK_OK(byol_st_writer_create(&wp));
@@ -780,6 +774,7 @@ static void test_frozen_fc(void)
 
 int main(int argc, char **argv)
 {
+    g_dir = byol_test_tmpdir("learner");
     reg = byol_test_registry();
     be = byol_test_backend(reg, "blas", 2);
     static const struct byol_test_case cases[] = {
@@ -799,5 +794,6 @@ int main(int argc, char **argv)
     int rc = byol_test_main(argc, argv, "learner", cases);
     byol_backend_free(be);
     byol_registry_free(reg);
+    byol_test_remove_tree(g_dir);
     return rc;
 }

@@ -73,6 +73,7 @@ static struct byol_net *small_net_sized(uint64_t seed, int hw)
     BYOL_CHECK_OK(byol_net_create(g_be, &net));
     struct byol_shape in = {SMALL_N, SMALL_C, hw, hw};
     BYOL_CHECK_OK(byol_net_add_input(net, "x", in));
+    BYOL_CHECK_OK(byol_net_set_requires_grad(net, "x", 1)); /* the tests check dL/dx */
     BYOL_CHECK_OK(byol_net_add_conv2d(net, "conv1", NULL, 8, 3, 1, 1, 1));
     BYOL_CHECK_OK(byol_net_add_batchnorm(net, "bn1", NULL, 1));
     BYOL_CHECK_OK(byol_net_add_relu(net, "relu", NULL));
@@ -730,6 +731,7 @@ static void test_fan_out(void)
     struct byol_net *net = NULL;
     BYOL_CHECK_OK(byol_net_create(g_be, &net));
     BYOL_CHECK_OK(byol_net_add_input(net, "in", (struct byol_shape){2, 3, 2, 2}));
+    BYOL_CHECK_OK(byol_net_set_requires_grad(net, "in", 1));
     BYOL_CHECK_OK(byol_net_add_relu(net, "r", "in"));
     BYOL_CHECK_OK(byol_net_add_add(net, "double", "r", "r"));
     BYOL_CHECK_OK(byol_net_add_add(net, "triple", "double", "r"));

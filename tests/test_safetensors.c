@@ -60,16 +60,6 @@ static struct byol_st_file *parse_ok(const char *json, size_t data_len)
     return f;
 }
 
-/* A fresh empty folder under TMPDIR (static buffer). */
-static const char *make_tmpdir(void)
-{
-    static char dir[512];
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/byol-st-XXXXXX", base && *base ? base : "/tmp");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-    return dir;
-}
-
 /* Number of entries in `dir` other than . and .. */
 static int count_entries(const char *dir)
 {
@@ -112,7 +102,7 @@ static void test_round_trip(void)
                     BYOL_ERR_INVALID);
     CU_ASSERT_EQUAL(byol_st_writer_metadata(w, "format", "x"), BYOL_ERR_DUPLICATE);
 
-    const char *dir = make_tmpdir();
+    const char *dir = byol_test_tmpdir("st");
     char path[600];
     snprintf(path, sizeof path, "%s/rt.safetensors", dir);
     BYOL_CHECK_OK(byol_st_writer_save(w, path));
@@ -192,15 +182,14 @@ static void test_round_trip(void)
     fclose(fp);
     CU_ASSERT_EQUAL(prefix[0] % 8, 0);
 
-    unlink(path);
-    rmdir(dir);
+    byol_test_remove_tree(dir);
 }
 
 static void test_empty_writer(void)
 {
     struct byol_st_writer *w = NULL;
     BYOL_CHECK_OK(byol_st_writer_create(&w));
-    const char *dir = make_tmpdir();
+    const char *dir = byol_test_tmpdir("st");
     char path[600];
     snprintf(path, sizeof path, "%s/empty.safetensors", dir);
     BYOL_CHECK_OK(byol_st_writer_save(w, path));
@@ -209,8 +198,7 @@ static void test_empty_writer(void)
     BYOL_CHECK_OK(byol_st_read(path, &f));
     CU_ASSERT_EQUAL(byol_st_count(f), 0);
     byol_st_free(f);
-    unlink(path);
-    rmdir(dir);
+    byol_test_remove_tree(dir);
 }
 
 /* Things other writers produce that the format allows. */
@@ -372,22 +360,18 @@ static void test_read_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(byol_last_error(), "/nonexistent-byol/w.safetensors: "));
 
     /* A folder is not a file. */
-    const char *dir = make_tmpdir();
+    const char *dir = byol_test_tmpdir("st");
     CU_ASSERT_EQUAL(byol_st_read(dir, &f), BYOL_ERR_IO);
     CU_ASSERT_PTR_NULL(f);
 
     /* Format errors from a file name the file. */
     char path[600];
     snprintf(path, sizeof path, "%s/trunc.safetensors", dir);
-    FILE *fp = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
-    fwrite("\x10\0\0\0", 1, 4, fp);
-    fclose(fp);
+    byol_test_write_file(path, "\x10\0\0\0", 4);
     CU_ASSERT_EQUAL(byol_st_read(path, &f), BYOL_ERR_FORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(byol_last_error(), path));
     CU_ASSERT_PTR_NOT_NULL(strstr(byol_last_error(), "too short"));
-    unlink(path);
-    rmdir(dir);
+    byol_test_remove_tree(dir);
 }
 
 static void test_failed_save(void)
@@ -399,7 +383,7 @@ static void test_failed_save(void)
     BYOL_CHECK_OK(byol_st_writer_add(w, "x", BYOL_ST_F32, 1, d1, &x));
 
     /* The folder does not exist: nothing can be created. */
-    const char *dir = make_tmpdir();
+    const char *dir = byol_test_tmpdir("st");
     char path[600];
     snprintf(path, sizeof path, "%s/missing/w.safetensors", dir);
     CU_ASSERT_EQUAL(byol_st_writer_save(w, path), BYOL_ERR_IO);
@@ -416,8 +400,7 @@ static void test_failed_save(void)
     CU_ASSERT_EQUAL(count_entries(dir), 1);
     struct stat sb;
     CU_ASSERT(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
-    rmdir(path);
-    rmdir(dir);
+    byol_test_remove_tree(dir);
     byol_st_writer_free(w);
 }
 

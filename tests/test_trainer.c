@@ -15,22 +15,23 @@
 #define IMAGES 20
 #define SIDE 8
 
-static char dir[64];
+static const char *dir; /* the scratch folder, made by main */
 static struct byol_registry *reg;
 static struct byol_backend *be;
 
 /* An IDX image file of IMAGES x SIDE x SIDE u8 with a smooth, image-dependent pattern. */
-static int write_idx(const char *path)
+static void write_idx(const char *path)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, IMAGES, 0, 0, 0, SIDE, 0, 0, 0, SIDE};
-    fwrite(hdr, 1, sizeof hdr, f);
+    static const unsigned char hdr[16] = {0, 0, 8, 3,    0, 0, 0, IMAGES,
+                                          0, 0, 0, SIDE, 0, 0, 0, SIDE};
+    unsigned char b[sizeof hdr + IMAGES * SIDE * SIDE];
+    memcpy(b, hdr, sizeof hdr);
+    unsigned char *px = b + sizeof hdr;
     for (int n = 0; n < IMAGES; n++)
         for (int i = 0; i < SIDE * SIDE; i++)
-            fputc((int)(127.5 + 120 * sin(0.3 * n + 0.7 * (i % SIDE) + 0.4 * (i / SIDE))), f);
-    return fclose(f);
+            *px++ =
+                (unsigned char)(127.5 + 120 * sin(0.3 * n + 0.7 * (i % SIDE) + 0.4 * (i / SIDE)));
+    byol_test_write_file(path, b, sizeof b);
 }
 
 struct seen {
@@ -68,6 +69,8 @@ static const char *config_text(const char *data, const char *train_extra)
     return text;
 }
 
+static int g_resume; /* passed as byol_train_options.resume by run_text */
+
 static byol_status run_text(const char *text, struct seen *s)
 {
     struct byol_config *cfg = NULL;
@@ -76,7 +79,8 @@ static byol_status run_text(const char *text, struct seen *s)
         struct byol_train_options o = {.root = byol_config_root(cfg),
                                        .config_dir = dir,
                                        .progress = on_progress,
-                                       .user = s};
+                                       .user = s,
+                                       .resume = g_resume};
         st = byol_train_run(be, reg, &o);
     }
     if (st != BYOL_OK)
@@ -141,8 +145,8 @@ static void expect_error(const char *data, const char *train, byol_status want, 
 
 static void test_bad_data(void)
 {
-    expect_error("format = \"cifar\"; images = \"imgs.idx\";", "steps = 1;",
-                 BYOL_ERR_UNSUPPORTED, "trainer-test.cfg:8: data.format: 'cifar' is not supported");
+    expect_error("format = \"parquet\"; images = \"imgs.idx\";", "steps = 1;",
+                 BYOL_ERR_UNSUPPORTED, "trainer-test.cfg:8: data.format: unknown format 'parquet'");
     expect_error("images = \"missing.idx\";", "steps = 1;", BYOL_ERR_NOT_FOUND, "missing.idx");
     expect_error("", "steps = 1;", BYOL_ERR_INVALID, "trainer-test.cfg:8: data: missing 'images'");
     expect_error("images = \"imgs.idx\"; colour = true;", "steps = 1;", BYOL_ERR_INVALID,
@@ -162,33 +166,125 @@ static void test_image_size_mismatch(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     p[13] = '9';
     CU_ASSERT_EQUAL(run_text(text, &s), BYOL_ERR_SHAPE);
-    CU_ASSERT_PTR_NOT_NULL(strstr(byol_last_error(), "model.image_size = 9 but the data's images are 8x8"));
+    /* Without a resizing pipeline, the identity's 8x8 images cannot feed a 9x9 model. */
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(byol_last_error(), "augment_fn makes 1x8x8 images but the model takes 1x9x9"));
+}
+
+/* An augmented config: 8x8 data cropped to the model's 6x6, written to checkpoint folder `ck`. */
+static const char *augmented_text(const char *train_extra, const char *ck)
+{
+    static char text[4096];
+    char base[2048], *p;
+    snprintf(base, sizeof base, "%s", config_text("images = \"imgs.idx\";", train_extra));
+    if ((p = strstr(base, "image_size = 8")))
+        p[13] = '6';
+    if ((p = strstr(base, "/ck\"")))
+        memmove(p + 1 + strlen(ck), p + 3, strlen(p + 3) + 1), memcpy(p + 1, ck, strlen(ck));
+    snprintf(text, sizeof text,
+             "%saugment_fn = ( { op = \"random_resized_crop\"; scale = [0.3, 1.0]; },\n"
+             "  { op = \"horizontal_flip\"; }, { op = \"solarize\"; p = 0.3; } );\n"
+             "backend = { threads = 2; };\n",
+             base);
+    return text;
+}
+
+/* Every tensor of two checkpoint files is bit-identical. */
+static int same_checkpoints(const char *a, const char *b)
+{
+    char pa[256], pb[256];
+    struct byol_st_file *fa = NULL, *fb = NULL;
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    int same = byol_st_read(pa, &fa) == BYOL_OK && byol_st_read(pb, &fb) == BYOL_OK &&
+               byol_st_count(fa) == byol_st_count(fb) && byol_st_count(fa) > 0;
+    for (size_t i = 0; same && i < byol_st_count(fa); i++) {
+        const struct byol_st_tensor *t = byol_st_at(fa, i), *u = byol_st_find(fb, t->name);
+        same = u && u->nbytes == t->nbytes && memcmp(u->data, t->data, t->nbytes) == 0;
+    }
+    byol_st_free(fa);
+    byol_st_free(fb);
+    return same;
+}
+
+/* Augmented views (crop to a smaller image_size): a resumed run equals an uninterrupted one,
+ * because each image's stream depends only on (seed, step, index, view). */
+static void test_augmented_resume(void)
+{
+    struct seen s = {.finite = 1};
+    char extra[256];
+    CU_ASSERT_EQUAL_FATAL(run_text(augmented_text("steps = 4; checkpoint_every = 2;", "cka"), &s),
+                          BYOL_OK);
+    CU_ASSERT(s.finite && s.calls == 4);
+    snprintf(extra, sizeof extra, "steps = 4; init_from = \"%s/cka/step-2.safetensors\";", dir);
+    CU_ASSERT_EQUAL_FATAL(run_text(augmented_text(extra, "ckb"), &s), BYOL_OK);
+    CU_ASSERT(same_checkpoints("cka/step-4.safetensors", "ckb/step-4.safetensors"));
+    /* And steps 3 and 4 did train: the weights moved. */
+    CU_ASSERT(!same_checkpoints("cka/step-2.safetensors", "cka/step-4.safetensors"));
+}
+
+
+static void test_keep_and_resume(void)
+{
+    /* keep_checkpoints = 2 with a checkpoint every step: only the two newest stay. */
+    struct seen s = {.finite = 1};
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "steps = 5; checkpoint_every = 1; keep_checkpoints = 2; checkpoint_dir = \"%s/keep\";",
+             dir);
+    char text[2048];
+    snprintf(text, sizeof text, "%s", config_text("images = \"imgs.idx\";", extra));
+    /* The config's own checkpoint_dir comes first; drop it so the one above is used. */
+    char *own = strstr(text, "checkpoint_dir = \"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(own);
+    memset(own, ' ', (size_t)(strchr(own, ';') - own + 1));
+    CU_ASSERT_EQUAL_FATAL(run_text(text, &s), BYOL_OK);
+    char path[256];
+    int present[6];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(path, sizeof path, "%s/keep/step-%d.safetensors", dir, i);
+        present[i] = access(path, F_OK) == 0;
+    }
+    CU_ASSERT(!present[1] && !present[2] && !present[3] && present[4] && present[5]);
+
+    /* --resume continues from latest (step 5) to step 7. */
+    char *steps = strstr(text, "steps = 5");
+    steps[8] = '7';
+    struct seen r = {.finite = 1};
+    g_resume = 1;
+    CU_ASSERT_EQUAL(run_text(text, &r), BYOL_OK);
+    CU_ASSERT_EQUAL(r.calls, 2);
+    CU_ASSERT_EQUAL(r.last_step, 7);
+
+    /* Nothing to resume from: a clear error, no training. */
+    char *k = strstr(text, "/keep\"");
+    memcpy(k, "/none", 5);
+    struct seen z = {.finite = 1};
+    CU_ASSERT_EQUAL(run_text(text, &z), BYOL_ERR_NOT_FOUND);
+    BYOL_ASSERT_MSG_HAS("--resume: no checkpoint to resume from: ");
+    CU_ASSERT_EQUAL(z.calls, 0);
+    g_resume = 0;
 }
 
 int main(int argc, char **argv)
 {
-    snprintf(dir, sizeof dir, "/tmp/byol-trainer-XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
-    char path[128];
-    snprintf(path, sizeof path, "%s/imgs.idx", dir);
-    if (write_idx(path) != 0)
-        return 2;
+    dir = byol_test_tmpdir("trainer");
+    write_idx(byol_test_path(dir, "imgs.idx"));
     reg = byol_test_registry();
     be = byol_test_backend(reg, "blas", 2);
     static const struct byol_test_case cases[] = {
         {"a short run: progress and checkpoints", test_short_run, 0},
         {"continue from a checkpoint", test_continue_from_checkpoint, 0},
+        {"keep_checkpoints and --resume", test_keep_and_resume, 0},
         {"broken data settings", test_bad_data, 0},
         {"image size mismatch", test_image_size_mismatch, 0},
+        {"augmented views resume exactly", test_augmented_resume, 0},
         {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "trainer", cases);
     byol_backend_free(be);
     byol_registry_free(reg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (byol_test_remove_tree(dir) != 0)
         rc = rc ? rc : 2;
     return rc;
 }

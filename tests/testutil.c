@@ -2,11 +2,14 @@
 #include "testutil.h"
 
 #include <CUnit/Basic.h>
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int byol_test_main(int argc, char **argv, const char *suite_name,
                    const struct byol_test_case *cases)
@@ -66,6 +69,91 @@ const char *byol_test_fixture(const char *file)
     static char path[4096];
     snprintf(path, sizeof path, "%s/%s", BYOL_TEST_FIXTURE_DIR, file);
     return path;
+}
+
+/* A failed scratch-file step: print why, then fail the running test fatally, or exit from
+ * main, where there is no test to fail (a fatal CUnit assertion would have nowhere to jump). */
+static void scratch_require(int ok, const char *what, const char *path)
+{
+    if (!ok)
+        fprintf(stderr, "\n  %s %s: %s\n", what, path, strerror(errno));
+    if (CU_get_current_test()) {
+        CU_ASSERT_FATAL(ok);
+    } else if (!ok) {
+        exit(2);
+    }
+}
+
+const char *byol_test_tmpdir(const char *tag)
+{
+    /* Apart from byol_test_path's buffers: a folder name is usually kept for the whole run. */
+    static char dirs[8][512];
+    static int next;
+    const char *base = getenv("TMPDIR");
+    char *dir = dirs[next++ % 8];
+    snprintf(dir, sizeof dirs[0], "%s/byol-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    scratch_require(mkdtemp(dir) != NULL, "mkdtemp", dir);
+    return dir;
+}
+
+const char *byol_test_path(const char *dir, const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    return p;
+}
+
+void byol_test_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    scratch_require(f != NULL, "cannot create", path);
+    scratch_require(fwrite(data, 1, n, f) == n, "cannot write", path);
+    scratch_require(fclose(f) == 0, "cannot close", path);
+}
+
+unsigned char *byol_test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    scratch_require(f != NULL, "cannot open", path);
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *b = malloc(cap + 1);
+    for (size_t got; b && (got = fread(b + len, 1, cap - len, f)) > 0;) {
+        len += got;
+        if (len == cap) {
+            unsigned char *grown = realloc(b, 2 * cap + 1);
+            if (!grown)
+                free(b);
+            b = grown;
+            cap *= 2;
+        }
+    }
+    int ok = b != NULL && !ferror(f);
+    fclose(f);
+    if (!ok)
+        free(b);
+    scratch_require(ok, "cannot read", path);
+    b[len] = 0;
+    *n = len;
+    return b;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    if (remove(path) != 0)
+        fprintf(stderr, "\n  cannot remove %s: %s\n", path, strerror(errno));
+    return 0; /* go on: remove what can be removed */
+}
+
+int byol_test_remove_tree(const char *path)
+{
+    /* Children before their folder (FTW_DEPTH), links removed rather than followed. */
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return access(path, F_OK) == 0 ? -1 : 0;
 }
 
 int byol_test_close(const char *what, const float *got, const float *ref, size_t n, double atol,

@@ -1,5 +1,5 @@
 /* Shared helpers for the CUnit suites: running suites, loading the blas backend from the build
- * tree, reading fixtures and comparing arrays with a max-abs-diff report. */
+ * tree, reading fixtures, scratch files and comparing arrays with a max-abs-diff report. */
 #ifndef BYOL_TESTUTIL_H
 #define BYOL_TESTUTIL_H
 
@@ -31,6 +31,22 @@ struct byol_backend *byol_test_backend(struct byol_registry *reg, const char *na
 
 /* Path of a fixture file under tests/fixtures (static buffer). */
 const char *byol_test_fixture(const char *file);
+
+/* ---- Scratch files. Each helper fails the running test (fatally), or exits the run with
+ * status 2 when called outside a test (from main), printing the path and errno's text. */
+
+/* A new empty folder $TMPDIR/byol-<tag>-XXXXXX ($TMPDIR unset or empty: /tmp). Returns one of
+ * 8 rotating static buffers; remove it with byol_test_remove_tree. */
+const char *byol_test_tmpdir(const char *tag);
+/* "dir/name" in one of 8 rotating static buffers (so a few may be held at once). */
+const char *byol_test_path(const char *dir, const char *name);
+/* Write n bytes to path, replacing the file. */
+void byol_test_write_file(const char *path, const void *data, size_t n);
+/* The whole file, NUL-terminated (not counted in *n); free() it. */
+unsigned char *byol_test_read_file(const char *path, size_t *n);
+/* Remove path and, if it is a folder, everything under it (links are not followed). Returns 0,
+ * or -1 when something could not be removed (printed); never asserts, so main may call it. */
+int byol_test_remove_tree(const char *path);
 
 /* Max |a - b| and max |b| over n floats. Prints "<what>: max abs diff D (max |ref| R)" and
  * returns 1 when D <= atol + rtol * max|ref|, else 0. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byol/bench.h"
 #include "byol/byol.h"
 #include "byol/trainer.h"
 
@@ -25,6 +26,9 @@ struct ctl_args {
     const char *cfg;                       /* the config file, if the command takes one */
     const char *plugin_dirs[CTL_MAX_DIRS]; /* --plugin-path, in order */
     int ndirs;
+    const char *sets[CTL_MAX_LIST]; /* --set KEY.PATH=VALUE, applied in order */
+    int nsets;
+    int resume; /* run --resume */
 };
 
 /* Everything check and run set up from a config. */
@@ -44,8 +48,15 @@ static void ctl_usage(FILE *f)
             "  plugins [--plugin-path DIR]...  list every plugin found: kind, name, version,\n"
             "                                  ABI, path (broken files are warned about)\n"
             "  check CFG [--plugin-path DIR]   validate a config and print what it resolves to\n"
-            "  run CFG [--plugin-path DIR]     train as the config says\n"
+            "  run CFG [--resume]              train as the config says; --resume continues from\n"
+            "                                  train.checkpoint_dir/latest.safetensors\n"
+            "  bench CFG [--no-augment] [--steps N] [--warmup N] [--profile]\n"
+            "                                  time training steps on synthetic batches: img/s,\n"
+            "                                  ms per step, GFLOP/s, peak memory\n"
             "  version                         print the version and the plugin ABI\n"
+            "\n"
+            "Commands that take a CFG also take --set KEY.PATH=VALUE (repeatable), e.g.\n"
+            "--set train.steps=20 --set backend.name=blas.\n"
             "\n"
             "Plugins are searched in: --plugin-path, the config's plugin_path, $BYOL_PLUGIN_PATH\n"
             "(colon-separated), <exe>/../lib/byol/plugins, and the install folder. Relative\n"
@@ -69,6 +80,13 @@ static int ctl_parse_args(int argc, char **argv, int want_cfg, struct ctl_args *
             dir = argv[++i];
         else if (strncmp(arg, "--plugin-path=", 14) == 0)
             dir = arg + 14;
+        else if (strcmp(arg, "--resume") == 0 && want_cfg) {
+            a->resume = 1;
+            continue;
+        } else if (strcmp(arg, "--set") == 0 && i + 1 < argc && a->nsets < CTL_MAX_LIST) {
+            a->sets[a->nsets++] = argv[++i];
+            continue;
+        }
         if (dir && a->ndirs < CTL_MAX_DIRS) {
             a->plugin_dirs[a->ndirs++] = dir;
         } else if (dir || arg[0] == '-' || !want_cfg || a->cfg) {
@@ -141,6 +159,8 @@ static byol_status ctl_load_plugins(struct ctl_session *s, const char *cfg_path)
 /* Whether a message already says where in a config it comes from ("FILE:LINE: ..."). */
 static int ctl_has_location(const char *msg)
 {
+    if (strstr(msg, " (from --set)"))
+        return 1;
     const char *colon = strchr(msg, ':');
     if (!colon || colon[1] < '0' || colon[1] > '9')
         return 0;
@@ -148,6 +168,17 @@ static int ctl_has_location(const char *msg)
     while (*colon >= '0' && *colon <= '9')
         colon++;
     return *colon == ':';
+}
+
+/* A failure about a config: the message as is when it says where, else after the file. */
+static int ctl_fail_at(const char *cfg_path)
+{
+    const char *msg = byol_last_error();
+    if (ctl_has_location(msg))
+        fprintf(stderr, "byolctl: %s\n", msg);
+    else
+        fprintf(stderr, "byolctl: %s: %s\n", cfg_path, msg);
+    return CTL_FAIL;
 }
 
 /* Create the backend named by backend.name (default "blas") with the backend group as its
@@ -187,6 +218,8 @@ static byol_status ctl_session_open(struct ctl_session *s, const struct ctl_args
 {
     memset(s, 0, sizeof *s);
     byol_status st = byol_config_load(a->cfg, &s->cfg);
+    for (int i = 0; i < a->nsets && st == BYOL_OK; i++)
+        st = byol_config_set(s->cfg, a->sets[i]);
     if (st == BYOL_OK)
         st = byol_settings_check_keys(byol_config_root(s->cfg), ctl_top_keys);
     if (st == BYOL_OK)
@@ -285,18 +318,26 @@ static int cmd_check(int argc, char **argv)
         return rc;
     if (ctl_session_open(&s, &a) != BYOL_OK)
         return ctl_fail();
-    ctl_print_summary(&s, &a);
+    struct byol_train_options o = {.root = byol_config_root(s.cfg)};
+    char dir[PATH_MAX];
+    ctl_config_relative(a.cfg, ".", dir, sizeof dir);
+    o.config_dir = dir;
+    if (byol_train_check(s.backend, s.reg, &o) != BYOL_OK) {
+        rc = ctl_fail_at(a.cfg);
+    } else {
+        ctl_print_summary(&s, &a);
+        rc = CTL_OK;
+    }
     ctl_session_free(&s);
-    return CTL_OK;
+    return rc;
 }
 
 /* Progress: a bar redrawn in place on a terminal, a log line every 10 steps otherwise. */
 static void ctl_progress(const struct byol_train_report *r, void *user)
 {
     int tty = *(const int *)user;
-    double eta = r->images_per_s > 0 && r->step > 0
-                     ? r->elapsed_s / (double)r->step * (double)(r->total_steps - r->step)
-                     : 0;
+    int64_t done = r->step - r->start_step; /* steps of this run */
+    double eta = done > 0 ? r->elapsed_s / (double)done * (double)(r->total_steps - r->step) : 0;
     if (tty) {
         int width = 24, fill = (int)(width * r->step / (r->total_steps ? r->total_steps : 1));
         fprintf(stderr, "\r[%.*s%*s] %lld/%lld loss %.4f  %.1f img/s  lr %.3g  tau %.4f  ETA %.0fs ",
@@ -304,7 +345,7 @@ static void ctl_progress(const struct byol_train_report *r, void *user)
                 (long long)r->total_steps, r->loss, r->images_per_s, r->lr, r->tau, eta);
         if (r->step == r->total_steps)
             fputc('\n', stderr);
-    } else if (r->step % 10 == 0 || r->step == 1 || r->step == r->total_steps) {
+    } else if (r->step % 10 == 0 || done == 1 || r->step == r->total_steps) {
         printf("step %lld/%lld loss %.4f img/s %.1f lr %.3g tau %.4f eta %.0fs\n",
                (long long)r->step, (long long)r->total_steps, r->loss, r->images_per_s, r->lr,
                r->tau, eta);
@@ -327,17 +368,121 @@ static int cmd_run(int argc, char **argv)
     ctl_config_relative(a.cfg, ".", dir, sizeof dir);
     int tty = isatty(STDERR_FILENO);
     struct byol_train_options o = {
-        .root = byol_config_root(s.cfg), .config_dir = dir, .progress = ctl_progress, .user = &tty};
+        .root = byol_config_root(s.cfg), .config_dir = dir, .progress = ctl_progress, .user = &tty,
+        .resume = a.resume};
     byol_status st = byol_train_run(s.backend, s.reg, &o);
     if (st != BYOL_OK) {
-        const char *msg = byol_last_error();
-        if (ctl_has_location(msg))
-            fprintf(stderr, "byolctl: %s\n", msg);
-        else
-            fprintf(stderr, "byolctl: %s: %s\n", a.cfg, msg);
-        rc = CTL_FAIL;
+        rc = ctl_fail_at(a.cfg);
     } else {
         printf("training complete\n");
+        fflush(stdout);
+    }
+    ctl_session_free(&s);
+    return rc;
+}
+
+/* bench's own options, taken out of argv before the shared ones are parsed. */
+struct ctl_bench_args {
+    int steps, warmup, augment, profile;
+};
+
+static int ctl_parse_count(const char *opt, const char *val, int min, int *out)
+{
+    char *end = NULL;
+    long v = val ? strtol(val, &end, 10) : 0;
+    if (!val || !*val || *end || v < min || v > 1000000) {
+        fprintf(stderr, "byolctl: %s needs an integer >= %d (got '%s')\n", opt, min,
+                val ? val : "");
+        return CTL_USAGE;
+    }
+    *out = (int)v;
+    return CTL_OK;
+}
+
+/* Moves the arguments it does not know to rest[] (n_rest of them). */
+static int ctl_parse_bench_args(int argc, char **argv, struct ctl_bench_args *b, char **rest,
+                                int *n_rest)
+{
+    *b = (struct ctl_bench_args){.steps = 10, .warmup = 3, .augment = 1};
+    *n_rest = 0;
+    for (int i = 0; i < argc; i++) {
+        int rc = CTL_OK;
+        if (strcmp(argv[i], "--no-augment") == 0)
+            b->augment = 0;
+        else if (strcmp(argv[i], "--profile") == 0)
+            b->profile = 1;
+        else if (strcmp(argv[i], "--steps") == 0)
+            rc = ctl_parse_count("--steps", i + 1 < argc ? argv[++i] : NULL, 1, &b->steps);
+        else if (strcmp(argv[i], "--warmup") == 0)
+            rc = ctl_parse_count("--warmup", i + 1 < argc ? argv[++i] : NULL, 0, &b->warmup);
+        else
+            rest[(*n_rest)++] = argv[i];
+        if (rc != CTL_OK)
+            return rc;
+    }
+    return CTL_OK;
+}
+
+static void ctl_print_bench(const struct ctl_session *s, const struct ctl_bench_args *b,
+                            const struct byol_bench_result *r)
+{
+    printf("backend %s, batch %d, image %d px, %d warm-up + %d timed steps, augment %s\n",
+           byol_backend_name(s->backend), r->batch_size, r->image_size, b->warmup, r->steps,
+           b->augment ? "on (augment_fn, augment_fn2)" : "off");
+    printf("%.1f img/s  %.1f ms/step (median %.1f, min %.1f)  %.1f GFLOP/s (%.2f GFLOP/step)  "
+           "peak RSS %.0f MiB  loss %.4f\n",
+           r->images_per_s, r->ms_per_step, r->ms_median, r->ms_min, r->gflops, r->gflop_per_step,
+           r->peak_rss_mib, r->loss);
+}
+
+/* Milliseconds per step by op kind, the other parts of a step, and the slowest layers. */
+static void ctl_print_profile(const struct byol_bench_profile *p)
+{
+    printf("\nprofile (ms per step)\n%-12s %9s %9s\n", "op", "forward", "backward");
+    for (int k = 1; k < BYOL_BENCH_KINDS; k++)
+        if (p->forward_ms[k] > 0 || p->backward_ms[k] > 0)
+            printf("%-12s %9.1f %9.1f\n", byol_op_kind_name((enum byol_op_kind)k),
+                   p->forward_ms[k], p->backward_ms[k]);
+    printf("%-12s %9.1f (of the forwards above)\n", "target net", p->target_ms);
+    printf("%-12s %9.1f\n%-12s %9.1f\n%-12s %9.1f\n%-12s %9.1f\n%-12s %9.1f\n", "augment",
+           p->augment_ms, "optimizer", p->optimizer_ms, "ema", p->ema_ms, "zero_grad",
+           p->zero_grad_ms, "other", p->other_ms);
+    printf("\nslowest layers (ms per step)\n");
+    for (int i = 0; i < p->n_top; i++)
+        printf("%-36s %9.1f %9.1f\n", p->top[i].name, p->top[i].forward_ms,
+               p->top[i].backward_ms);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    struct ctl_bench_args b;
+    struct ctl_args a;
+    struct ctl_session s;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int n_rest = 0;
+    if (!rest)
+        return ctl_fail();
+    int rc = ctl_parse_bench_args(argc, argv, &b, rest, &n_rest);
+    if (rc == CTL_OK)
+        rc = ctl_parse_args(n_rest, rest, 1, &a);
+    free(rest);
+    if (rc != CTL_OK)
+        return rc;
+    if (ctl_session_open(&s, &a) != BYOL_OK)
+        return ctl_fail();
+    struct byol_bench_options o = {.root = byol_config_root(s.cfg),
+                                   .steps = b.steps,
+                                   .warmup = b.warmup,
+                                   .augment = b.augment,
+                                   .profile = b.profile};
+    struct byol_bench_result r;
+    if (byol_bench_run(s.backend, s.reg, &o, &r) != BYOL_OK) {
+        fprintf(stderr, "byolctl: %s: %s\n", a.cfg, byol_last_error());
+        rc = CTL_FAIL;
+    } else {
+        ctl_print_bench(&s, &b, &r);
+        if (b.profile)
+            ctl_print_profile(&r.profile);
     }
     ctl_session_free(&s);
     return rc;
@@ -363,6 +508,7 @@ int main(int argc, char **argv)
         {"plugins", cmd_plugins},
         {"check", cmd_check},
         {"run", cmd_run},
+        {"bench", cmd_bench},
         {"version", cmd_version},
     };
     if (argc < 2) {

@@ -66,6 +66,10 @@ struct byol_op_desc {
             float eps;      /* 1e-5 in PyTorch */
             float momentum; /* 0.1 in PyTorch: running = (1-m)*running + m*batch */
             int affine;     /* 0: no weight / bias (y = x_hat) */
+            /* 1: y = relu(batch norm(x)), and backward takes dy at that y (only when the
+             * backend has BYOL_BACKEND_FUSES_BN_RELU; byol_backend_plan_create refuses it
+             * otherwise). */
+            int fuse_relu;
         } bn;
         struct {
             int kernel, stride, pad;
@@ -153,7 +157,13 @@ struct byol_backend_ops {
 
     /* (optional) change the thread count after create. */
     byol_status (*set_threads)(void *ctx, int threads);
+
+    /* (optional) BYOL_BACKEND_* capabilities; 0 (or an older plugin without the field): none. */
+    uint32_t flags;
 };
+
+/* Plans honour bn.fuse_relu. */
+#define BYOL_BACKEND_FUSES_BN_RELU 1u
 
 
 /* ---- Host side: a created backend (ops + context). ------------------------------------- */
@@ -203,6 +213,8 @@ BYOL_API byol_status byol_backend_sgd(struct byol_backend *be, float *param, con
 BYOL_API byol_status byol_backend_ema(struct byol_backend *be, float *target,
                                       const float *online, size_t n, double tau);
 BYOL_API byol_status byol_backend_set_threads(struct byol_backend *be, int threads);
+/* 1 if the backend declares capability `flag` (BYOL_BACKEND_FUSES_BN_RELU, ...). */
+BYOL_API int byol_backend_has_flag(const struct byol_backend *be, uint32_t flag);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,28 @@ BYOL_API void byol_net_free(struct byol_net *net);
 /* ---- Building. Names are unique; `input` NULL means the previous layer. ---------------- */
 BYOL_API byol_status byol_net_add_input(struct byol_net *net, const char *name,
                                         struct byol_shape shape);
+/* Before byol_net_build: let each batch norm that only a relu reads compute that relu too (when
+ * the backend has BYOL_BACKEND_FUSES_BN_RELU; otherwise nothing changes). Both names still
+ * resolve, and the batch norm's output then reads as the relu's. Default off. */
+BYOL_API byol_status byol_net_set_fusion(struct byol_net *net, int on);
+
+/* Memory plans: which storage layers may share (set before byol_net_build). */
+enum byol_net_memory {
+    BYOL_NET_KEEP_ALL = 0,     /* every output and gradient stays readable (the default) */
+    /* Never runs backward (fails if asked): a layer reuses the output storage of layers whose
+     * readers are all done, so after a forward only the outputs of inputs and of layers that no
+     * layer reads (the results) are valid. The BYOL target network. */
+    BYOL_NET_FORWARD_ONLY = 1,
+    /* Gradients share storage once their layer's backward has read them, so after a backward
+     * only the inputs' gradients are valid; outputs are all kept. A training network. */
+    BYOL_NET_SHARE_GRADS = 2,
+};
+BYOL_API byol_status byol_net_set_memory(struct byol_net *net, enum byol_net_memory mode);
+
+/* Whether backward computes the gradient with respect to an input layer (default: no, as for a
+ * tensor without requires_grad in PyTorch: the first layer then skips its input gradient, which
+ * for a stem convolution is the slowest op of a step). Any time; fails for a non-input. */
+BYOL_API byol_status byol_net_set_requires_grad(struct byol_net *net, const char *input, int on);
 /* Any op: desc->kind and desc->u are used, shapes are inferred. inputs[1] only for ADD. */
 BYOL_API byol_status byol_net_add_layer(struct byol_net *net, const char *name,
                                         const struct byol_op_desc *desc,
@@ -132,8 +154,23 @@ BYOL_API byol_status byol_net_output_shape(const struct byol_net *net, const cha
                                            struct byol_shape *shape);
 BYOL_API byol_status byol_net_read_output(struct byol_net *net, const char *name, float *dst);
 /* The gradient that the last backward left at a layer's output (for an input layer: the
- * gradient with respect to the input). */
+ * gradient with respect to the input, if it requires one). Fails before the first backward,
+ * and for an input without byol_net_set_requires_grad. Gradient tensors are allocated by the
+ * first backward, so a network that only runs forward never holds them. */
 BYOL_API byol_status byol_net_read_grad(struct byol_net *net, const char *name, float *dst);
+/* Multiply-adds of one forward pass computing `until` (NULL: every layer) and the layers it
+ * depends on, batch included: convolutions (N*O*OH*OW*C*KH*KW) and linear layers (N*O*F); the
+ * other ops do a handful of operations per element and are not counted. A backward costs twice
+ * a forward's count by the usual convention (data and weight gradients). */
+BYOL_API byol_status byol_net_forward_macs(struct byol_net *net, const char *until,
+                                           double *macs);
+/* Per-layer wall-clock timing for profiles (off by default). Switching it on resets the totals;
+ * while on, every forward and backward of a layer adds its time; off keeps them for reading. */
+BYOL_API void byol_net_set_profiling(struct byol_net *net, int on);
+/* Seconds spent in layer i's forward and backward since profiling was switched on, and its op
+ * kind (0 for an input layer). Fails for an index out of range. */
+BYOL_API byol_status byol_net_layer_time(const struct byol_net *net, size_t i, int *kind,
+                                         double *forward_s, double *backward_s);
 BYOL_API size_t byol_net_layer_count(const struct byol_net *net);
 BYOL_API const char *byol_net_layer_name(const struct byol_net *net, size_t i);
 

@@ -110,6 +110,14 @@ struct byol_host_api {
     size_t (*net_param_count)(const struct byol_net *net);
     const struct byol_param *(*net_param_at)(const struct byol_net *net, size_t i);
     const struct byol_param *(*net_find_param)(const struct byol_net *net, const char *name);
+
+    /* Settings, continued. The child `name` of `s` (a dotted path; NULL when not set), so a
+     * message can point at the line of one key. */
+    const struct byol_settings *(*setting_child)(const struct byol_settings *s, const char *name);
+    /* Record "FILE:LINE: PATH: <fmt...>" about setting `s` and return `st`, for checks the
+     * accessors cannot make (a value out of range, two settings that conflict). */
+    byol_status (*setting_error)(const struct byol_settings *s, byol_status st, const char *fmt,
+                                 ...) BYOL_PRINTF(3, 4);
 };
 
 /* The entry point: define it with BYOL_PLUGIN_INIT(host, reg) { ... return BYOL_OK; }.

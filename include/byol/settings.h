@@ -21,6 +21,12 @@ BYOL_API byol_status byol_config_parse(const char *text, const char *name,
                                        struct byol_config **out);
 BYOL_API void byol_config_free(struct byol_config *cfg);
 
+/* Override one setting: "train.steps=20", "backend.name=blas", "model.hidden_layer=-2",
+ * "augment_fn=()". The value is read with libconfig's syntax, and as a plain string when
+ * that fails; missing groups are created; a number replacing a float stays a float. Messages
+ * about the new setting say "(from --set)" in place of a line number. */
+BYOL_API byol_status byol_config_set(struct byol_config *cfg, const char *assignment);
+
 /* The whole file, and a group by dotted path ("backend", "model.encoder"). A missing path
  * yields NULL, which every accessor treats as an empty group. Views are owned by the config. */
 BYOL_API const struct byol_settings *byol_config_root(struct byol_config *cfg);
@@ -53,6 +59,12 @@ BYOL_API byol_status byol_settings_error(const struct byol_settings *s, byol_sta
 BYOL_API int byol_settings_has(const struct byol_settings *s, const char *name);
 /* The dotted path of `s` ("backend"), "" for the root. */
 BYOL_API const char *byol_settings_path(const struct byol_settings *s);
+/* 1 if `s` is a list `( ... )` or an array `[ ... ]`. */
+BYOL_API int byol_settings_is_list(const struct byol_settings *s);
+/* The number of elements of a list, array or group (0 for NULL and scalars), and the i-th one
+ * (NULL when out of range): for settings whose elements are groups, like augment_fn. */
+BYOL_API int byol_settings_length(const struct byol_settings *s);
+BYOL_API const struct byol_settings *byol_settings_elem(const struct byol_settings *s, int i);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@ extern "C" {
 
 struct byol_train_report {
     int64_t step;        /* steps done, 1..total_steps */
+    int64_t start_step;  /* steps already done when this run began (> 0 after a resume) */
     int64_t total_steps;
     double loss;         /* of this step */
     double lr;           /* used by this step */
@@ -32,15 +33,23 @@ struct byol_train_options {
     const char *config_dir;           /* relative paths in the config are taken from here */
     byol_train_progress_fn progress;  /* (optional) called after every step */
     void *user;
+    int resume; /* 1: continue from train.checkpoint_dir/latest.safetensors (must exist) */
 };
 
 /* Train as the config says: seed, model, train and data groups. The data group needs
- * format = "idx" with images (and optional labels) files whose images are
- * model.image_size square; augmentation is the identity until the augmentation pipelines
- * land. Checkpoints go to train.checkpoint_dir every train.checkpoint_every steps and at the
- * end as step-<N>.safetensors, and latest.safetensors is replaced atomically each time. */
+ * format = "idx" with images (and optional labels) files. Both views go through the
+ * augment_fn / augment_fn2 pipelines (byol/augment.h; default: the identity), which must turn
+ * the data's images into in_channels x image_size x image_size; batch k+1 is loaded and
+ * augmented on backend.threads workers while the learner trains on batch k. Checkpoints go to
+ * train.checkpoint_dir every train.checkpoint_every steps and at the end as
+ * step-<N>.safetensors, and latest.safetensors is replaced atomically each time. */
 BYOL_API byol_status byol_train_run(struct byol_backend *be, struct byol_registry *reg,
                                     const struct byol_train_options *o);
+
+/* Everything byol_train_run does before its first step (settings, dataset, networks,
+ * weights, init_from), then nothing: the check behind `byolctl check`. */
+BYOL_API byol_status byol_train_check(struct byol_backend *be, struct byol_registry *reg,
+                                      const struct byol_train_options *o);
 
 #ifdef __cplusplus
 }

@@ -218,6 +218,8 @@ static byol_status plan_check(struct blas_ctx *ctx, struct blas_plan *p, size_t 
             return fail(ctx, BYOL_ERR_INVALID, "batchnorm: eps %g or momentum %g out of range",
                         (double)d->u.bn.eps, (double)d->u.bn.momentum);
         *saved = batchnorm_saved_bytes(in.c);
+        if (d->u.bn.fuse_relu && !(p->col = ctx->host->alloc(byol_shape_numel(in) * sizeof(float))))
+            return fail(ctx, BYOL_ERR_NOMEM, "batchnorm: cannot allocate the relu scratch");
         break;
     case BYOL_OP_RELU: break;
     case BYOL_OP_MAXPOOL: {
@@ -340,6 +342,21 @@ static int conv_threads(const struct blas_ctx *ctx, const struct blas_plan *p)
     return p->conv.direct || ctx->threads < p->slots ? ctx->threads : p->slots;
 }
 
+/* The relu of a batch norm with fuse_relu: y = max(y, 0) in place, and its backward. */
+static void relu_inplace(float *y, size_t n, int threads)
+{
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+static void relu_mask(float *out, const float *dy, const float *y, size_t n, int threads)
+{
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++)
+        out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 static byol_status forward_batchnorm(struct blas_ctx *ctx, const struct blas_plan *p, int training,
                                      const struct byol_op_args *a, int n)
 {
@@ -373,6 +390,8 @@ static byol_status forward_batchnorm(struct blas_ctx *ctx, const struct blas_pla
     else
         batchnorm_forward_eval(a->y->data, a->saved, a->x[0]->data, w, b, a->running_mean,
                                a->running_var, n, s.c, hw, d->u.bn.eps, ctx->threads);
+    if (d->u.bn.fuse_relu)
+        relu_inplace(a->y->data, (size_t)n * s.c * hw, ctx->threads);
     return BYOL_OK;
 }
 
@@ -483,9 +502,17 @@ static byol_status backward_batchnorm(struct blas_ctx *ctx, struct blas_plan *p,
         st = check_tensor(ctx, p, a->x[0], d->in[0], n, "x[0]");
     if (st == BYOL_OK && affine && a->dx[0])
         st = need(ctx, p, a->weight, "weight");
+    if (st == BYOL_OK && d->u.bn.fuse_relu)
+        st = check_tensor(ctx, p, a->y, d->out, n, "y");
     if (st != BYOL_OK)
         return st;
-    batchnorm_backward(a->dx[0] ? a->dx[0]->data : NULL, dw, db, a->dy->data, a->x[0]->data,
+    const float *dy = a->dy->data;
+    if (d->u.bn.fuse_relu) {
+        relu_mask(p->col, a->dy->data, a->y->data, (size_t)n * d->in[0].c * d->in[0].h * d->in[0].w,
+                  ctx->threads);
+        dy = p->col;
+    }
+    batchnorm_backward(a->dx[0] ? a->dx[0]->data : NULL, dw, db, dy, a->x[0]->data,
                        affine ? a->weight : NULL, a->saved, n, d->in[0].c, d->in[0].h * d->in[0].w,
                        a->accumulate[0], ctx->threads);
     return BYOL_OK;
@@ -630,6 +657,7 @@ static const struct byol_backend_ops blas_ops = {
     .sgd_update = blas_sgd,
     .ema_update = blas_ema,
     .set_threads = blas_set_threads,
+    .flags = BYOL_BACKEND_FUSES_BN_RELU,
 };
 
 BYOL_PLUGIN_INIT(host, reg)

@@ -26,7 +26,8 @@ struct conv_geom {
 struct blas_plan {
     struct byol_op_desc desc; /* with desc.out inferred */
     struct conv_geom conv;
-    float *col; /* conv: one im2col scratch (C*KH*KW, OH*OW) per thread, or NULL */
+    float *col; /* conv: one im2col scratch (C*KH*KW, OH*OW) per thread; batch norm with a
+                 * fused relu: dy masked by y > 0; or NULL */
     int slots;  /* how many threads `col` has room for */
 };
 

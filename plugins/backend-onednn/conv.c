@@ -1,18 +1,25 @@
 /* Convolution in backend-onednn: forward, backward-data and backward-weights primitives made
  * once per layer. Activations stay in the plan's channel-blocked layout; the weights live in
- * the caller's flat buffers as plain OIHW, so each step reorders them into the primitives'
- * layouts (kept in the plan from forward to backward), and the weight gradient is reordered
- * back and added into dweight by one reorder with a sum post-op. */
+ * the caller's flat buffers as plain OIHW, so each call reorders them into its primitive's
+ * layout in the context's shared scratch (a per-plan copy would hold every weight twice more,
+ * for both networks, for a reorder that costs about 1% of the conv), and the weight gradient is
+ * reordered back and added into dweight by one reorder with a sum post-op.
+ * With precision = "bf16" the three primitives read bfloat16 inputs and weights (rounded per call
+ * into the arena) and write float32 outputs and gradients: the float32 master weights,
+ * activations and optimizer stay as they are. A layer oneDNN has no bf16 kernel for stays f32. */
 #include "onednn_internal.h"
 
-enum { P_FWD, P_BWD_DATA, P_BWD_W, P_R_WFWD, P_R_WBWD, P_R_DW, P_R_DX, P_R_DX_ACC };
+enum {
+    P_FWD, P_BWD_DATA, P_BWD_W, P_R_WFWD, P_R_WBWD, P_R_DW, P_R_DX, P_R_DX_ACC, P_R_XB, P_R_DYB
+};
 enum {
     M_SRC, M_DST, M_WUSER, M_WFWD, M_WBWD, M_BIAS, M_DDST, M_DSRC, M_DW, M_DWUSER, M_DBIAS,
-    M_DSRC_OWN
+    M_DSRC_OWN, M_SRC_B, M_DDST_B
 };
 
 struct conv_mds {
     dnnl_memory_desc_t src, dst, wany, wuser, bias, src_any;
+    dnnl_memory_desc_t src_b, dst_b, wany_b; /* bfloat16 versions */
     dnnl_dims_t strides, pad;
 };
 
@@ -33,6 +40,12 @@ static byol_status conv_mds(struct od_ctx *ctx, struct od_plan *p, struct conv_m
         s = dnnl_memory_desc_init_by_tag(&m->wuser, 4, wd, dnnl_f32, dnnl_oihw);
     if (s == dnnl_success)
         s = dnnl_memory_desc_init_by_tag(&m->bias, 1, bd, dnnl_f32, dnnl_x);
+    if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_tag(&m->wany_b, 4, wd, dnnl_bf16, dnnl_format_tag_any);
+    m->src_b = m->src;
+    m->src_b.data_type = dnnl_bf16;
+    m->dst_b = m->dst;
+    m->dst_b.data_type = dnnl_bf16;
     m->strides[0] = d->u.conv.stride_h;
     m->strides[1] = d->u.conv.stride_w;
     m->pad[0] = d->u.conv.pad_h;
@@ -45,20 +58,24 @@ static byol_status conv_pds(struct od_ctx *ctx, struct od_plan *p, const struct 
                             dnnl_primitive_desc_t pd[3])
 {
     const dnnl_memory_desc_t *bias = p->desc.u.conv.has_bias ? &m->bias : NULL;
+    /* bf16: bfloat16 x, dy and weights in; float32 y, dx and dweight out. */
+    const dnnl_memory_desc_t *src = p->bf16 ? &m->src_b : &m->src;
+    const dnnl_memory_desc_t *w = p->bf16 ? &m->wany_b : &m->wany;
+    const dnnl_memory_desc_t *dy = p->bf16 ? &m->dst_b : &m->dst;
     dnnl_convolution_desc_t fwd, bwd_data, bwd_w;
     dnnl_status_t s = dnnl_convolution_forward_desc_init(
-        &fwd, dnnl_forward_training, dnnl_convolution_direct, &m->src, &m->wany, bias, &m->dst,
+        &fwd, dnnl_forward_training, dnnl_convolution_direct, src, w, bias, &m->dst,
         m->strides, m->pad, m->pad);
     /* dx may take another layout: with a plain input (the 3-channel stem) oneDNN has only a
      * reference backward-data kernel for plain dx, 1000x slower than its blocked one. */
     if (s == dnnl_success)
         s = dnnl_convolution_backward_data_desc_init(&bwd_data, dnnl_convolution_direct,
-                                                     &m->src_any, &m->wany, &m->dst, m->strides,
-                                                     m->pad, m->pad);
+                                                     &m->src_any, w, dy, m->strides, m->pad,
+                                                     m->pad);
     if (s == dnnl_success)
-        s = dnnl_convolution_backward_weights_desc_init(&bwd_w, dnnl_convolution_direct, &m->src,
-                                                        &m->wany, bias, &m->dst, m->strides,
-                                                        m->pad, m->pad);
+        s = dnnl_convolution_backward_weights_desc_init(&bwd_w, dnnl_convolution_direct, src,
+                                                        &m->wany, bias, dy, m->strides, m->pad,
+                                                        m->pad);
     if (s != dnnl_success)
         return od_dnnl_fail(ctx, p, "dnnl_convolution_*_desc_init", s);
     byol_status st = od_pd_create(ctx, p, &fwd, NULL, &pd[0]);
@@ -69,26 +86,19 @@ static byol_status conv_pds(struct od_ctx *ctx, struct od_plan *p, const struct 
     return st;
 }
 
-/* Plan-owned weight buffers in the layouts the forward and backward-data primitives read. */
-static byol_status conv_weight_bufs(struct od_ctx *ctx, struct od_plan *p,
-                                    const struct conv_mds *m, const dnnl_memory_desc_t *wfwd,
-                                    const dnnl_memory_desc_t *wbwd)
+/* The reorders of the OIHW weights into the forward and backward-data layouts, whose
+ * destinations are the context's weight slots. */
+static byol_status conv_weight_reorders(struct od_ctx *ctx, struct od_plan *p,
+                                        const struct conv_mds *m, const dnnl_memory_desc_t *wfwd,
+                                        const dnnl_memory_desc_t *wbwd)
 {
-    const dnnl_memory_desc_t *mds[2] = {wfwd, wbwd};
     p->wbwd_alias = dnnl_memory_desc_equal(wfwd, wbwd);
-    for (int k = 0; k < 2; k++) {
-        if (k == 1 && p->wbwd_alias)
-            break;
-        size_t bytes = dnnl_memory_desc_get_size(mds[k]);
-        p->wbuf[k] = ctx->host->alloc(bytes);
-        if (!p->wbuf[k])
-            return od_fail(ctx, BYOL_ERR_NOMEM, "conv2d: cannot allocate %zu bytes of weights",
-                           bytes);
-        byol_status st = od_reorder_create(ctx, p, k ? P_R_WBWD : P_R_WFWD, &m->wuser, mds[k], 0);
-        if (st != BYOL_OK)
-            return st;
-    }
-    return BYOL_OK;
+    p->need[OD_SLOT_WFWD] = dnnl_memory_desc_get_size(wfwd);
+    p->need[OD_SLOT_WBWD] = dnnl_memory_desc_get_size(wbwd);
+    byol_status st = od_reorder_create(ctx, p, P_R_WFWD, &m->wuser, wfwd, 0);
+    if (st == BYOL_OK && !p->wbwd_alias)
+        st = od_reorder_create(ctx, p, P_R_WBWD, &m->wuser, wbwd, 0);
+    return st;
 }
 
 /* When backward data picks its own dx layout: reorders from it to the plan's input layout,
@@ -122,18 +132,29 @@ static byol_status conv_mems(struct od_ctx *ctx, struct od_plan *p, const struct
         [M_DWUSER] = &m->wuser,
         [M_DBIAS] = &m->bias,
         [M_DSRC_OWN] = od_query_md(pd[1], dnnl_query_diff_src_md),
+        [M_SRC_B] = &m->src_b,
+        [M_DDST_B] = &m->dst_b,
     };
     byol_status st = BYOL_OK;
     for (int i = 0; st == BYOL_OK && i < (int)(sizeof mds / sizeof mds[0]); i++)
         st = od_mem_create(ctx, p, i, mds[i]);
     if (st == BYOL_OK)
-        st = conv_weight_bufs(ctx, p, m, mds[M_WFWD], mds[M_WBWD]);
+        st = conv_weight_reorders(ctx, p, m, mds[M_WFWD], mds[M_WBWD]);
     if (st == BYOL_OK)
         st = od_reorder_create(ctx, p, P_R_DW, mds[M_DW], &m->wuser, 1);
     if (st == BYOL_OK)
         st = conv_dx_reorders(ctx, p, mds[M_DSRC_OWN], &m->src);
+    if (st == BYOL_OK && p->bf16)
+        st = od_reorder_create(ctx, p, P_R_XB, &m->src, &m->src_b, 0);
+    if (st == BYOL_OK && p->bf16)
+        st = od_reorder_create(ctx, p, P_R_DYB, &m->dst, &m->dst_b, 0);
+    p->need[OD_SLOT_XB] = p->bf16 ? dnnl_memory_desc_get_size(&m->src_b) : 0;
+    p->need[OD_SLOT_DYB] = p->bf16 ? dnnl_memory_desc_get_size(&m->dst_b) : 0;
     p->need[OD_SLOT_DW] = dnnl_memory_desc_get_size(mds[M_DW]);
     p->need[OD_SLOT_SMALL] = (size_t)p->desc.u.conv.out_channels * sizeof(float);
+    p->taps_bww = od_conv_taps_wanted(&p->desc);
+    if (p->taps_bww)
+        od_conv_taps_reserve(p);
     return st;
 }
 
@@ -142,8 +163,17 @@ byol_status od_conv_plan(struct od_ctx *ctx, struct od_plan *p)
     struct conv_mds m;
     dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
     byol_status st = conv_mds(ctx, p, &m);
+    p->bf16 = ctx->bf16;
     if (st == BYOL_OK)
         st = conv_pds(ctx, p, &m, pd);
+    if (st != BYOL_OK && p->bf16) { /* no bf16 kernel for this shape: float32 */
+        for (int k = 0; k < 3; k++) {
+            dnnl_primitive_desc_destroy(pd[k]);
+            pd[k] = NULL;
+        }
+        p->bf16 = 0;
+        st = conv_pds(ctx, p, &m, pd);
+    }
     for (int k = 0; st == BYOL_OK && k < 3; k++)
         st = od_prim_create(ctx, p, P_FWD + k, pd[k]);
     if (st == BYOL_OK)
@@ -164,35 +194,41 @@ static byol_status reorder(struct od_ctx *ctx, struct od_plan *p, int prim, int 
 byol_status od_conv_forward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a)
 {
     int has_bias = p->desc.u.conv.has_bias;
-    byol_status st = reorder(ctx, p, P_R_WFWD, M_WUSER, a->weight, M_WFWD, p->wbuf[0]);
+    float *w = od_slot(ctx, OD_SLOT_WFWD);
+    byol_status st = reorder(ctx, p, P_R_WFWD, M_WUSER, a->weight, M_WFWD, w);
     if (st != BYOL_OK)
         return st;
-    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
-                              {DNNL_ARG_WEIGHTS, od_bind(p, M_WFWD, p->wbuf[0])},
+    const void *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    if (p->bf16) {
+        void *xb = od_slot(ctx, OD_SLOT_XB);
+        st = reorder(ctx, p, P_R_XB, M_SRC, x, M_SRC_B, xb);
+        if (st != BYOL_OK)
+            return st;
+        x = xb;
+    }
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, p->bf16 ? M_SRC_B : M_SRC, x)},
+                              {DNNL_ARG_WEIGHTS, od_bind(p, M_WFWD, w)},
                               {DNNL_ARG_DST, od_bind(p, M_DST, a->y->data)},
                               {DNNL_ARG_BIAS, has_bias ? od_bind(p, M_BIAS, a->bias) : NULL}};
     return od_exec(ctx, p, P_FWD, has_bias ? 4 : 3, args);
 }
 
 static byol_status conv_backward_data(struct od_ctx *ctx, struct od_plan *p,
-                                      const struct byol_op_args *a, const float *dy)
+                                      const struct byol_op_args *a, const void *dy)
 {
-    /* The forward left this step's weights in wbuf[0]; a different layout needs its own. */
-    const float *w = p->wbuf[0];
-    if (!p->wbwd_alias) {
-        byol_status st = reorder(ctx, p, P_R_WBWD, M_WUSER, a->weight, M_WBWD, p->wbuf[1]);
-        if (st != BYOL_OK)
-            return st;
-        w = p->wbuf[1];
-    }
+    /* Other layers' forwards have reused the weight slots since, so reorder again. */
+    float *w = od_slot(ctx, OD_SLOT_WBWD);
+    int mw = p->wbwd_alias ? M_WFWD : M_WBWD;
+    byol_status st = reorder(ctx, p, p->wbwd_alias ? P_R_WFWD : P_R_WBWD, M_WUSER, a->weight, mw, w);
+    if (st != BYOL_OK)
+        return st;
     float *dx = p->dx_reorder ? od_slot(ctx, OD_SLOT_DX)
                               : od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0],
                                                 1.0f, OD_SLOT_DX);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, od_bind(p, M_DDST, dy)},
-                              {DNNL_ARG_WEIGHTS, od_bind(p, p->wbwd_alias ? M_WFWD : M_WBWD, w)},
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, od_bind(p, p->bf16 ? M_DDST_B : M_DDST, dy)},
+                              {DNNL_ARG_WEIGHTS, od_bind(p, mw, w)},
                               {DNNL_ARG_DIFF_SRC, od_bind(p, p->dx_reorder ? M_DSRC_OWN : M_DSRC, dx)}};
-    byol_status st = od_exec(ctx, p, P_BWD_DATA, 3, args);
+    st = od_exec(ctx, p, P_BWD_DATA, 3, args);
     if (st != BYOL_OK)
         return st;
     if (!p->dx_reorder) {
@@ -209,14 +245,25 @@ static byol_status conv_backward_data(struct od_ctx *ctx, struct od_plan *p,
     return st;
 }
 
+/* dy is float32, dyb its bfloat16 copy (bf16 plans). */
 static byol_status conv_backward_weights(struct od_ctx *ctx, struct od_plan *p,
                                          const struct byol_op_args *a, const float *dy,
-                                         float *dbias)
+                                         const void *dyb, float *dbias)
 {
-    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    const void *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    if (p->taps_bww) /* float32, and no bias on this path */
+        return a->dweight ? od_conv_taps_backward_weights(ctx, p, x, dy, a->dweight) : BYOL_OK;
+    if (p->bf16) { /* the forward's copy is gone: other layers have used the slot since */
+        void *xb = od_slot(ctx, OD_SLOT_XB);
+        byol_status st = reorder(ctx, p, P_R_XB, M_SRC, x, M_SRC_B, xb);
+        if (st != BYOL_OK)
+            return st;
+        x = xb;
+    }
     float *dw = od_slot(ctx, OD_SLOT_DW), *db = od_slot(ctx, OD_SLOT_SMALL);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
-                              {DNNL_ARG_DIFF_DST, od_bind(p, M_DDST, dy)},
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, p->bf16 ? M_SRC_B : M_SRC, x)},
+                              {DNNL_ARG_DIFF_DST, od_bind(p, p->bf16 ? M_DDST_B : M_DDST,
+                                                          p->bf16 ? dyb : dy)},
                               {DNNL_ARG_DIFF_WEIGHTS, od_bind(p, M_DW, dw)},
                               {DNNL_ARG_DIFF_BIAS, od_bind(p, M_DBIAS, db)}};
     byol_status st = od_exec(ctx, p, P_BWD_W, p->desc.u.conv.has_bias ? 4 : 3, args);
@@ -231,10 +278,13 @@ byol_status od_conv_backward(struct od_ctx *ctx, struct od_plan *p, const struct
 {
     float *dbias = p->desc.u.conv.has_bias ? a->dbias : NULL;
     const float *dy = od_input(ctx, a->dy, p->out_block, OD_SLOT_DY);
+    void *dyb = p->bf16 ? od_slot(ctx, OD_SLOT_DYB) : NULL;
     byol_status st = BYOL_OK;
-    if (a->dx[0])
-        st = conv_backward_data(ctx, p, a, dy);
+    if (p->bf16) /* rounded once for both primitives */
+        st = reorder(ctx, p, P_R_DYB, M_DDST, dy, M_DDST_B, dyb);
+    if (st == BYOL_OK && a->dx[0])
+        st = conv_backward_data(ctx, p, a, p->bf16 ? dyb : dy);
     if (st == BYOL_OK && (a->dweight || dbias))
-        st = conv_backward_weights(ctx, p, a, dy, dbias);
+        st = conv_backward_weights(ctx, p, a, dy, dyb, dbias);
     return st;
 }

@@ -1,7 +1,8 @@
 /* Batch normalisation in backend-onednn, with PyTorch's semantics around oneDNN's primitives:
  * oneDNN returns the biased batch variance and keeps no running statistics, so the running
  * mean / unbiased variance update (momentum m: running = (1-m) running + m batch) is done
- * here. `saved` holds the mean and variance the forward normalised with, then the mode. */
+ * here. `saved` holds the mean and variance the forward normalised with, then the mode, and
+ * with a fused relu (bn.fuse_relu) oneDNN's relu mask from a training forward. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 #include "onednn_internal.h"
 
 enum { P_FWD_TRAIN, P_FWD_INFER, P_BWD_TRAIN, P_BWD_GLOBAL };
-enum { M_SRC, M_DST, M_MEAN, M_VAR, M_SCALE, M_SHIFT, M_DDST, M_DSRC, M_DSCALE, M_DSHIFT };
+enum { M_SRC, M_DST, M_MEAN, M_VAR, M_SCALE, M_SHIFT, M_DDST, M_DSRC, M_DSCALE, M_DSHIFT, M_WS };
 
 static size_t saved_bytes(int c)
 {
@@ -19,6 +20,12 @@ static size_t saved_bytes(int c)
 static int32_t *saved_mode(void *saved, int c)
 {
     return (int32_t *)((float *)saved + 2 * (size_t)c);
+}
+
+/* The relu mask's place in `saved`, after the statistics. */
+static size_t saved_ws_offset(int c)
+{
+    return (saved_bytes(c) + 63) & ~(size_t)63;
 }
 
 /* Forward in both modes and backward for both kinds of statistics (the batch's, which depend
@@ -41,11 +48,24 @@ static byol_status bn_pds(struct od_ctx *ctx, struct od_plan *p, const dnnl_memo
     if (s == dnnl_success)
         s = dnnl_batch_normalization_backward_desc_init(&desc[3], bwd, data, data, eps,
                                                         aff | dnnl_use_global_stats);
+    /* A fused relu: oneDNN's flag, except in the backward after an inference forward (which
+     * leaves no mask), where the relu is applied to dy by hand. */
+    unsigned relu = d->u.bn.fuse_relu ? dnnl_fuse_norm_relu : 0;
+    dnnl_batch_normalization_desc_t hint_desc = desc[0];
+    for (int k = 0; k < 3; k++)
+        desc[k].flags |= relu;
     if (s != dnnl_success)
         return od_dnnl_fail(ctx, p, "dnnl_batch_normalization_*_desc_init", s);
     byol_status st = BYOL_OK;
-    for (int k = 0; st == BYOL_OK && k < 4; k++)
+    for (int k = 0; st == BYOL_OK && k < 3; k++)
         st = od_pd_create(ctx, p, &desc[k], k < 2 ? NULL : pd[0], &pd[k]);
+    /* The unfused global-stats backward takes an unfused forward as its hint. */
+    dnnl_primitive_desc_t hint = NULL;
+    if (st == BYOL_OK && relu)
+        st = od_pd_create(ctx, p, &hint_desc, NULL, &hint);
+    if (st == BYOL_OK)
+        st = od_pd_create(ctx, p, &desc[3], relu ? hint : pd[0], &pd[3]);
+    dnnl_primitive_desc_destroy(hint);
     return st;
 }
 
@@ -62,6 +82,21 @@ static byol_status bn_mems(struct od_ctx *ctx, struct od_plan *p, const dnnl_mem
         st = od_mem_create(ctx, p, i, is_data ? data : &vec);
     }
     return st;
+}
+
+/* The relu mask a fused training forward writes and its backward reads, kept in `saved`. */
+static byol_status bn_workspace(struct od_ctx *ctx, struct od_plan *p)
+{
+    const_dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_primitive_get_primitive_desc(p->prim[P_FWD_TRAIN], &pd) != dnnl_success)
+        return od_fail(ctx, BYOL_ERR_INTERNAL, "batchnorm: no primitive descriptor");
+    const dnnl_memory_desc_t *ws = od_query_md(pd, dnnl_query_workspace_md);
+    size_t bytes = ws ? dnnl_memory_desc_get_size(ws) : 0;
+    if (bytes == 0)
+        return od_fail(ctx, BYOL_ERR_INTERNAL, "batchnorm: the fused relu has no workspace");
+    p->saved_bytes = saved_ws_offset(p->desc.in[0].c) + bytes;
+    /* The unfused backward reads dy masked by y in the arena. */
+    return od_mem_create(ctx, p, M_WS, ws);
 }
 
 byol_status od_bn_plan(struct od_ctx *ctx, struct od_plan *p)
@@ -84,6 +119,8 @@ byol_status od_bn_plan(struct od_ctx *ctx, struct od_plan *p)
         st = bn_mems(ctx, p, &data);
     p->need[OD_SLOT_SMALL] = 2 * (size_t)d->in[0].c * sizeof(float);
     p->saved_bytes = saved_bytes(d->in[0].c);
+    if (st == BYOL_OK && d->u.bn.fuse_relu)
+        st = bn_workspace(ctx, p);
     return st;
 }
 
@@ -99,18 +136,41 @@ static void update_running(float *running_mean, float *running_var, const float 
     }
 }
 
+static void *bn_ws(const struct od_plan *p, void *saved)
+{
+    return (char *)saved + saved_ws_offset(p->desc.in[0].c);
+}
+
+/* The relu's backward by hand (after an inference forward, which leaves no mask): dy where
+ * y > 0, else 0, into the arena. */
+static const float *bn_relu_mask(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a,
+                                 const float *dy)
+{
+    const float *y = od_input(ctx, a->y, p->in_block, OD_SLOT_DX);
+    float *out = od_slot(ctx, OD_SLOT_IN1);
+    size_t n = byol_shape_numel(p->desc.out);
+#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
+    for (size_t i = 0; i < n; i++)
+        out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    return out;
+}
+
 static byol_status bn_run_forward(struct od_ctx *ctx, struct od_plan *p, int prim,
                                   const struct byol_op_args *a, float *mean, float *var)
 {
     const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
-    int affine = p->desc.u.bn.affine;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
-                              {DNNL_ARG_DST, od_bind(p, M_DST, a->y->data)},
-                              {DNNL_ARG_MEAN, od_bind(p, M_MEAN, mean)},
-                              {DNNL_ARG_VARIANCE, od_bind(p, M_VAR, var)},
-                              {DNNL_ARG_SCALE, affine ? od_bind(p, M_SCALE, a->weight) : NULL},
-                              {DNNL_ARG_SHIFT, affine ? od_bind(p, M_SHIFT, a->bias) : NULL}};
-    return od_exec(ctx, p, prim, affine ? 6 : 4, args);
+    int affine = p->desc.u.bn.affine, n = 4;
+    dnnl_exec_arg_t args[7] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
+                               {DNNL_ARG_DST, od_bind(p, M_DST, a->y->data)},
+                               {DNNL_ARG_MEAN, od_bind(p, M_MEAN, mean)},
+                               {DNNL_ARG_VARIANCE, od_bind(p, M_VAR, var)}};
+    if (affine) {
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, od_bind(p, M_SCALE, a->weight)};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, od_bind(p, M_SHIFT, a->bias)};
+    }
+    if (p->desc.u.bn.fuse_relu && prim == P_FWD_TRAIN)
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, od_bind(p, M_WS, bn_ws(p, a->saved))};
+    return od_exec(ctx, p, prim, n, args);
 }
 
 byol_status od_bn_forward(struct od_ctx *ctx, struct od_plan *p, int training,
@@ -152,23 +212,31 @@ byol_status od_bn_backward(struct od_ctx *ctx, struct od_plan *p, const struct b
     int batch_stats = *saved_mode(a->saved, c);
     const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
     const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
+    int fused = p->desc.u.bn.fuse_relu;
+    if (fused && !batch_stats)
+        dy = bn_relu_mask(ctx, p, a, dy);
     /* oneDNN always writes diff_src; without a dx it goes to scratch and is dropped. */
     float *dx = a->dx[0] ? od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0], 1.0f,
                                            OD_SLOT_DX)
                          : od_slot(ctx, OD_SLOT_DX);
     float *small = od_slot(ctx, OD_SLOT_SMALL);
-    dnnl_exec_arg_t args[] = {
+    int n = 5;
+    dnnl_exec_arg_t args[10] = {
         {DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
         {DNNL_ARG_MEAN, od_bind(p, M_MEAN, a->saved)},
         {DNNL_ARG_VARIANCE, od_bind(p, M_VAR, (float *)a->saved + c)},
         {DNNL_ARG_DIFF_DST, od_bind(p, M_DDST, dy)},
         {DNNL_ARG_DIFF_SRC, od_bind(p, M_DSRC, dx)},
-        {DNNL_ARG_SCALE, affine ? od_bind(p, M_SCALE, a->weight) : NULL},
-        {DNNL_ARG_DIFF_SCALE, affine ? od_bind(p, M_DSCALE, small) : NULL},
-        {DNNL_ARG_DIFF_SHIFT, affine ? od_bind(p, M_DSHIFT, small + c) : NULL},
-        {DNNL_ARG_SHIFT, affine ? od_bind(p, M_SHIFT, a->bias) : NULL},
     };
-    byol_status st = od_exec(ctx, p, batch_stats ? P_BWD_TRAIN : P_BWD_GLOBAL, affine ? 9 : 5, args);
+    if (affine) {
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, od_bind(p, M_SCALE, a->weight)};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SCALE, od_bind(p, M_DSCALE, small)};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SHIFT, od_bind(p, M_DSHIFT, small + c)};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, od_bind(p, M_SHIFT, a->bias)};
+    }
+    if (fused && batch_stats)
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, od_bind(p, M_WS, bn_ws(p, a->saved))};
+    byol_status st = od_exec(ctx, p, batch_stats ? P_BWD_TRAIN : P_BWD_GLOBAL, n, args);
     if (st != BYOL_OK)
         return st;
     if (a->dx[0])

@@ -55,7 +55,7 @@ static int preferred_block(void)
 }
 
 static byol_status read_settings(const struct od_ctx *tmp, const struct byol_settings *settings,
-                                 int *threads)
+                                 int *threads, int *bf16)
 {
     static const char *const allowed[] = {"name", "threads", "precision", NULL};
     const struct byol_host_api *host = tmp->host;
@@ -75,10 +75,14 @@ static byol_status read_settings(const struct od_ctx *tmp, const struct byol_set
     st = host->setting_string(settings, "precision", "f32", &precision);
     if (st != BYOL_OK)
         return st;
-    if (strcmp(precision, "f32") != 0)
-        return od_fail(tmp, BYOL_ERR_UNSUPPORTED,
-                       "precision = \"%s\": only \"f32\" is implemented so far (bf16 is planned)",
+    *bf16 = strcmp(precision, "bf16") == 0;
+    if (!*bf16 && strcmp(precision, "f32") != 0)
+        return od_fail(tmp, BYOL_ERR_INVALID, "precision = \"%s\": must be \"f32\" or \"bf16\"",
                        precision);
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    if (*bf16 && (isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
+        return od_fail(tmp, BYOL_ERR_UNSUPPORTED,
+                       "precision = \"bf16\": this CPU has no AVX512-BF16 (oneDNN ISA 0x%x)", isa);
     return BYOL_OK;
 }
 
@@ -97,14 +101,15 @@ static byol_status od_create(const struct byol_host_api *host,
                              const struct byol_settings *settings, void **out)
 {
     struct od_ctx tmp = {.host = host, .threads = 1};
-    int threads = 1;
-    byol_status st = read_settings(&tmp, settings, &threads);
+    int threads = 1, bf16 = 0;
+    byol_status st = read_settings(&tmp, settings, &threads, &bf16);
     if (st != BYOL_OK)
         return st;
     struct od_ctx *ctx = host->alloc(sizeof *ctx);
     if (!ctx)
         return od_fail(&tmp, BYOL_ERR_NOMEM, "cannot allocate a context");
-    *ctx = (struct od_ctx){.host = host, .threads = threads, .block = preferred_block()};
+    *ctx = (struct od_ctx){
+        .host = host, .threads = threads, .block = preferred_block(), .bf16 = bf16};
     use_threads(ctx);
     dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
     if (s == dnnl_success)
@@ -205,8 +210,6 @@ static void od_plan_destroy(void *vctx, void *vplan)
     }
     for (int i = 0; i < OD_MAX_MEMS; i++)
         dnnl_memory_destroy(p->mem[i]);
-    ctx->host->free(p->wbuf[0]);
-    ctx->host->free(p->wbuf[1]);
     ctx->host->free(p);
 }
 
@@ -311,6 +314,8 @@ static byol_status check_params(struct od_ctx *ctx, const struct od_plan *p,
             st = need(ctx, p, a->bias, "bias");
         if (st == BYOL_OK && backward)
             st = check_tensor(ctx, p, a->x[0], d->in[0], "x[0]");
+        if (st == BYOL_OK && backward && d->u.bn.fuse_relu)
+            st = check_tensor(ctx, p, a->y, d->out, "y");
         return st;
     case BYOL_OP_MAXPOOL: return need(ctx, p, a->saved, "saved");
     case BYOL_OP_SOFTMAX:
@@ -409,7 +414,8 @@ static const struct byol_backend_ops od_ops = {
     .struct_size = sizeof(struct byol_backend_ops),
     .name = OD_NAME,
     .version = "0.1.0",
-    .description = "oneDNN primitives, channel-blocked activations, float32",
+    .description = "oneDNN primitives, channel-blocked activations, float32 (bf16 convolutions "
+                   "with precision = \"bf16\")",
     .create = od_create,
     .destroy = od_destroy,
     .tensor_alloc = od_tensor_alloc,
@@ -424,6 +430,7 @@ static const struct byol_backend_ops od_ops = {
     .sgd_update = od_sgd,
     .ema_update = od_ema,
     .set_threads = od_set_threads,
+    .flags = BYOL_BACKEND_FUSES_BN_RELU,
 };
 
 BYOL_PLUGIN_INIT(host, reg)

@@ -20,6 +20,10 @@ enum od_slot {
     OD_SLOT_DW,    /* conv weight gradient in the primitive's layout */
     OD_SLOT_SMALL, /* per-channel gradients (conv bias, batch-norm scale and shift) */
     OD_SLOT_PAD,   /* oneDNN's own scratchpad (user-managed mode) */
+    OD_SLOT_WFWD,  /* conv weights in the forward primitive's layout, reordered per call */
+    OD_SLOT_WBWD,  /* conv weights in the backward-data primitive's layout, likewise */
+    OD_SLOT_XB,    /* bf16: a conv's input rounded to bfloat16 */
+    OD_SLOT_DYB,   /* bf16: a conv's output gradient rounded to bfloat16 */
     OD_SLOTS
 };
 
@@ -29,6 +33,7 @@ struct od_ctx {
     dnnl_stream_t stream;
     int threads;
     int block; /* channel block of activations: 16 (AVX-512), 8 (AVX2) or 1 (plain) */
+    int bf16;  /* precision = "bf16": convolutions in bfloat16, everything else float32 */
     char *arena;
     size_t slot_bytes[OD_SLOTS], slot_off[OD_SLOTS], arena_bytes;
 };
@@ -38,7 +43,7 @@ struct od_layout {
     int block;
 };
 
-#define OD_MAX_PRIMS 8
+#define OD_MAX_PRIMS 10
 #define OD_MAX_MEMS 16
 
 struct od_plan {
@@ -47,9 +52,10 @@ struct od_plan {
     dnnl_primitive_t prim[OD_MAX_PRIMS];
     dnnl_memory_t pad[OD_MAX_PRIMS]; /* each primitive's scratchpad, or NULL */
     dnnl_memory_t mem[OD_MAX_MEMS];  /* handles set per call; indices are per op */
-    float *wbuf[2];                  /* conv: weights in the forward / backward-data layouts */
-    int wbwd_alias;                  /* conv: backward data reads wbuf[0] (same layout) */
+    int wbwd_alias;                  /* conv: backward data reads the forward's weight layout */
     int dx_reorder;                  /* conv: backward data writes its own layout of dx */
+    int taps_bww;                    /* conv: backward weights by per-tap GEMMs (conv_taps.c) */
+    int bf16;                        /* conv: runs in bfloat16 (the context's precision) */
     size_t need[OD_SLOTS];           /* arena bytes this plan uses per slot */
     size_t saved_bytes;
 };
@@ -113,6 +119,12 @@ const dnnl_memory_desc_t *od_query_md(const_dnnl_primitive_desc_t pd, dnnl_query
 byol_status od_conv_plan(struct od_ctx *ctx, struct od_plan *p);
 byol_status od_conv_forward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
 byol_status od_conv_backward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a);
+
+/* conv_taps.c: backward weights of convolutions with tiny outputs, one GEMM per kernel tap. */
+int od_conv_taps_wanted(const struct byol_op_desc *d);
+void od_conv_taps_reserve(struct od_plan *p);
+byol_status od_conv_taps_backward_weights(struct od_ctx *ctx, struct od_plan *p, const float *x,
+                                          const float *dy, float *dweight);
 
 byol_status od_bn_plan(struct od_ctx *ctx, struct od_plan *p);
 byol_status od_bn_forward(struct od_ctx *ctx, struct od_plan *p, int training,

@@ -13,9 +13,15 @@ cmake --build "$tmp/build" >/dev/null
 plugin="$tmp/build/byol-backend-oot.so"
 libdir=$(ls -d "$tmp"/prefix/lib* | head -n 1)
 
+# The example augmentation op, built with its own five-line CMakeLists.txt.
+example="$src_dir/../../plugins/examples/augment-invert"
+cmake -S "$example" -B "$tmp/invert" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/invert" >/dev/null
+invert="$tmp/invert/byol-augment-invert.so"
+
 # A plugin may reference no byol_* symbol (it reaches the core only through the host table)
 # and exports exactly one: the entry point.
-for so in "$plugin" "$libdir"/byol/plugins/*.so; do
+for so in "$plugin" "$invert" "$libdir"/byol/plugins/*.so; do
   if nm -D --undefined-only "$so" | grep -q ' byol_'; then
     echo "FAIL: $so has undefined byol_* symbols"; exit 1
   fi
@@ -24,6 +30,10 @@ for so in "$plugin" "$libdir"/byol/plugins/*.so; do
 done
 
 LD_LIBRARY_PATH="$libdir" "$tmp/build/oot_embed" "$plugin" | grep -qx "oot 9.9.9" || { echo "FAIL: oot_embed"; exit 1; }
+
+# invert (1 - x) then flip, with the installed standard plugin and the example one.
+out=$(LD_LIBRARY_PATH="$libdir" "$tmp/build/oot_augment" "$tmp/invert" "$libdir/byol/plugins")
+[ "$out" = "0.5 0.75 1 0.875 0 0.25" ] || { echo "FAIL: oot_augment printed '$out'"; exit 1; }
 
 # pkg-config: an embedder compiled by hand from the installed .pc file.
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc -std=c11 -Wall -Werror -o "$tmp/embed_pc" \

@@ -1,0 +1,259 @@
+/* Augmentation pipelines (include/byol/augment.h): op lists from the config or a preset, built
+ * from the registry's augment ops, with random_apply handled here because its nested list needs
+ * the registry, which plugins do not see. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byol/augment.h"
+#include "byol/registry.h"
+#include "byol/settings.h"
+
+#define AUG_RANDOM_APPLY "random_apply"
+
+struct aug_step {
+    const struct byol_augment_ops *ops; /* NULL: random_apply */
+    void *state;
+    double p; /* random_apply */
+    struct byol_augment_pipeline *nested;
+};
+
+struct byol_augment_pipeline {
+    struct aug_step *steps;
+    int n;
+    int in[3], out[3]; /* C, H, W */
+    size_t max_image;  /* floats of the largest intermediate image */
+    size_t scratch;    /* floats apply needs: two intermediates + the largest nested scratch */
+};
+
+static size_t aug_floats(const int s[3])
+{
+    return (size_t)s[0] * (size_t)s[1] * (size_t)s[2];
+}
+
+void byol_augment_pipeline_free(struct byol_augment_pipeline *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n; i++) {
+        if (p->steps[i].ops && p->steps[i].ops->destroy)
+            p->steps[i].ops->destroy(p->steps[i].state);
+        byol_augment_pipeline_free(p->steps[i].nested);
+    }
+    free(p->steps);
+    free(p);
+}
+
+static byol_status aug_build(struct byol_registry *reg, const struct byol_settings *list,
+                             const struct byol_augment_info *in,
+                             struct byol_augment_pipeline **out);
+
+/* "; known: color_jitter, ..., random_apply" from what the registry holds. */
+static void aug_known_ops(const struct byol_registry *reg, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < byol_registry_count(reg) && used < size; i++) {
+        const struct byol_registry_entry *e = byol_registry_entry_at(reg, i);
+        if (e->kind == BYOL_PLUGIN_AUGMENT)
+            used += (size_t)snprintf(buf + used, size - used, "%s, ", e->name);
+    }
+    if (used < size)
+        snprintf(buf + used, size - used, "%s", AUG_RANDOM_APPLY);
+}
+
+static byol_status aug_make_random_apply(struct byol_registry *reg, const struct byol_settings *g,
+                                         const struct byol_augment_info *in, struct aug_step *st)
+{
+    static const char *const keys[] = {"op", "p", "ops", NULL};
+    const struct byol_settings *ops = byol_settings_child(g, "ops");
+    byol_status s = byol_settings_check_keys(g, keys);
+    if (s == BYOL_OK)
+        s = byol_settings_float(g, "p", 0.5, &st->p);
+    if (s == BYOL_OK && !(st->p >= 0.0 && st->p <= 1.0))
+        return byol_settings_error(byol_settings_child(g, "p"), BYOL_ERR_INVALID,
+                                   "a probability must be in [0, 1], got %g", st->p);
+    if (s == BYOL_OK && !byol_settings_is_list(ops))
+        return byol_settings_error(ops ? ops : g, BYOL_ERR_INVALID,
+                                   "random_apply needs 'ops', a list of op groups");
+    if (s == BYOL_OK)
+        s = aug_build(reg, ops, in, &st->nested);
+    if (s == BYOL_OK && memcmp(st->nested->out, st->nested->in, sizeof st->nested->in) != 0)
+        return byol_settings_error(ops, BYOL_ERR_SHAPE,
+                                   "random_apply's ops must keep the image shape (%dx%dx%d -> "
+                                   "%dx%dx%d): the output shape may not depend on chance",
+                                   st->nested->in[0], st->nested->in[1], st->nested->in[2],
+                                   st->nested->out[0], st->nested->out[1], st->nested->out[2]);
+    return s;
+}
+
+/* One element of an op list: look the op up, create it for `in`, record its output shape. */
+static byol_status aug_make_step(struct byol_registry *reg, const struct byol_settings *g,
+                                 const struct byol_augment_info *in, struct aug_step *st,
+                                 int out[3])
+{
+    const char *name;
+    byol_status s = byol_settings_string(g, "op", NULL, &name);
+    if (s != BYOL_OK)
+        return s;
+    if (!name)
+        return byol_settings_error(g, BYOL_ERR_INVALID, "missing required 'op' (the op's name)");
+    out[0] = in->channels;
+    out[1] = in->height;
+    out[2] = in->width;
+    if (strcmp(name, AUG_RANDOM_APPLY) == 0)
+        return aug_make_random_apply(reg, g, in, st);
+    const void *ops;
+    if (byol_registry_require(reg, BYOL_PLUGIN_AUGMENT, name, &ops) != BYOL_OK) {
+        char known[1024];
+        aug_known_ops(reg, known, sizeof known);
+        return byol_settings_error(byol_settings_child(g, "op"), BYOL_ERR_NOT_FOUND,
+                                   "unknown augmentation op '%s' (known: %s)", name, known);
+    }
+    st->ops = ops;
+    if (!st->ops->create || !st->ops->apply)
+        return byol_settings_error(g, BYOL_ERR_PLUGIN, "augment op '%s' lacks create or apply",
+                                   name);
+    s = st->ops->create(byol_host_api(), g, in, &st->state);
+    if (s == BYOL_OK && st->ops->output_shape)
+        st->ops->output_shape(st->state, &out[0], &out[1], &out[2]);
+    if (s == BYOL_OK && (out[0] < 1 || out[1] < 1 || out[2] < 1))
+        s = byol_settings_error(g, BYOL_ERR_PLUGIN, "augment op '%s' reports an empty output",
+                                name);
+    return s;
+}
+
+static byol_status aug_alloc(int n, const struct byol_augment_info *in,
+                             struct byol_augment_pipeline **out)
+{
+    struct byol_augment_pipeline *p = calloc(1, sizeof *p);
+    if (p && n > 0)
+        p->steps = calloc((size_t)n, sizeof *p->steps);
+    if (!p || (n > 0 && !p->steps)) {
+        free(p);
+        return byol_error(BYOL_ERR_NOMEM, "augment: out of memory");
+    }
+    p->in[0] = p->out[0] = in->channels;
+    p->in[1] = p->out[1] = in->height;
+    p->in[2] = p->out[2] = in->width;
+    p->max_image = aug_floats(p->in);
+    *out = p;
+    return BYOL_OK;
+}
+
+/* A pipeline from a list of op groups (NULL: the identity). */
+static byol_status aug_build(struct byol_registry *reg, const struct byol_settings *list,
+                             const struct byol_augment_info *in, struct byol_augment_pipeline **out)
+{
+    struct byol_augment_pipeline *p = NULL;
+    int n = byol_settings_length(list);
+    byol_status s = aug_alloc(n, in, &p);
+    if (s != BYOL_OK)
+        return s;
+    struct byol_augment_info cur = *in;
+    size_t nested = 0;
+    for (int i = 0; i < n && s == BYOL_OK; i++) {
+        int shape[3];
+        s = aug_make_step(reg, byol_settings_elem(list, i), &cur, &p->steps[i], shape);
+        p->n = i + 1; /* so that free() sees the step even when it failed half-made */
+        if (s != BYOL_OK)
+            break;
+        if (p->steps[i].nested && p->steps[i].nested->scratch > nested)
+            nested = p->steps[i].nested->scratch;
+        cur.channels = shape[0];
+        cur.height = shape[1];
+        cur.width = shape[2];
+        memcpy(p->out, shape, sizeof shape);
+        if (aug_floats(shape) > p->max_image)
+            p->max_image = aug_floats(shape);
+    }
+    if (s != BYOL_OK) {
+        byol_augment_pipeline_free(p);
+        return s;
+    }
+    p->scratch = 2 * p->max_image + nested;
+    *out = p;
+    return BYOL_OK;
+}
+
+byol_status byol_augment_pipeline_create(struct byol_registry *reg,
+                                         const struct byol_settings *parent, const char *name,
+                                         int view, const struct byol_augment_info *in,
+                                         struct byol_augment_pipeline **out)
+{
+    if (!reg || !name || !in || !out || in->channels < 1 || in->height < 1 || in->width < 1)
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_create: bad argument");
+    *out = NULL;
+    const struct byol_settings *s = byol_settings_child(parent, name);
+    if (!s)
+        return aug_build(reg, NULL, in, out);
+    if (byol_settings_is_list(s))
+        return aug_build(reg, s, in, out);
+    const char *preset;
+    if (byol_settings_string(parent, name, NULL, &preset) != BYOL_OK)
+        return byol_settings_error(s, BYOL_ERR_INVALID,
+                                   "expected a list of ops ( { op = \"...\"; ... }, ... ) or a "
+                                   "preset name");
+    byol_status st = byol_augment_pipeline_preset(reg, preset, view, in, out);
+    if (st == BYOL_ERR_NOT_FOUND && !*out)
+        return byol_settings_error(s, st, "%s", byol_last_error());
+    return st;
+}
+
+void byol_augment_pipeline_output(const struct byol_augment_pipeline *p, int *c, int *h, int *w)
+{
+    if (c)
+        *c = p ? p->out[0] : 0;
+    if (h)
+        *h = p ? p->out[1] : 0;
+    if (w)
+        *w = p ? p->out[2] : 0;
+}
+
+void byol_augment_pipeline_input(const struct byol_augment_pipeline *p, int *c, int *h, int *w)
+{
+    if (c)
+        *c = p ? p->in[0] : 0;
+    if (h)
+        *h = p ? p->in[1] : 0;
+    if (w)
+        *w = p ? p->in[2] : 0;
+}
+
+int byol_augment_pipeline_length(const struct byol_augment_pipeline *p)
+{
+    return p ? p->n : 0;
+}
+
+size_t byol_augment_pipeline_scratch(const struct byol_augment_pipeline *p)
+{
+    return p ? p->scratch : 0;
+}
+
+/* Intermediates alternate between the two halves of scratch; the last step writes `out`. */
+byol_status byol_augment_pipeline_apply(const struct byol_augment_pipeline *p, const float *in,
+                                        float *out, float *scratch, struct byol_rng *rng)
+{
+    if (!p || !in || !out || !rng || (p->n > 0 && !scratch))
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_apply: NULL argument");
+    if (p->n == 0) {
+        memcpy(out, in, aug_floats(p->in) * sizeof(float));
+        return BYOL_OK;
+    }
+    const float *cur = in;
+    for (int i = 0; i < p->n; i++) {
+        const struct aug_step *st = &p->steps[i];
+        float *dst = i == p->n - 1 ? out : scratch + (size_t)(i % 2) * p->max_image;
+        byol_status s = BYOL_OK;
+        if (st->ops)
+            s = st->ops->apply(st->state, cur, dst, rng);
+        else if (byol_rng_uniform_f64(rng) < st->p)
+            s = byol_augment_pipeline_apply(st->nested, cur, dst, scratch + 2 * p->max_image, rng);
+        else
+            memcpy(dst, cur, aug_floats(st->nested->in) * sizeof(float));
+        if (s != BYOL_OK)
+            return s;
+        cur = dst;
+    }
+    return BYOL_OK;
+}

@@ -1,0 +1,313 @@
+/* PNG (libpng) and JPEG (libjpeg-turbo) files to 8-bit gray or RGB pixels, converted the way
+ * PIL's Image.open(...).convert("RGB" / "L") would, with library errors turned into statuses:
+ * both libraries report fatal errors through a callback that longjmps back here. */
+#include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+#include <png.h>
+
+#include "byol/dataset.h"
+#include "dataset_internal.h"
+#include "image_internal.h"
+
+/* PIL's ITU-R 601-2 luma in 16-bit fixed point: 0.299 R + 0.587 G + 0.114 B, rounded. */
+static uint8_t luma(const uint8_t *rgb)
+{
+    return (uint8_t)((rgb[0] * 19595u + rgb[1] * 38470u + rgb[2] * 7471u + 0x8000u) >> 16);
+}
+
+/* Rows of `sc`-channel pixels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) to `dc` channels (1 or 3),
+ * alpha dropped as PIL's convert does (no compositing). */
+static void convert_pixels(const uint8_t *src, int sc, uint8_t *dst, int dc, size_t n)
+{
+    for (size_t i = 0; i < n; i++, src += sc, dst += dc) {
+        int color = sc >= 3;
+        if (dc == 1)
+            dst[0] = color ? luma(src) : src[0];
+        else if (color)
+            memcpy(dst, src, 3);
+        else
+            dst[0] = dst[1] = dst[2] = src[0];
+    }
+}
+
+static byol_status check_size(const char *path, const char *kind, uint64_t w, uint64_t h)
+{
+    if (w == 0 || h == 0)
+        return byol_error(BYOL_ERR_FORMAT, "%s: corrupt %s (an empty %llux%llu image)", path, kind,
+                          (unsigned long long)w, (unsigned long long)h);
+    if (w > BYOL_IMAGE_MAX_SIDE || h > BYOL_IMAGE_MAX_SIDE || w * h > BYOL_IMAGE_MAX_PIXELS)
+        return byol_error(BYOL_ERR_FORMAT,
+                          "%s: image too large (%llux%llu %s; limits: %d per side, %llu pixels)",
+                          path, (unsigned long long)w, (unsigned long long)h, kind,
+                          BYOL_IMAGE_MAX_SIDE, (unsigned long long)BYOL_IMAGE_MAX_PIXELS);
+    return BYOL_OK;
+}
+
+static byol_status alloc_image(const char *path, int w, int h, int c, struct byol_image *out)
+{
+    out->px = malloc((size_t)w * (size_t)h * (size_t)c);
+    if (!out->px)
+        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory for a %dx%d image", path, w, h);
+    out->w = w;
+    out->h = h;
+    out->c = c;
+    return BYOL_OK;
+}
+
+/* ---- PNG. ------------------------------------------------------------------------------ */
+
+/* Everything the PNG decoder touches after setjmp lives here, not in locals, so a longjmp
+ * cannot leave it stale. */
+struct png_job {
+    const char *path;
+    const uint8_t *data;
+    size_t size, pos;
+    int channels;
+    png_structp png;
+    png_infop info;
+    uint8_t *buf; /* decoded rows */
+    png_bytep *rows;
+    struct byol_image *out;
+    byol_status st; /* set before a longjmp that is not a libpng error */
+    char msg[256];
+};
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    struct png_job *j = png_get_error_ptr(png);
+    snprintf(j->msg, sizeof j->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+    (void)png; /* ancillary-chunk trouble that PIL ignores as well */
+    (void)msg;
+}
+
+static void png_on_read(png_structp png, png_bytep dst, size_t n)
+{
+    struct png_job *j = png_get_io_ptr(png);
+    if (n > j->size - j->pos)
+        png_error(png, "truncated file");
+    memcpy(dst, j->data + j->pos, n);
+    j->pos += n;
+}
+
+/* Ask libpng for 8-bit gray, gray+alpha, RGB or RGBA, whatever the file holds. */
+static void png_setup_transforms(png_structp png, png_infop info)
+{
+    int type = png_get_color_type(png, info);
+    if (png_get_bit_depth(png, info) == 16)
+        png_set_strip_16(png); /* the high byte, as PIL's "RGB;16B" */
+    if (type == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8)
+        png_set_expand_gray_1_2_4_to_8(png);
+    png_set_packing(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+}
+
+/* Runs under setjmp in png_decode: a libpng error returns there. */
+static void png_decode_body(struct png_job *j)
+{
+    png_set_read_fn(j->png, j, png_on_read);
+    png_read_info(j->png, j->info);
+    png_uint_32 w = png_get_image_width(j->png, j->info);
+    png_uint_32 h = png_get_image_height(j->png, j->info);
+    if ((j->st = check_size(j->path, "PNG", w, h)) != BYOL_OK)
+        png_longjmp(j->png, 1);
+    png_setup_transforms(j->png, j->info);
+    int sc = png_get_channels(j->png, j->info);
+    size_t rowbytes = png_get_rowbytes(j->png, j->info);
+    if (sc < 1 || sc > 4 || rowbytes != (size_t)w * (size_t)sc)
+        png_error(j->png, "unexpected pixel layout");
+    j->buf = malloc(rowbytes * h);
+    j->rows = malloc(h * sizeof *j->rows);
+    if (!j->buf || !j->rows) {
+        j->st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory for a %ux%u PNG", j->path,
+                           (unsigned)w, (unsigned)h);
+        png_longjmp(j->png, 1);
+    }
+    for (png_uint_32 y = 0; y < h; y++)
+        j->rows[y] = j->buf + y * rowbytes;
+    png_read_image(j->png, j->rows);
+    if ((j->st = alloc_image(j->path, (int)w, (int)h, j->channels, j->out)) != BYOL_OK)
+        png_longjmp(j->png, 1);
+    convert_pixels(j->buf, sc, j->out->px, j->channels, (size_t)w * h);
+}
+
+static byol_status png_decode(struct png_job *j)
+{
+    j->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, j, png_on_error, png_on_warning);
+    j->info = j->png ? png_create_info_struct(j->png) : NULL;
+    if (!j->info) {
+        png_destroy_read_struct(&j->png, NULL, NULL);
+        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory for a PNG decoder", j->path);
+    }
+    int failed = setjmp(png_jmpbuf(j->png));
+    if (!failed)
+        png_decode_body(j);
+    png_destroy_read_struct(&j->png, &j->info, NULL);
+    free(j->buf);
+    free(j->rows);
+    if (!failed)
+        return BYOL_OK;
+    free(j->out->px);
+    j->out->px = NULL;
+    if (j->st != BYOL_OK)
+        return j->st;
+    return byol_error(BYOL_ERR_FORMAT, "%s: corrupt PNG (%s)", j->path, j->msg);
+}
+
+/* ---- JPEG. ----------------------------------------------------------------------------- */
+
+struct jpeg_job {
+    struct jpeg_error_mgr err; /* first: libjpeg hands back a pointer to it */
+    jmp_buf jump;
+    const char *path;
+    const uint8_t *data;
+    size_t size;
+    int channels;
+    struct jpeg_decompress_struct cinfo;
+    uint8_t *buf; /* decoded rows */
+    struct byol_image *out;
+    byol_status st;
+    char msg[JMSG_LENGTH_MAX];
+    int corrupt; /* a warning that means damaged data (which libjpeg would patch over) */
+};
+
+static void jpeg_on_error(j_common_ptr cinfo)
+{
+    struct jpeg_job *j = (struct jpeg_job *)cinfo->err;
+    cinfo->err->format_message(cinfo, j->msg);
+    longjmp(j->jump, 1);
+}
+
+/* Warnings (level -1) about damaged data make the image fail, as PIL refuses a truncated
+ * JPEG; trace messages and harmless warnings (extraneous bytes, odd JFIF versions) pass. */
+static void jpeg_on_message(j_common_ptr cinfo, int level)
+{
+    struct jpeg_job *j = (struct jpeg_job *)cinfo->err;
+    int code = cinfo->err->msg_code;
+    if (level != -1 || j->corrupt)
+        return;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_HUFF_BAD_CODE ||
+        code == JWRN_MUST_RESYNC || code == JWRN_NOT_SEQUENTIAL || code == JWRN_BOGUS_PROGRESSION) {
+        cinfo->err->format_message(cinfo, j->msg);
+        j->corrupt = 1;
+    }
+}
+
+/* PIL's CMYK JPEG: inverted (Adobe) samples, then nk - c * nk / 255 with nk = 255 - k. */
+static void cmyk_to_rgb(const uint8_t *src, uint8_t *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++, src += 4, dst += 3) {
+        unsigned nk = src[3];
+        for (int k = 0; k < 3; k++) {
+            unsigned t = (255u - src[k]) * nk + 128u;
+            dst[k] = (uint8_t)(nk - ((t + (t >> 8)) >> 8));
+        }
+    }
+}
+
+/* Runs under setjmp in jpeg_decode: a libjpeg error returns there. */
+static void jpeg_decode_body(struct jpeg_job *j)
+{
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    jpeg_mem_src(ci, j->data, (unsigned long)j->size);
+    jpeg_read_header(ci, TRUE);
+    if ((j->st = check_size(j->path, "JPEG", ci->image_width, ci->image_height)) != BYOL_OK)
+        longjmp(j->jump, 1);
+    int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
+    ci->out_color_space = cmyk ? JCS_CMYK : ci->num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(ci);
+    int w = (int)ci->output_width, h = (int)ci->output_height, sc = ci->output_components;
+    size_t row = (size_t)w * (size_t)sc;
+    if (!(j->buf = malloc(row * (size_t)h))) {
+        j->st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory for a %dx%d JPEG", j->path, w, h);
+        longjmp(j->jump, 1);
+    }
+    while (ci->output_scanline < ci->output_height) {
+        JSAMPROW r = j->buf + ci->output_scanline * row;
+        jpeg_read_scanlines(ci, &r, 1);
+    }
+    jpeg_finish_decompress(ci);
+    if (j->corrupt)
+        longjmp(j->jump, 1);
+    if ((j->st = alloc_image(j->path, w, h, j->channels, j->out)) != BYOL_OK)
+        longjmp(j->jump, 1);
+    if (sc == 4) { /* CMYK to RGB in place of the first 3/4 of the buffer, then as RGB */
+        cmyk_to_rgb(j->buf, j->buf, (size_t)w * (size_t)h);
+        sc = 3;
+    }
+    convert_pixels(j->buf, sc, j->out->px, j->channels, (size_t)w * (size_t)h);
+}
+
+static byol_status jpeg_decode(struct jpeg_job *j)
+{
+    j->cinfo.err = jpeg_std_error(&j->err);
+    j->err.error_exit = jpeg_on_error;
+    j->err.emit_message = jpeg_on_message;
+    int failed = setjmp(j->jump);
+    if (!failed) {
+        jpeg_create_decompress(&j->cinfo);
+        jpeg_decode_body(j);
+    }
+    jpeg_destroy_decompress(&j->cinfo);
+    free(j->buf);
+    if (!failed)
+        return BYOL_OK;
+    free(j->out->px);
+    j->out->px = NULL;
+    if (j->st != BYOL_OK)
+        return j->st;
+    return byol_error(BYOL_ERR_FORMAT, "%s: corrupt JPEG (%s)", j->path, j->msg);
+}
+
+/* ---- Entry points. --------------------------------------------------------------------- */
+
+byol_status byol_image_decode(const char *path, const uint8_t *data, size_t size, int channels,
+                              struct byol_image *out)
+{
+    memset(out, 0, sizeof *out);
+    if (channels != 1 && channels != 3)
+        return byol_error(BYOL_ERR_INVALID, "%s: %d channels requested (1 or 3)", path, channels);
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (size >= 8 && memcmp(data, png_sig, 8) == 0) {
+        struct png_job j = {
+            .path = path, .data = data, .size = size, .channels = channels, .out = out};
+        return png_decode(&j);
+    }
+    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
+        struct jpeg_job *j = calloc(1, sizeof *j); /* jmp_buf and cinfo: large for a stack */
+        if (!j)
+            return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
+        *j = (struct jpeg_job){
+            .path = path, .data = data, .size = size, .channels = channels, .out = out};
+        byol_status st = jpeg_decode(j);
+        free(j);
+        return st;
+    }
+    return byol_error(BYOL_ERR_FORMAT, "%s: not a PNG or JPEG file (unknown signature%s)", path,
+                      size < 8 ? ", or truncated" : "");
+}
+
+byol_status byol_image_decode_file(const char *path, int channels, struct byol_image *out)
+{
+    uint8_t *data;
+    size_t size;
+    memset(out, 0, sizeof *out);
+    byol_status st = byol_dataset_read_file(path, "image", BYOL_IMAGE_MAX_FILE_BYTES, &data, &size);
+    if (st != BYOL_OK)
+        return st;
+    st = byol_image_decode(path, data, size, channels, out);
+    free(data);
+    return st;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# byolctl end to end: the README's default run, shortened with --set, trains and writes its
+# checkpoint; bad command lines fail with one line naming the setting and exit 1.
+set -euo pipefail
+byolctl=$1
+cfg=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "SKIP: dataset-fashion-mnist is not installed (scripts/deps.sh installs it)"; exit 0
+fi
+
+out=$("$byolctl" run "$cfg" --set train.steps=20 --set train.checkpoint_dir="$tmp/ck" 2>&1)
+echo "$out" | tail -n 4
+echo "$out" | grep -q '^step 20/20 loss ' || { echo "FAIL: no final step line"; exit 1; }
+echo "$out" | grep -q '^training complete$' || { echo "FAIL: no completion line"; exit 1; }
+[ -s "$tmp/ck/latest.safetensors" ] && [ -s "$tmp/ck/step-20.safetensors" ] ||
+  { echo "FAIL: checkpoints missing"; exit 1; }
+
+# --resume continues from latest (step 20) for the two steps a longer run has left.
+out=$("$byolctl" run "$cfg" --resume --set train.steps=22 --set train.checkpoint_dir="$tmp/ck" 2>&1)
+echo "$out" | grep -q '^step 21/22 loss ' && echo "$out" | grep -q '^step 22/22 loss ' ||
+  { echo "FAIL: --resume did not continue at step 21: $out"; exit 1; }
+echo "$out" | grep -q '^step 1/22 ' && { echo "FAIL: --resume restarted"; exit 1; }
+
+expect_fail() { # expect_fail "message part" args...
+  local want=$1; shift
+  local err rc=0
+  err=$("$byolctl" "$@" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" -eq 1 ] || { echo "FAIL: exit $rc for: $*"; exit 1; }
+  [ "$(echo "$err" | wc -l)" -eq 1 ] || { echo "FAIL: not one line: $err"; exit 1; }
+  echo "$err" | grep -qF -- "$want" || { echo "FAIL: '$err' lacks '$want'"; exit 1; }
+  echo "ok: $err"
+}
+expect_fail "train.stepz (from --set): unknown setting" run "$cfg" --set train.stepz=3
+expect_fail "train.steps (from --set): expected an integer" check "$cfg" --set train.steps=many
+expect_fail "threads = 0: must be between 1" check "$cfg" --set backend.threads=0
+expect_fail "data.format (from --set): unknown format 'tiff'" run "$cfg" --set data.format=tiff
+printf 'model = { image_size = 28 ;\n' > "$tmp/broken.cfg"
+expect_fail "broken.cfg:2: " check "$tmp/broken.cfg"
+echo "byolctl end to end: ok"
