@@ -54,16 +54,14 @@ static byol_status bench_augment_setup(struct bench_run *b, struct byol_registry
                                        const struct byol_settings *root, size_t n)
 {
     const struct byol_learner_config *c = &b->c;
-    struct byol_augment_info info = {c->in_channels, c->image_size, c->image_size,
-                                     c->image_size};
+    struct byol_augment_info info = {c->in_channels, c->image_size, c->image_size, c->image_size};
     int64_t threads = 1;
-    byol_status st = byol_settings_int(byol_settings_child(root, "backend"), "threads", 1,
-                                       &threads);
+    byol_status st =
+        byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
     if (st == BYOL_OK)
         st = byol_augment_views_create(reg, root, &info, b->views);
     if (st == BYOL_OK)
-        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads,
-                                      &b->pool);
+        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads, &b->pool);
     for (int v = 0; v < 2 && st == BYOL_OK; v++)
         if (!(b->view[v] = malloc(n * sizeof(float))))
             st = byol_error(BYOL_ERR_NOMEM, "bench: out of memory for the views");
@@ -121,9 +119,9 @@ static byol_status bench_views(struct bench_run *b, int64_t step, const float *v
 {
     v[0] = v[1] = b->images;
     for (int k = 0; k < 2 && b->pool; k++) {
-        byol_status st = byol_augment_batch(b->pool, b->views[k], b->images,
-                                            (size_t)b->c.batch_size, b->view[k], b->c.seed,
-                                            (uint64_t)step, k + 1);
+        byol_status st =
+            byol_augment_batch(b->pool, b->views[k], b->images, (size_t)b->c.batch_size, b->view[k],
+                               b->c.seed, (uint64_t)step, k + 1);
         if (st != BYOL_OK)
             return st;
         v[k] = b->view[k];
@@ -132,8 +130,7 @@ static byol_status bench_views(struct bench_run *b, int64_t step, const float *v
 }
 
 /* One step as byol_learner_step takes it, with each part timed. */
-static byol_status bench_step(struct bench_run *b, int64_t step, float *loss,
-                              struct bench_parts *t)
+static byol_status bench_step(struct bench_run *b, int64_t step, float *loss, struct bench_parts *t)
 {
     struct byol_learner *l = b->l;
     const float *v[2];
@@ -167,8 +164,8 @@ static void bench_set_profiling(struct byol_learner *l, int on)
 }
 
 /* Warm-up and timed steps; times[] gets each timed step's seconds. */
-static byol_status bench_loop(struct bench_run *b, const struct byol_bench_options *o,
-                              float *loss, struct bench_parts *parts)
+static byol_status bench_loop(struct bench_run *b, const struct byol_bench_options *o, float *loss,
+                              struct bench_parts *parts)
 {
     struct byol_learner *l = b->l;
     for (int i = 0; i < o->warmup + o->steps; i++) {

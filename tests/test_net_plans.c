@@ -172,8 +172,8 @@ static void test_input_grad(void)
     run_steps(with, 1, 1, &a);
     run_steps(without, 1, 1, &b);
     printf("\n  input without a gradient:");
-    CU_ASSERT(byol_test_close("parameter gradients", b.grads, a.grads,
-                              byol_net_num_params(with), 0, 0));
+    CU_ASSERT(
+        byol_test_close("parameter gradients", b.grads, a.grads, byol_net_num_params(with), 0, 0));
     CU_ASSERT_EQUAL(byol_net_read_grad(without, "x", gx), BYOL_ERR_INVALID);
     BYOL_ASSERT_MSG_HAS("requires_grad");
     CU_ASSERT_EQUAL(byol_net_set_requires_grad(without, "conv1", 1), BYOL_ERR_INVALID);
@@ -216,8 +216,8 @@ static void test_backend_without_fusion(void)
 {
     static struct byol_backend_ops ops;
     const void *found = NULL;
-    BYOL_CHECK_OK(byol_registry_require(g_reg, BYOL_PLUGIN_BACKEND, byol_backend_name(g_be),
-                                        &found));
+    BYOL_CHECK_OK(
+        byol_registry_require(g_reg, BYOL_PLUGIN_BACKEND, byol_backend_name(g_be), &found));
     ops = *(const struct byol_backend_ops *)found;
     ops.flags = 0;
     struct byol_backend *plain = NULL, *keep = g_be;

@@ -18,8 +18,8 @@ extern "C" {
 
 struct byol_bench_options {
     const struct byol_settings *root; /* the whole config (seed, model, train); borrowed */
-    int steps;   /* timed steps, >= 1 */
-    int warmup;  /* untimed steps first, >= 0 */
+    int steps;                        /* timed steps, >= 1 */
+    int warmup;                       /* untimed steps first, >= 0 */
     int augment; /* 1: the config's augment_fn / augment_fn2 on raw images, inside the step */
     int profile; /* 1: also fill the per-op profile of the result (adds a clock read per op) */
 };
@@ -31,12 +31,12 @@ struct byol_bench_options {
 struct byol_bench_profile {
     double forward_ms[BYOL_BENCH_KINDS];  /* both networks' forwards, by op kind */
     double backward_ms[BYOL_BENCH_KINDS]; /* the online network's backward, by op kind */
-    double target_ms;    /* the target network's layers (included in forward_ms) */
-    double optimizer_ms; /* byol_learner_optimizer_step */
-    double ema_ms;       /* byol_learner_update_target */
-    double augment_ms;   /* both views' augmentations */
+    double target_ms;                     /* the target network's layers (included in forward_ms) */
+    double optimizer_ms;                  /* byol_learner_optimizer_step */
+    double ema_ms;                        /* byol_learner_update_target */
+    double augment_ms;                    /* both views' augmentations */
     double zero_grad_ms;
-    double other_ms;     /* the rest of forward_backward: inputs, outputs, loss */
+    double other_ms; /* the rest of forward_backward: inputs, outputs, loss */
     struct {
         char name[64]; /* "online layer1.0.conv1" */
         double forward_ms, backward_ms;
@@ -55,7 +55,7 @@ struct byol_bench_result {
     /* Counted work of one step: online forward + backward (2x forward) and target forward,
      * both views (2 x batch_size images), 2 FLOP per multiply-add. */
     double gflop_per_step;
-    double gflops; /* gflop_per_step / mean step time */
+    double gflops;       /* gflop_per_step / mean step time */
     double peak_rss_mib; /* getrusage's ru_maxrss of the whole process */
     double loss;         /* of the last step, to show that it trains */
     struct byol_bench_profile profile;

@@ -219,7 +219,8 @@ static byol_status conv_backward_data(struct od_ctx *ctx, struct od_plan *p,
     /* Other layers' forwards have reused the weight slots since, so reorder again. */
     float *w = od_slot(ctx, OD_SLOT_WBWD);
     int mw = p->wbwd_alias ? M_WFWD : M_WBWD;
-    byol_status st = reorder(ctx, p, p->wbwd_alias ? P_R_WFWD : P_R_WBWD, M_WUSER, a->weight, mw, w);
+    int prim = p->wbwd_alias ? P_R_WFWD : P_R_WBWD;
+    byol_status st = reorder(ctx, p, prim, M_WUSER, a->weight, mw, w);
     if (st != BYOL_OK)
         return st;
     float *dx = p->dx_reorder ? od_slot(ctx, OD_SLOT_DX)

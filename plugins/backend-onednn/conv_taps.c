@@ -91,8 +91,8 @@ byol_status od_conv_taps_backward_weights(struct od_ctx *ctx, struct od_plan *p,
 {
     const struct byol_op_desc *d = &p->desc;
     int o = d->out.c, c = d->in[0].c, taps = d->u.conv.kernel_h * d->u.conv.kernel_w;
-    struct tap_args t = {x, dy, p->in_block, p->out_block, od_slot(ctx, OD_SLOT_DX),
-                         od_slot(ctx, OD_SLOT_IN1)};
+    struct tap_args t = {
+        x, dy, p->in_block, p->out_block, od_slot(ctx, OD_SLOT_DX), od_slot(ctx, OD_SLOT_IN1)};
     float *g = od_slot(ctx, OD_SLOT_DW);
     for (int tap = 0; tap < taps; tap++) {
         int k = tap_gather(d, &t, tap / d->u.conv.kernel_w, tap % d->u.conv.kernel_w);

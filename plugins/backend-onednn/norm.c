@@ -143,8 +143,8 @@ static void *bn_ws(const struct od_plan *p, void *saved)
 
 /* The relu's backward by hand (after an inference forward, which leaves no mask): dy where
  * y > 0, else 0, into the arena. */
-static const float *bn_relu_mask(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a,
-                                 const float *dy)
+static const float *bn_relu_mask(struct od_ctx *ctx, struct od_plan *p,
+                                 const struct byol_op_args *a, const float *dy)
 {
     const float *y = od_input(ctx, a->y, p->in_block, OD_SLOT_DX);
     float *out = od_slot(ctx, OD_SLOT_IN1);
