@@ -77,7 +77,7 @@ static byol_status layers_advance(struct layers_state *ls, byol_status st, const
 
 static byol_status layers_conv(struct layers_state *ls, const char *name)
 {
-    int out, kernel, stride, pad, bias;
+    int out = 0, kernel = 0, stride = 0, pad = 0, bias = 0;
     byol_status st = layers_int(ls, "out", 0, 1, &out);
     if (st == BYOL_OK)
         st = layers_int(ls, "kernel", 0, 1, &kernel);
@@ -87,7 +87,7 @@ static byol_status layers_conv(struct layers_state *ls, const char *name)
         st = layers_int(ls, "pad", 0, 0, &pad);
     if (st == BYOL_OK)
         st = byol_settings_bool(ls->entry, "bias", 1, &bias); /* nn.Conv2d's default */
-    struct byol_shape s;
+    struct byol_shape s = {0};
     if (st == BYOL_OK)
         st = layers_window(ls, kernel, stride, pad, &s);
     if (st != BYOL_OK)
@@ -114,7 +114,7 @@ static byol_status layers_relu(struct layers_state *ls, const char *name)
 
 static byol_status layers_maxpool(struct layers_state *ls, const char *name)
 {
-    int kernel, stride, pad;
+    int kernel = 0, stride = 0, pad = 0;
     byol_status st = layers_int(ls, "kernel", 0, 1, &kernel);
     if (st == BYOL_OK) /* nn.MaxPool2d: stride defaults to the kernel size */
         st = layers_int(ls, "stride", kernel, 1, &stride);
@@ -123,7 +123,7 @@ static byol_status layers_maxpool(struct layers_state *ls, const char *name)
     if (st == BYOL_OK && 2 * pad > kernel)
         st = byol_settings_error(ls->entry, BYOL_ERR_INVALID,
                                  "bad pad %d: at most half the kernel (%d)", pad, kernel);
-    struct byol_shape s;
+    struct byol_shape s = {0};
     if (st == BYOL_OK)
         st = layers_window(ls, kernel, stride, pad, &s);
     if (st != BYOL_OK)
@@ -147,7 +147,7 @@ static byol_status layers_flatten(struct layers_state *ls, const char *name)
 /* Like flatten + nn.Linear: a (N,C,H,W) input is read as N rows of C*H*W features. */
 static byol_status layers_linear(struct layers_state *ls, const char *name)
 {
-    int out, bias;
+    int out = 0, bias = 0;
     byol_status st = layers_int(ls, "out", 0, 1, &out);
     if (st == BYOL_OK)
         st = byol_settings_bool(ls->entry, "bias", 1, &bias);
@@ -187,11 +187,11 @@ static byol_status layers_block_main(struct byol_net *net, const char *b, const 
  * changes. The block's name is an alias of its final relu. */
 static byol_status layers_residual(struct layers_state *ls, const char *name)
 {
-    int out, stride;
+    int out = 0, stride = 0;
     byol_status st = layers_int(ls, "out", 0, 1, &out);
     if (st == BYOL_OK)
         st = layers_int(ls, "stride", 1, 1, &stride);
-    struct byol_shape s;
+    struct byol_shape s = {0};
     if (st == BYOL_OK)
         st = layers_window(ls, 3, stride, 1, &s);
     if (st != BYOL_OK)

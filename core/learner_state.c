@@ -54,7 +54,10 @@ static byol_status list_param(struct state_list *s, const char *name, const stru
                               float *data)
 {
     struct state_item it = {.dtype = BYOL_ST_F32, .ndim = p->ndim, .numel = p->numel, .data = data};
-    snprintf(it.name, sizeof it.name, "%s", name);
+    int len = snprintf(it.name, sizeof it.name, "%s", name);
+    if (len < 0 || (size_t)len >= sizeof it.name) /* a cut name would not match on load */
+        return byol_error(BYOL_ERR_INVALID, "learner state: tensor name '%.64s...' is too long",
+                          name);
     for (int k = 0; k < p->ndim; k++)
         it.dims[k] = p->dims[k];
     return list_push(s, &it);

@@ -329,7 +329,7 @@ byol_status byol_net_set_memory(struct byol_net *net, enum byol_net_memory mode)
 
 byol_status byol_net_set_requires_grad(struct byol_net *net, const char *input, int on)
 {
-    struct net_layer *L;
+    struct net_layer *L = NULL;
     byol_status st = net ? lookup(net, input, &L) : byol_error(BYOL_ERR_INVALID,
                                                                 "net: NULL network");
     if (st != BYOL_OK)
@@ -984,7 +984,7 @@ void byol_net_init_default(struct byol_net *net, uint64_t seed)
 
 byol_status byol_net_set_input(struct byol_net *net, const char *name, const float *nchw)
 {
-    struct net_layer *L;
+    struct net_layer *L = NULL;
     byol_status st = require_built(net, "set_input");
     if (st == BYOL_OK)
         st = lookup(net, name, &L);
@@ -1203,7 +1203,7 @@ int byol_net_depends_on(struct byol_net *net, const char *until, const char *lay
 byol_status byol_net_output_shape(const struct byol_net *net, const char *name,
                                   struct byol_shape *shape)
 {
-    struct net_layer *L;
+    struct net_layer *L = NULL;
     byol_status st = require_built(net, "output_shape");
     if (st == BYOL_OK)
         st = lookup(net, name, &L);
@@ -1217,7 +1217,7 @@ byol_status byol_net_output_shape(const struct byol_net *net, const char *name,
 
 byol_status byol_net_read_output(struct byol_net *net, const char *name, float *dst)
 {
-    struct net_layer *L;
+    struct net_layer *L = NULL;
     byol_status st = require_built(net, "read_output");
     if (st == BYOL_OK)
         st = lookup(net, name, &L);
@@ -1230,7 +1230,7 @@ byol_status byol_net_read_output(struct byol_net *net, const char *name, float *
 
 byol_status byol_net_read_grad(struct byol_net *net, const char *name, float *dst)
 {
-    struct net_layer *L;
+    struct net_layer *L = NULL;
     byol_status st = require_built(net, "read_grad");
     if (st == BYOL_OK)
         st = lookup(net, name, &L);

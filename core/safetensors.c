@@ -774,7 +774,7 @@ byol_status byol_st_parse(const void *bytes, size_t len, const char *name,
     *out = NULL;
     if (!name)
         name = "<memory>";
-    size_t hlen;
+    size_t hlen = 0;
     byol_status st = check_prefix(name, bytes, len, &hlen);
     if (st)
         return st;

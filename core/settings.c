@@ -196,7 +196,7 @@ byol_status byol_config_load(const char *path, struct byol_config **out)
         return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "%s: cannot open: %s",
                           path, strerror(errno));
     fclose(f);
-    struct byol_config *c;
+    struct byol_config *c = NULL;
     byol_status st = config_new(path, &c);
     if (st != BYOL_OK)
         return st;
@@ -215,7 +215,7 @@ byol_status byol_config_parse(const char *text, const char *name, struct byol_co
     if (!text || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_config_parse: NULL argument");
     *out = NULL;
-    struct byol_config *c;
+    struct byol_config *c = NULL;
     byol_status st = config_new(name ? name : "<string>", &c);
     if (st != BYOL_OK)
         return st;

@@ -451,7 +451,7 @@ static byol_status blas_forward(void *vctx, void *vplan, int training, const str
 {
     struct blas_ctx *ctx = vctx;
     struct blas_plan *p = vplan;
-    int n;
+    int n = 0;
     byol_status st = batch_size(ctx, p, a->x[0], "x[0]", &n);
     if (st == BYOL_OK)
         st = check_tensor(ctx, p, a->x[0], p->desc.in[0], n, "x[0]");
@@ -590,7 +590,7 @@ static byol_status blas_backward(void *vctx, void *vplan, const struct byol_op_a
 {
     struct blas_ctx *ctx = vctx;
     struct blas_plan *p = vplan;
-    int n;
+    int n = 0;
     byol_status st = batch_size(ctx, p, a->dy, "dy", &n);
     if (st == BYOL_OK)
         st = check_tensor(ctx, p, a->dy, p->desc.out, n, "dy");
