@@ -120,6 +120,30 @@ struct byol_host_api {
                                  ...) BYOL_PRINTF(3, 4);
 };
 
+/* The bytes of the host table up to and including `slot`: what a plugin that calls `slot`
+ * (and nothing after it) needs. */
+#define BYOL_HOST_NEEDS(slot)                                                                \
+    (offsetof(struct byol_host_api, slot) + sizeof(((const struct byol_host_api *)0)->slot))
+
+/* For a plugin's entry point: OK if the host speaks this major ABI and its table reaches
+ * `need_bytes` (BYOL_HOST_NEEDS(the last slot the plugin calls)); else BYOL_ERR_ABI with a
+ * message naming `who` and both versions. */
+static inline byol_status byol_plugin_check_host(const struct byol_host_api *host, const char *who,
+                                                 size_t need_bytes)
+{
+    if (BYOL_ABI_VERSION_MAJOR(host->abi_version) == BYOL_ABI_MAJOR &&
+        host->struct_size >= need_bytes)
+        return BYOL_OK;
+    if (host->struct_size < BYOL_HOST_NEEDS(error))
+        return BYOL_ERR_ABI;
+    return host->error(BYOL_ERR_ABI,
+                       "%s: host ABI %u.%u with a %u-byte table; this plugin needs %u.x and %zu "
+                       "bytes",
+                       who, (unsigned)BYOL_ABI_VERSION_MAJOR(host->abi_version),
+                       (unsigned)BYOL_ABI_VERSION_MINOR(host->abi_version),
+                       (unsigned)host->struct_size, (unsigned)BYOL_ABI_MAJOR, need_bytes);
+}
+
 /* The entry point: define it with BYOL_PLUGIN_INIT(host, reg) { ... return BYOL_OK; }.
  * On failure set a message with host->error(...) and return its status. */
 typedef byol_status (*byol_plugin_init_fn)(const struct byol_host_api *host,

@@ -136,9 +136,9 @@ BYOL_PLUGIN_INIT(host, reg)
         &aug_normalize_ops,
         &aug_gaussian_blur_ops,
     };
-    if (host->struct_size <
-        offsetof(struct byol_host_api, setting_error) + sizeof host->setting_error)
-        return host->error(BYOL_ERR_ABI, "augment-std: the host table lacks setting_error");
+    byol_status ok = byol_plugin_check_host(host, "augment-std", BYOL_HOST_NEEDS(setting_error));
+    if (ok != BYOL_OK)
+        return ok;
     aug_host = host;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         byol_status st = host->register_ops(reg, BYOL_PLUGIN_AUGMENT, all[i]);

@@ -662,18 +662,7 @@ static const struct byol_backend_ops blas_ops = {
 
 BYOL_PLUGIN_INIT(host, reg)
 {
-    /* Every slot we call sits before register_ops, so a table that reaches it is enough. */
-    size_t need_size = offsetof(struct byol_host_api, register_ops) + sizeof(host->register_ops);
-    if (BYOL_ABI_VERSION_MAJOR(host->abi_version) != BYOL_ABI_MAJOR ||
-        host->struct_size < need_size) {
-        if (host->struct_size >= offsetof(struct byol_host_api, error) + sizeof(host->error))
-            return host->error(BYOL_ERR_ABI,
-                               "backend '" BLAS_NAME "': host ABI %u.%u with a "
-                               "%u-byte table; this plugin needs %d.x and %zu bytes",
-                               BYOL_ABI_VERSION_MAJOR(host->abi_version),
-                               BYOL_ABI_VERSION_MINOR(host->abi_version), host->struct_size,
-                               BYOL_ABI_MAJOR, need_size);
-        return BYOL_ERR_ABI;
-    }
-    return host->register_ops(reg, BYOL_PLUGIN_BACKEND, &blas_ops);
+    byol_status st =
+        byol_plugin_check_host(host, "backend '" BLAS_NAME "'", BYOL_HOST_NEEDS(register_ops));
+    return st == BYOL_OK ? host->register_ops(reg, BYOL_PLUGIN_BACKEND, &blas_ops) : st;
 }

@@ -399,7 +399,10 @@ RESNET_OPS(resnet50, "torchvision ResNet-50 v1.5 (Bottleneck, [3, 4, 6, 3])")
 
 BYOL_PLUGIN_INIT(host, reg)
 {
-    byol_status st = host->register_ops(reg, BYOL_PLUGIN_ENCODER, &resnet18_ops);
+    byol_status st =
+        byol_plugin_check_host(host, "encoder-resnet", BYOL_HOST_NEEDS(net_find_param));
+    if (st == BYOL_OK)
+        st = host->register_ops(reg, BYOL_PLUGIN_ENCODER, &resnet18_ops);
     if (st == BYOL_OK)
         st = host->register_ops(reg, BYOL_PLUGIN_ENCODER, &resnet34_ops);
     if (st == BYOL_OK)
