@@ -118,14 +118,6 @@ static void state_name(char *buf, size_t size, int target, const char *name)
         snprintf(buf, size, "%s.net.%s", owner, name);
 }
 
-static int contains(const char *haystack, const char *needle)
-{
-    int ok = strstr(haystack, needle) != NULL;
-    if (!ok)
-        printf("\n  message \"%s\" lacks \"%s\"\n", haystack, needle);
-    return ok;
-}
-
 /* ---- Learners from fixture configs. --------------------------------------------------- */
 
 /* A learner from the config text in the fixture's metadata, with `extra` appended (later
@@ -598,7 +590,7 @@ static void expect_load_error(struct byol_learner *l, const char *path, byol_sta
     printf("  load: %s\n", byol_last_error());
     CU_ASSERT_EQUAL(st, want);
     for (int i = 0; i < 3 && needles[i]; i++)
-        CU_ASSERT(contains(byol_last_error(), needles[i]));
+        BYOL_ASSERT_MSG_HAS(needles[i]);
     CU_ASSERT_EQUAL(byol_net_params(byol_learner_online(l))[0], before);
 }
 
@@ -667,7 +659,7 @@ static void test_encoder_weights(void)
     BYOL_CHECK_OK(byol_st_writer_save(wp, partial));
     float proj0 = byol_net_find_param(to, "projector.0.weight")->data[0];
     CU_ASSERT_EQUAL(byol_learner_load_encoder_weights(dst, partial), BYOL_ERR_NOT_FOUND);
-    CU_ASSERT(contains(byol_last_error(), "layer2.bn2.running_var"));
+    BYOL_ASSERT_MSG_HAS("layer2.bn2.running_var");
     BYOL_CHECK_OK(byol_learner_load_encoder_weights(dst, path));
     const char *names[3] = {"conv1.weight", "layer2.downsample.1.running_mean", "fc.bias"};
     for (int k = 0; k < 3; k++) {
@@ -717,30 +709,30 @@ static void test_configs(void)
 {
     CU_ASSERT_EQUAL(try_config("", "batch_size = 2;"), BYOL_OK);
     CU_ASSERT_EQUAL(try_config("", "batch_size = 1;"), BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "batch_size = 1: BYOL needs at least 2 images"));
+    BYOL_ASSERT_MSG_HAS("batch_size = 1: BYOL needs at least 2 images");
     CU_ASSERT_EQUAL(try_config("", "batch_size = 2; epochs = 3;"), BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:4: train.epochs"));
+    BYOL_ASSERT_MSG_HAS("learner-test.cfg:4: train.epochs");
     CU_ASSERT_EQUAL(try_config("", "batch_size = 2; checkpoint_dir = \"x\"; init_from = \"y\";"
                                    " checkpoint_every = 5; keep_checkpoints = 2;"),
                     BYOL_OK);
     CU_ASSERT_EQUAL(try_config("  hiddenlayer = 1;\n", "batch_size = 2;"), BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:3: model.hiddenlayer"));
+    BYOL_ASSERT_MSG_HAS("learner-test.cfg:3: model.hiddenlayer");
     CU_ASSERT_EQUAL(try_config("  hidden_layer = \"nope\";\n", "batch_size = 2;"),
                     BYOL_ERR_NOT_FOUND);
-    CU_ASSERT(contains(byol_last_error(), "conv1, bn1, relu, avgpool, flatten, fc"));
+    BYOL_ASSERT_MSG_HAS("conv1, bn1, relu, avgpool, flatten, fc");
     CU_ASSERT_EQUAL(try_config("  hidden_layer = 1.5;\n", "batch_size = 2;"), BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:3: model.hidden_layer"));
+    BYOL_ASSERT_MSG_HAS("learner-test.cfg:3: model.hidden_layer");
     CU_ASSERT_EQUAL(try_config("  hidden_layer = -7;\n", "batch_size = 2;"), BYOL_ERR_NOT_FOUND);
-    CU_ASSERT(contains(byol_last_error(), "hidden_layer = -7"));
+    BYOL_ASSERT_MSG_HAS("hidden_layer = -7");
     CU_ASSERT_EQUAL(try_config("  hidden_layer = \"relu\";\n", "batch_size = 2;"), BYOL_OK);
     CU_ASSERT_EQUAL(try_config("  tau_schedule = \"linear\";\n", "batch_size = 2;"),
                     BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "model.tau_schedule: unknown schedule 'linear'"));
+    BYOL_ASSERT_MSG_HAS("model.tau_schedule: unknown schedule 'linear'");
     CU_ASSERT_EQUAL(try_config("  moving_average_decay = 1.5;\n", "batch_size = 2;"),
                     BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "model.moving_average_decay"));
+    BYOL_ASSERT_MSG_HAS("model.moving_average_decay");
     CU_ASSERT_EQUAL(try_config("", "batch_size = 2; optimizer = \"rmsprop\";"), BYOL_ERR_INVALID);
-    CU_ASSERT(contains(byol_last_error(), "learner-test.cfg:4: train.optimizer: unknown"));
+    BYOL_ASSERT_MSG_HAS("learner-test.cfg:4: train.optimizer: unknown");
     CU_ASSERT_EQUAL(try_config("  sync_batchnorm = true; use_simplicial_embeddings = true;\n"
                                "  sem_num_simplices = 2; sem_simplex_dim = 4;\n",
                                "batch_size = 2;"),

@@ -266,14 +266,6 @@ static void test_lr_schedule(void)
 
 /* ---- Parsing and validation. ----------------------------------------------------------- */
 
-static int last_error_has(const char *needle)
-{
-    int ok = strstr(byol_last_error(), needle) != NULL;
-    if (!ok)
-        fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", byol_last_error(), needle);
-    return ok;
-}
-
 static void test_parse(void)
 {
     static const char *const kinds[] = {"adam", "adamw", "sgd", "lars"};
@@ -284,12 +276,11 @@ static void test_parse(void)
     }
     enum byol_optim_kind k = BYOL_OPTIM_LARS;
     CU_ASSERT_EQUAL(byol_optim_kind_parse("adamx", &k), BYOL_ERR_INVALID);
-    CU_ASSERT(last_error_has(
-        "train.optimizer: unknown optimizer 'adamx' (known: adam, adamw, sgd, lars)"));
+    BYOL_ASSERT_MSG_HAS("train.optimizer: unknown optimizer 'adamx' (known: adam, adamw, sgd, lars)");
     CU_ASSERT_EQUAL(k, BYOL_OPTIM_LARS); /* untouched on failure */
     CU_ASSERT_EQUAL(byol_optim_kind_parse("Adam", &k), BYOL_ERR_INVALID);
     CU_ASSERT_EQUAL(byol_optim_kind_parse(NULL, &k), BYOL_ERR_INVALID);
-    CU_ASSERT(last_error_has("train.optimizer"));
+    BYOL_ASSERT_MSG_HAS("train.optimizer");
 
     enum byol_lr_schedule s = BYOL_LR_CONSTANT;
     BYOL_CHECK_OK(byol_lr_schedule_parse("cosine", &s));
@@ -297,8 +288,7 @@ static void test_parse(void)
     BYOL_CHECK_OK(byol_lr_schedule_parse("constant", &s));
     CU_ASSERT_EQUAL(s, BYOL_LR_CONSTANT);
     CU_ASSERT_EQUAL(byol_lr_schedule_parse("step", &s), BYOL_ERR_INVALID);
-    CU_ASSERT(
-        last_error_has("train.lr_schedule: unknown schedule 'step' (known: constant, cosine)"));
+    BYOL_ASSERT_MSG_HAS("train.lr_schedule: unknown schedule 'step' (known: constant, cosine)");
 }
 
 /* byol_optim_create with one setting changed from a valid config must fail naming it. */
@@ -308,7 +298,7 @@ static void expect_invalid(struct byol_net *net, const struct byol_optim_config 
     struct byol_optim *opt = (struct byol_optim *)&opt;
     CU_ASSERT_EQUAL(byol_optim_create(g_be, net, c, &opt), BYOL_ERR_INVALID);
     CU_ASSERT_PTR_NULL(opt);
-    CU_ASSERT(last_error_has(needle));
+    BYOL_ASSERT_MSG_HAS(needle);
 }
 
 static void test_validation(void)
