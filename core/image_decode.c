@@ -48,6 +48,18 @@ static byol_status check_size(const char *path, const char *kind, uint64_t w, ui
     return BYOL_OK;
 }
 
+/* After a decoder jumped out: drop the half-made image and report why, either the status
+ * set where it jumped (a size limit, out of memory) or the library's own message. */
+static byol_status decode_failed(struct byol_image *out, byol_status st, const char *path,
+                                 const char *kind, const char *msg)
+{
+    free(out->px);
+    out->px = NULL;
+    if (st != BYOL_OK)
+        return st;
+    return byol_error(BYOL_ERR_FORMAT, "%s: corrupt %s (%s)", path, kind, msg);
+}
+
 static byol_status alloc_image(const char *path, int w, int h, int c, struct byol_image *out)
 {
     out->px = malloc((size_t)w * (size_t)h * (size_t)c);
@@ -157,13 +169,7 @@ static byol_status png_decode(struct png_job *j)
     png_destroy_read_struct(&j->png, &j->info, NULL);
     free(j->buf);
     free(j->rows);
-    if (!failed)
-        return BYOL_OK;
-    free(j->out->px);
-    j->out->px = NULL;
-    if (j->st != BYOL_OK)
-        return j->st;
-    return byol_error(BYOL_ERR_FORMAT, "%s: corrupt PNG (%s)", j->path, j->msg);
+    return failed ? decode_failed(j->out, j->st, j->path, "PNG", j->msg) : BYOL_OK;
 }
 
 /* ---- JPEG. ----------------------------------------------------------------------------- */
@@ -262,13 +268,7 @@ static byol_status jpeg_decode(struct jpeg_job *j)
     }
     jpeg_destroy_decompress(&j->cinfo);
     free(j->buf);
-    if (!failed)
-        return BYOL_OK;
-    free(j->out->px);
-    j->out->px = NULL;
-    if (j->st != BYOL_OK)
-        return j->st;
-    return byol_error(BYOL_ERR_FORMAT, "%s: corrupt JPEG (%s)", j->path, j->msg);
+    return failed ? decode_failed(j->out, j->st, j->path, "JPEG", j->msg) : BYOL_OK;
 }
 
 /* ---- Entry points. --------------------------------------------------------------------- */
