@@ -206,7 +206,7 @@ static byol_status read_optim_names(const struct byol_settings *t, struct byol_o
 
 static byol_status read_train(const struct byol_settings *t, struct byol_learner_config *c)
 {
-    /* The last four belong to the trainer, which reads them from the same group. */
+    /* The last five belong to the trainer, which reads them from the same group. */
     static const char *const keys[] = {"batch_size",
                                        "optimizer",
                                        "lr",
@@ -220,6 +220,7 @@ static byol_status read_train(const struct byol_settings *t, struct byol_learner
                                        "checkpoint_every",
                                        "checkpoint_dir",
                                        "keep_checkpoints",
+                                       "on_checkpoint_error",
                                        NULL};
     struct byol_optim_config *o = &c->optim;
     byol_status st = byol_settings_check_keys(t, keys);

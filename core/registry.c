@@ -19,6 +19,7 @@
 #include "byol/registry.h"
 #include "byol/settings.h"
 #include "encoder_layers.h"
+#include "train_internal.h"
 
 #ifndef BYOL_INSTALL_PLUGIN_DIR
 #define BYOL_INSTALL_PLUGIN_DIR "/usr/local/lib/byol/plugins"
@@ -150,6 +151,7 @@ const char *byol_plugin_kind_str(enum byol_plugin_kind kind)
     case BYOL_PLUGIN_BACKEND: return "backend";
     case BYOL_PLUGIN_ENCODER: return "encoder";
     case BYOL_PLUGIN_AUGMENT: return "augment";
+    case BYOL_PLUGIN_TRAINER: return "trainer";
     }
     return "unknown";
 }
@@ -163,6 +165,7 @@ static size_t registry_known_size(enum byol_plugin_kind kind)
     case BYOL_PLUGIN_BACKEND: return sizeof(struct byol_backend_ops);
     case BYOL_PLUGIN_ENCODER: return sizeof(struct byol_encoder_ops);
     case BYOL_PLUGIN_AUGMENT: return sizeof(struct byol_augment_ops);
+    case BYOL_PLUGIN_TRAINER: return sizeof(struct byol_trainer_ops);
     }
     return 0;
 }
@@ -210,7 +213,8 @@ static byol_status registry_check_ops(const struct byol_registry *reg, enum byol
     const char *file = registry_current_file(reg);
     if (!ops)
         return byol_error(BYOL_ERR_INVALID, "%s: register_ops called with NULL ops", file);
-    if (kind != BYOL_PLUGIN_BACKEND && kind != BYOL_PLUGIN_ENCODER && kind != BYOL_PLUGIN_AUGMENT)
+    if (kind != BYOL_PLUGIN_BACKEND && kind != BYOL_PLUGIN_ENCODER &&
+        kind != BYOL_PLUGIN_AUGMENT && kind != BYOL_PLUGIN_TRAINER)
         return byol_error(BYOL_ERR_INVALID, "%s: unknown plugin kind %d", file, (int)kind);
     if (registry_known_size(kind) == 0)
         return byol_error(BYOL_ERR_UNSUPPORTED, "%s: %s: kind not supported by this host yet", file,
@@ -274,7 +278,12 @@ static void registry_free_entry(struct byol_registry_entry *e)
 /* What the core itself provides, registered like a plugin's ops with the path "(host)". */
 static byol_status registry_add_builtins(struct byol_registry *reg)
 {
-    return host_register_ops(reg, BYOL_PLUGIN_ENCODER, byol_encoder_layers_ops());
+    byol_status st = host_register_ops(reg, BYOL_PLUGIN_ENCODER, byol_encoder_layers_ops());
+    if (st == BYOL_OK)
+        st = host_register_ops(reg, BYOL_PLUGIN_TRAINER, byol_trainer_builtin_byol());
+    if (st == BYOL_OK)
+        st = host_register_ops(reg, BYOL_PLUGIN_TRAINER, byol_trainer_builtin_linear());
+    return st;
 }
 
 byol_status byol_registry_create(struct byol_registry **out)

@@ -2,9 +2,11 @@
  * written by the test, its progress reports and checkpoints, continuing from a checkpoint,
  * and the messages of broken data settings. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +89,14 @@ static byol_status run_text(const char *text, struct seen *s)
         printf("  -> %s\n", byol_last_error());
     byol_config_free(cfg);
     return st;
+}
+
+static int exists_in(const char *sub, const char *name)
+{
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+    return stat(path, &sb) == 0 && sb.st_size > 0;
 }
 
 static int exists(const char *name)
@@ -266,6 +276,123 @@ static void test_keep_and_resume(void)
     g_resume = 0;
 }
 
+/* The augmented config with `extra` appended at the top level, into checkpoint folder `ck`. */
+static byol_status run_with(const char *train_extra, const char *ck, const char *extra)
+{
+    char text[6144];
+    struct seen s = {.finite = 1};
+    snprintf(text, sizeof text, "%s%s\n", augmented_text(train_extra, ck), extra);
+    return run_text(text, &s);
+}
+
+/* A trainer plugin (plugins/examples/trainer-lazy-target) drives the same session through the
+ * api table: with target_every = 1 it is the built-in loop bit for bit; with target_every = 3
+ * the first two steps never move the target, which is the built-in loop with tau = 1. */
+static void test_trainer_plugin(void)
+{
+    char trainer[512];
+    CU_ASSERT_EQUAL_FATAL(run_with("steps = 3;", "tp_byol", "trainer = \"byol\";"), BYOL_OK);
+    snprintf(trainer, sizeof trainer, "trainer = { name = \"%s\"; target_every = 1; };",
+             BYOL_TEST_EXAMPLE_TRAINER);
+    CU_ASSERT_EQUAL_FATAL(run_with("steps = 3;", "tp_lazy1", trainer), BYOL_OK);
+    CU_ASSERT(same_checkpoints("tp_byol/latest.safetensors", "tp_lazy1/latest.safetensors"));
+
+    snprintf(trainer, sizeof trainer, "trainer = { name = \"%s\"; target_every = 3; };",
+             BYOL_TEST_EXAMPLE_TRAINER);
+    CU_ASSERT_EQUAL_FATAL(run_with("steps = 2;", "tp_lazy3", trainer), BYOL_OK);
+    CU_ASSERT(!same_checkpoints("tp_byol/step-3.safetensors", "tp_lazy3/step-2.safetensors"));
+    char base[6144], text[6144], *p;
+    snprintf(base, sizeof base, "%s", augmented_text("steps = 2;", "tp_tau1"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p = strstr(base, "projection_size = 8;"));
+    snprintf(text, sizeof text, "%.*smoving_average_decay = 1.0; %s", (int)(p - base), base, p);
+    struct seen s = {.finite = 1};
+    CU_ASSERT_EQUAL_FATAL(run_text(text, &s), BYOL_OK);
+    CU_ASSERT(same_checkpoints("tp_lazy3/step-2.safetensors", "tp_tau1/step-2.safetensors"));
+}
+
+static void expect_trainer_error(const char *extra, byol_status want, const char *msg)
+{
+    CU_ASSERT_EQUAL(run_with("steps = 1;", "tp_bad", extra), want);
+    BYOL_ASSERT_MSG_HAS(msg);
+}
+
+static void test_trainer_errors(void)
+{
+    char trainer[512];
+    expect_trainer_error("trainer = \"nope\";", BYOL_ERR_NOT_FOUND, "trainer-test.cfg:13: trainer: ");
+    expect_trainer_error("trainer = 3;", BYOL_ERR_INVALID, "trainer-test.cfg:13: trainer: ");
+    snprintf(trainer, sizeof trainer, "trainer = { name = \"%s\"; target_every = 0; };",
+             BYOL_TEST_EXAMPLE_TRAINER);
+    expect_trainer_error(trainer, BYOL_ERR_INVALID,
+                         "trainer-test.cfg:13: trainer.target_every: must be >= 1, got 0");
+    snprintf(trainer, sizeof trainer, "trainer = { name = \"%s\"; every = 2; };",
+             BYOL_TEST_EXAMPLE_TRAINER);
+    expect_trainer_error(trainer, BYOL_ERR_INVALID, "trainer.every: unknown setting");
+}
+
+/* A full disk while writing a checkpoint, simulated with RLIMIT_FSIZE (writes past the limit
+ * fail with EFBIG once SIGXFSZ is ignored): the previous checkpoint stays intact; "stop" ends
+ * the run with the write's message, "continue" reports it and trains on. */
+static struct rlimit fs_saved;
+
+static void fs_limit(rlim_t bytes)
+{
+    struct rlimit r = fs_saved;
+    r.rlim_cur = bytes;
+    CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &r), 0);
+}
+
+static void on_progress_lift(const struct byol_train_report *r, void *user)
+{
+    on_progress(r, user);
+    if (r->checkpoint_error) {
+        ((struct seen *)user)->checkpoints += 100; /* counts failures apart */
+        CU_ASSERT_PTR_NOT_NULL(strstr(r->checkpoint_error, "step-3.safetensors"));
+        setrlimit(RLIMIT_FSIZE, &fs_saved);
+    }
+}
+
+static void test_checkpoint_write_failure(void)
+{
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &fs_saved), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    CU_ASSERT_EQUAL_FATAL(run_with("steps = 2; checkpoint_every = 1;", "full", ""), BYOL_OK);
+
+    fs_limit(4096);
+    g_resume = 1;
+    CU_ASSERT_EQUAL(run_with("steps = 4; checkpoint_every = 1;", "full", ""), BYOL_ERR_IO);
+    BYOL_ASSERT_MSG_HAS("full/step-3.safetensors: ");
+    BYOL_ASSERT_MSG_HAS("File too large");
+    setrlimit(RLIMIT_FSIZE, &fs_saved);
+    CU_ASSERT(same_checkpoints("full/latest.safetensors", "full/step-2.safetensors"));
+
+    /* continue: step 3's checkpoint fails and is reported; the callback frees the disk, so
+     * step 4's is written. */
+    struct config_and_seen {
+        char text[6144];
+        struct seen s;
+    } c = {.s = {.finite = 1}};
+    snprintf(c.text, sizeof c.text, "%s",
+             augmented_text("steps = 4; checkpoint_every = 1; on_checkpoint_error = "
+                            "\"continue\";",
+                            "full"));
+    struct byol_config *cfg = NULL;
+    BYOL_CHECK_OK(byol_config_parse(c.text, "trainer-test.cfg", &cfg));
+    struct byol_train_options o = {.root = byol_config_root(cfg), .config_dir = dir,
+                                   .progress = on_progress_lift, .user = &c.s, .resume = 1};
+    fs_limit(4096);
+    CU_ASSERT_EQUAL(byol_train_run(be, reg, &o), BYOL_OK);
+    setrlimit(RLIMIT_FSIZE, &fs_saved);
+    byol_config_free(cfg);
+    g_resume = 0;
+    CU_ASSERT_EQUAL(c.s.checkpoints, 101); /* step 3 failed, step 4 written */
+    CU_ASSERT(exists_in("full", "step-4.safetensors") && !exists_in("full", "step-3.safetensors"));
+    CU_ASSERT(same_checkpoints("full/latest.safetensors", "full/step-4.safetensors"));
+    expect_error("images = \"imgs.idx\";", "steps = 1; on_checkpoint_error = \"retry\";",
+                 BYOL_ERR_INVALID,
+                 "train.on_checkpoint_error: must be \"stop\" or \"continue\", got \"retry\"");
+}
+
 int main(int argc, char **argv)
 {
     dir = byol_test_tmpdir("trainer");
@@ -279,6 +406,9 @@ int main(int argc, char **argv)
         {"broken data settings", test_bad_data, 0},
         {"image size mismatch", test_image_size_mismatch, 0},
         {"augmented views resume exactly", test_augmented_resume, 0},
+        {"a trainer plugin drives the session", test_trainer_plugin, 0},
+        {"trainer selection errors", test_trainer_errors, 0},
+        {"a checkpoint write fails", test_checkpoint_write_failure, 0},
         {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "trainer", cases);

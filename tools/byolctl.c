@@ -1,6 +1,7 @@
 /* byolctl: the command line of byol-c. One function per subcommand; this is the only place
  * in the project that exits the process, always with a one-line message. */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 /* Settings the top level of a config may have: the DESIGN contract. A typo fails early. */
 static const char *const ctl_top_keys[] = {
     "seed",        "plugin_path", "plugins", "backend", "model", "augment_fn",
-    "augment_fn2", "data",        "train",   "eval",    NULL,
+    "augment_fn2", "data",        "train",   "eval",    "trainer", NULL,
 };
 
 struct ctl_args {
@@ -353,6 +354,37 @@ static void ctl_progress(const struct byol_train_report *r, void *user)
     }
     if (r->checkpoint && !tty)
         printf("checkpoint %s\n", r->checkpoint);
+    if (r->checkpoint_error) {
+        fprintf(stderr, "%swarning: checkpoint after step %lld not written: %s\n", tty ? "\n" : "",
+                (long long)r->step, r->checkpoint_error);
+        fflush(stderr);
+    }
+}
+
+static volatile sig_atomic_t ctl_stopping;
+
+/* The first SIGINT/SIGTERM asks the trainer to finish its step and write a checkpoint; the
+ * handler then resets itself, so a second one ends the process at once (checkpoints are
+ * written atomically, so that corrupts nothing). */
+static void ctl_on_signal(int sig)
+{
+    static const char msg[] = "\nbyolctl: stopping after this step (again to quit now)\n";
+    (void)sig;
+    ctl_stopping = 1;
+    byol_train_request_stop();
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+}
+
+static void ctl_catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ctl_on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -370,11 +402,13 @@ static int cmd_run(int argc, char **argv)
     struct byol_train_options o = {
         .root = byol_config_root(s.cfg), .config_dir = dir, .progress = ctl_progress, .user = &tty,
         .resume = a.resume};
+    ctl_catch_stop_signals();
     byol_status st = byol_train_run(s.backend, s.reg, &o);
     if (st != BYOL_OK) {
         rc = ctl_fail_at(a.cfg);
     } else {
-        printf("training complete\n");
+        printf(ctl_stopping ? "stopped: checkpoint written; continue with --resume\n"
+                            : "training complete\n");
         fflush(stdout);
     }
     ctl_session_free(&s);

@@ -34,6 +34,7 @@ enum byol_plugin_kind {
     BYOL_PLUGIN_BACKEND = 1,
     BYOL_PLUGIN_ENCODER = 2,
     BYOL_PLUGIN_AUGMENT = 3,
+    BYOL_PLUGIN_TRAINER = 4,
 };
 
 /* Every ops struct starts with these four fields, in this order. */

@@ -27,7 +27,7 @@ struct byol_registry_entry {
 };
 
 /* A new registry already holds what the host provides itself (path "(host)"): the encoder
- * "layers". */
+ * "layers" and the trainers "byol" and "linear". */
 BYOL_API byol_status byol_registry_create(struct byol_registry **out);
 /* Unloads every plugin. NULL is a no-op. */
 BYOL_API void byol_registry_free(struct byol_registry *reg);
@@ -67,7 +67,7 @@ BYOL_API const struct byol_registry_entry *byol_registry_find(const struct byol_
                                                               enum byol_plugin_kind kind,
                                                               const char *name);
 
-/* "backend", "encoder", "augment" (or "unknown"). */
+/* "backend", "encoder", "augment", "trainer" (or "unknown"). */
 BYOL_API const char *byol_plugin_kind_str(enum byol_plugin_kind kind);
 
 /* The host table the core hands to plugins. */

@@ -1,12 +1,13 @@
-/* The training loop behind `byolctl run`: reads a dataset named by the config's data group,
- * steps a BYOL learner over shuffled batches, reports progress and writes checkpoints with
- * byol-pytorch's state names. */
+/* Training and evaluation behind `byolctl run`, `check` and `eval`, and the trainer interface:
+ * the loop is a plugin (kind BYOL_PLUGIN_TRAINER) that the core hands a prepared session. */
 #ifndef BYOL_TRAINER_H
 #define BYOL_TRAINER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "byol/backend.h"
+#include "byol/plugin.h"
 #include "byol/registry.h"
 #include "byol/settings.h"
 
@@ -24,9 +25,25 @@ struct byol_train_report {
     double images_per_s; /* images (one view each) per second since the start */
     double elapsed_s;
     const char *checkpoint; /* the file written after this step, or NULL */
+    double knn_top1;        /* kNN monitor accuracy (eval.every) after this step, or NAN */
+    /* With train.on_checkpoint_error = "continue": why this step's checkpoint could not be
+     * written (the previous one is intact), else NULL. */
+    const char *checkpoint_error;
+};
+
+/* The accuracies of one evaluation of the online encoder's representation. */
+struct byol_train_eval_report {
+    int64_t step;       /* the learner's steps done when it was evaluated */
+    double knn_top1;    /* in [0, 1] */
+    double linear_top1; /* in [0, 1]; NAN when only kNN ran */
+    int knn_k;
+    size_t n_train, n_test;
+    int dim;        /* feature size */
+    double seconds; /* features, kNN and probe */
 };
 
 typedef void (*byol_train_progress_fn)(const struct byol_train_report *r, void *user);
+typedef void (*byol_train_eval_fn)(const struct byol_train_eval_report *r, void *user);
 
 struct byol_train_options {
     const struct byol_settings *root; /* the whole config; borrowed */
@@ -34,22 +51,132 @@ struct byol_train_options {
     byol_train_progress_fn progress;  /* (optional) called after every step */
     void *user;
     int resume; /* 1: continue from train.checkpoint_dir/latest.safetensors (must exist) */
+    byol_train_eval_fn evaluated; /* (optional) called after each linear evaluation */
+    const char *checkpoint; /* byol_train_eval: the state to evaluate (NULL: latest) */
 };
 
-/* Train as the config says: seed, model, train and data groups. The data group needs
- * format = "idx" with images (and optional labels) files. Both views go through the
- * augment_fn / augment_fn2 pipelines (byol/augment.h; default: the identity), which must turn
- * the data's images into in_channels x image_size x image_size; batch k+1 is loaded and
- * augmented on backend.threads workers while the learner trains on batch k. Checkpoints go to
- * train.checkpoint_dir every train.checkpoint_every steps and at the end as
- * step-<N>.safetensors, and latest.safetensors is replaced atomically each time. */
+/* Train with the config's trainer (`trainer = "byol"`, the default, or a trainer plugin's name
+ * or path; `trainer = { name = ...; <the trainer's own settings> }` also works). The built-in
+ * "byol" trainer: the data group's images through the augment_fn / augment_fn2 pipelines
+ * (byol/augment.h; default: the identity), which must make in_channels x image_size^2; batch
+ * k+1 is loaded and augmented on backend.threads workers while the learner trains on batch k.
+ * Checkpoints go to train.checkpoint_dir every train.checkpoint_every steps and at the end as
+ * step-<N>.safetensors, and latest.safetensors is replaced atomically each time. With an eval
+ * group, the run ends with a kNN and linear-probe evaluation (and a kNN monitor every
+ * eval.every steps). */
 BYOL_API byol_status byol_train_run(struct byol_backend *be, struct byol_registry *reg,
                                     const struct byol_train_options *o);
 
 /* Everything byol_train_run does before its first step (settings, dataset, networks,
- * weights, init_from), then nothing: the check behind `byolctl check`. */
+ * weights, init_from, the trainer's own check), then nothing: `byolctl check`. */
 BYOL_API byol_status byol_train_check(struct byol_backend *be, struct byol_registry *reg,
                                       const struct byol_train_options *o);
+
+/* Evaluate a trained state (o->checkpoint, else train.checkpoint_dir/latest.safetensors) with
+ * the trainer named by eval.trainer (default "linear": kNN and linear probe on the eval
+ * group's train/test pair); results go to o->evaluated. */
+BYOL_API byol_status byol_train_eval(struct byol_backend *be, struct byol_registry *reg,
+                                     const struct byol_train_options *o);
+
+/* ---- Trainers: training loops as plugins --------------------------------------------------
+ *
+ * A trainer (kind BYOL_PLUGIN_TRAINER) is the loop; the core prepares everything around it
+ * (config, data, pipelines, learner, resume, evaluation, checkpoints, metrics, progress) as a
+ * session and hands the loop a table of calls on it. The built-in "byol" trainer is
+ *
+ *     for (int64_t k = api->first_step(s); k < api->total_steps(s); k++) {
+ *         const float *v1, *v2;
+ *         float loss;
+ *         if ((st = api->views(s, k, &v1, &v2)) != BYOL_OK ||
+ *             (st = api->forward_backward(s, v1, v2, &loss)) != BYOL_OK ||
+ *             (st = api->optimizer_step(s)) != BYOL_OK)
+ *             return st;
+ *         api->zero_grad(s);
+ *         if ((st = api->update_target(s)) != BYOL_OK ||
+ *             (st = api->end_step(s, k, loss)) != BYOL_OK)
+ *             return st;
+ *         if (api->stop_requested(s)) break;
+ *     }
+ *
+ * and "linear" (behind `byolctl eval`) is one api->evaluate call. A plugin changes the loop:
+ * plugins/examples/trainer-lazy-target updates the target every N steps. Like the host table,
+ * struct byol_train_api only grows at its end. */
+
+struct byol_train_session;
+
+enum byol_trainer_needs {
+    /* The data group, the augmentation pipelines and api->views (training). */
+    BYOL_TRAINER_NEEDS_DATA = 1u << 0,
+    /* A trained state to start from: the options' checkpoint, else checkpoint_dir/latest
+     * (evaluation). Without it the learner starts from init_from / --resume / scratch. */
+    BYOL_TRAINER_NEEDS_CHECKPOINT = 1u << 1,
+};
+
+struct byol_train_api {
+    uint32_t abi_version;
+    uint32_t struct_size;
+
+    /* The whole config, and the trainer's own group (NULL when `trainer` is a plain name). */
+    const struct byol_settings *(*config)(const struct byol_train_session *s);
+    const struct byol_settings *(*own_settings)(const struct byol_train_session *s);
+
+    /* Steps already done (after --resume or a checkpoint), train.steps, images per view. */
+    int64_t (*first_step)(const struct byol_train_session *s);
+    int64_t (*total_steps)(const struct byol_train_session *s);
+    int (*batch_size)(const struct byol_train_session *s);
+    /* The learning rate of step k (warmup and schedule included). */
+    double (*lr_at)(const struct byol_train_session *s, int64_t k);
+
+    /* The two augmented views of batch k (batch_size x C x S x S float32 each), valid until
+     * the next call; batch k + 1 is prepared in the background meanwhile. Batch k and its
+     * augmentations are functions of (seed, k) alone. */
+    byol_status (*views)(struct byol_train_session *s, int64_t k, const float **view1,
+                         const float **view2);
+
+    /* The learner's step in parts (byol/learner.h). */
+    byol_status (*forward_backward)(struct byol_train_session *s, const float *view1,
+                                    const float *view2, float *loss);
+    byol_status (*optimizer_step)(struct byol_train_session *s);
+    void (*zero_grad)(struct byol_train_session *s);
+    byol_status (*update_target)(struct byol_train_session *s);
+
+    /* After step k: progress report, metrics row, the kNN monitor when due, a checkpoint when
+     * due (and after the last step), and the final evaluation after the last step. */
+    byol_status (*end_step)(struct byol_train_session *s, int64_t k, double loss);
+
+    /* kNN (and, with `linear`, the linear probe) on the eval group's train/test pair; the
+     * report also goes to the options' `evaluated`. Fails when the config has no eval group. */
+    byol_status (*evaluate)(struct byol_train_session *s, int linear,
+                            struct byol_train_eval_report *out);
+
+    /* Nonzero once SIGINT/SIGTERM asked the run to stop: end the loop after end_step (which
+     * then writes a checkpoint). */
+    int (*stop_requested)(const struct byol_train_session *s);
+};
+
+struct byol_trainer_ops {
+    uint32_t abi_version;
+    uint32_t struct_size;
+    const char *name; /* what `trainer = "..."` selects, e.g. "byol" */
+    const char *version;
+    const char *description;
+    uint32_t needs; /* enum byol_trainer_needs */
+
+    /* (optional) Check the trainer's own settings (api->own_settings); reject unknown keys
+     * with host->setting_check_keys. Called by both check and run, before run. */
+    byol_status (*check)(const struct byol_host_api *host, const struct byol_train_api *api,
+                         struct byol_train_session *s);
+    /* The loop. Return the first failure's status (with its message set). */
+    byol_status (*run)(const struct byol_host_api *host, const struct byol_train_api *api,
+                       struct byol_train_session *s);
+};
+
+/* The table of calls the core hands to trainers. */
+BYOL_API const struct byol_train_api *byol_train_api(void);
+
+/* Ask a running byol_train_run to stop after its current step (with a checkpoint). Safe to
+ * call from a signal handler: byolctl calls it on the first SIGINT or SIGTERM. */
+BYOL_API void byol_train_request_stop(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,23 @@
+/* The session behind the trainer interface (include/byol/trainer.h): what core/trainer.c and
+ * core/train_session.c share. Not installed. */
+#ifndef BYOL_TRAIN_INTERNAL_H
+#define BYOL_TRAIN_INTERNAL_H
+
+#include "byol/trainer.h"
+
+/* Prepare a session for a trainer with `needs` (enum byol_trainer_needs): settings, networks,
+ * weights, the state to start from, and with BYOL_TRAINER_NEEDS_DATA the data and pipelines.
+ * `own` is the trainer's own settings group (may be NULL). On failure *out is NULL and the
+ * message is set. */
+byol_status byol_train_session_open(struct byol_backend *be, struct byol_registry *reg,
+                                    const struct byol_train_options *o, uint32_t needs,
+                                    const struct byol_settings *own,
+                                    struct byol_train_session **out);
+/* Waits for a batch still being prepared, then frees everything. NULL is a no-op. */
+void byol_train_session_close(struct byol_train_session *s);
+
+/* The built-in trainers, registered by the registry like a plugin's: "byol" and "linear". */
+const struct byol_trainer_ops *byol_trainer_builtin_byol(void);
+const struct byol_trainer_ops *byol_trainer_builtin_linear(void);
+
+#endif

@@ -1,0 +1,660 @@
+/* The session that the core prepares for a trainer (include/byol/trainer.h): config, data,
+ * augmentation pipelines and their prefetch thread, learner, checkpoints, progress, and the
+ * table of calls (struct byol_train_api) through which a trainer's loop drives it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "byol/augment.h"
+#include "byol/dataset.h"
+#include "byol/learner.h"
+#include "byol/rng.h"
+#include "train_internal.h"
+
+/* Stream ids that keep the loop's random draws apart from everything else seeded alike. */
+#define STREAM_SHUFFLE 0x5348554646ull /* "SHUFF" */
+
+struct train_data {
+    struct byol_dataset *ds;
+    int shuffle;
+    size_t *order; /* this epoch's sample order */
+    int64_t epoch; /* the epoch `order` belongs to (-1: none yet) */
+};
+
+struct train_checkpoints {
+    const char *dir;
+    int keep_going; /* on_checkpoint_error = "continue": a failed write is only reported */
+    int swept;      /* stale temporary files removed (before this run's first write) */
+    int64_t every;
+    int64_t keep; /* step-<N> files kept (latest always is); 0 keeps all */
+};
+
+static void config_path(const char *dir, const char *path, char *out, size_t n)
+{
+    if (path[0] == '/' || !dir || !dir[0])
+        snprintf(out, n, "%s", path);
+    else
+        snprintf(out, n, "%s/%s", dir, path);
+}
+
+/* The data group: the loader's own keys here, the dataset's (per format) in dataset.h. */
+static byol_status open_data(const struct byol_settings *g, const char *dir,
+                             const struct byol_learner_config *c, uint64_t seed,
+                             struct train_data *d)
+{
+    byol_status st = byol_settings_bool(g, "shuffle", 1, &d->shuffle);
+    if (st != BYOL_OK)
+        return st;
+    return byol_dataset_open_settings(g, dir, c->in_channels, c->image_size, seed, &d->ds);
+}
+
+/* The dataset's channels must be what the encoder takes (1-channel data may feed 3 channels);
+ * the image size is the pipelines' business (check_view_shapes). */
+static byol_status check_data_shape(const struct train_data *d,
+                                    const struct byol_learner_config *c)
+{
+    int ch;
+    byol_dataset_shape(d->ds, &ch, NULL, NULL);
+    if (ch != c->in_channels && ch != 1)
+        return byol_error(BYOL_ERR_SHAPE,
+                          "model.encoder.in_channels = %d but the data's images have %d channels",
+                          c->in_channels, ch);
+    if (byol_dataset_count(d->ds) < (size_t)c->batch_size)
+        return byol_error(BYOL_ERR_INVALID, "train.batch_size = %d but the data has %zu images",
+                          c->batch_size, byol_dataset_count(d->ds));
+    return BYOL_OK;
+}
+
+static void shuffle_epoch(struct train_data *d, uint64_t seed, int64_t epoch)
+{
+    size_t n = byol_dataset_count(d->ds);
+    for (size_t i = 0; i < n; i++)
+        d->order[i] = i;
+    d->epoch = epoch;
+    if (!d->shuffle)
+        return;
+    struct byol_rng r;
+    byol_rng_init(&r, seed, byol_rng_stream_id(STREAM_SHUFFLE, (uint64_t)epoch, 0, 0));
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(byol_rng_u64(&r) % (i + 1));
+        size_t t = d->order[i];
+        d->order[i] = d->order[j];
+        d->order[j] = t;
+    }
+}
+
+/* Batch `step` (drop-last epochs) as B images of in_channels x H x W (the data's size). */
+static byol_status load_batch(struct train_data *d, const struct byol_learner_config *c,
+                              uint64_t seed, int64_t step, float *out, float *scratch)
+{
+    size_t per_epoch = byol_dataset_count(d->ds) / (size_t)c->batch_size;
+    int64_t epoch = step / (int64_t)per_epoch;
+    size_t first = (size_t)(step % (int64_t)per_epoch) * (size_t)c->batch_size;
+    if (epoch != d->epoch)
+        shuffle_epoch(d, seed, epoch);
+    int ch, h, w;
+    byol_dataset_shape(d->ds, &ch, &h, &w);
+    size_t plane = (size_t)h * (size_t)w;
+    size_t image = plane * (size_t)c->in_channels;
+    for (int b = 0; b < c->batch_size; b++) {
+        float *dst = out + (size_t)b * image;
+        byol_status st = byol_dataset_get(d->ds, d->order[first + (size_t)b], scratch);
+        if (st != BYOL_OK)
+            return st;
+        /* Grayscale into a multi-channel encoder: the same plane in every channel. */
+        for (int k = 0; k < c->in_channels; k++)
+            memcpy(dst + (size_t)k * plane, scratch + (ch == 1 ? 0 : (size_t)k * plane),
+                   plane * sizeof(float));
+    }
+    return BYOL_OK;
+}
+
+static byol_status make_dir(const char *dir)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+                return byol_error(BYOL_ERR_IO, "train.checkpoint_dir: cannot create %s: %s", tmp,
+                                  strerror(errno));
+            if (!c)
+                break;
+            *p = c;
+        }
+    }
+    return BYOL_OK;
+}
+
+/* A run killed while writing a checkpoint leaves its temporary file (<name>.tmp.XXXXXX, see
+ * byol_st_writer_save) behind; the next run in the folder removes them. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *tmp = strstr(e->d_name, ".safetensors.tmp.");
+        char path[PATH_MAX];
+        if (tmp && strlen(tmp) == strlen(".safetensors.tmp.XXXXXX") && e->d_name[0] != '.' &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Remove step-<N> checkpoints older than the `keep` newest. Only files this loop names are
+ * touched; a failure to remove one is reported but does not stop training. */
+static void prune_checkpoints(const struct train_checkpoints *ck, int64_t newest)
+{
+    if (ck->keep <= 0 || ck->every <= 0)
+        return;
+    for (int64_t step = newest - ck->keep * ck->every; step > 0; step -= ck->every) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/step-%lld.safetensors", ck->dir, (long long)step);
+        if (unlink(path) != 0 && errno == ENOENT)
+            break; /* older ones went in earlier rounds */
+    }
+}
+
+/* latest.safetensors becomes a second name of `path` (a hard link made under a temporary
+ * name, then renamed over the old latest: atomic), so it costs no second write; where links
+ * are not supported it is written out in full. */
+static byol_status link_latest(struct byol_learner *l, const char *dir, const char *path)
+{
+    char latest[PATH_MAX], tmp[PATH_MAX];
+    snprintf(latest, sizeof latest, "%s/latest.safetensors", dir);
+    snprintf(tmp, sizeof tmp, "%s/latest.safetensors.tmp.link00", dir);
+    unlink(tmp);
+    if (link(path, tmp) != 0)
+        return byol_learner_save_state(l, latest, 1);
+    if (rename(tmp, latest) != 0) {
+        int err = errno;
+        unlink(tmp);
+        return byol_error(BYOL_ERR_IO, "%s: cannot replace: %s", latest, strerror(err));
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return BYOL_OK;
+}
+
+/* step-<N> first, then latest: both atomic, so a crash at any point leaves a latest that
+ * loads (the previous one, or this one). */
+static byol_status save_checkpoint(struct byol_learner *l, struct train_checkpoints *ck,
+                                   int64_t step, char *path, size_t n)
+{
+    byol_status st = make_dir(ck->dir);
+    if (st != BYOL_OK)
+        return st;
+    if (!ck->swept) {
+        remove_stale_temps(ck->dir);
+        ck->swept = 1;
+    }
+    snprintf(path, n, "%s/step-%lld.safetensors", ck->dir, (long long)step);
+    st = byol_learner_save_state(l, path, 1);
+    if (st == BYOL_OK)
+        st = link_latest(l, ck->dir, path);
+    if (st == BYOL_OK && step % (ck->every > 0 ? ck->every : step) == 0)
+        prune_checkpoints(ck, step);
+    return st;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* train.on_checkpoint_error: "stop" (the default) ends the run with the write's error;
+ * "continue" reports it and trains on (the last checkpoint of a run must still succeed). */
+static byol_status read_on_error(const struct byol_settings *train, int *keep_going)
+{
+    const char *mode;
+    byol_status st = byol_settings_string(train, "on_checkpoint_error", "stop", &mode);
+    if (st != BYOL_OK)
+        return st;
+    *keep_going = strcmp(mode, "continue") == 0;
+    if (!*keep_going && strcmp(mode, "stop") != 0)
+        return byol_settings_error(byol_settings_child(train, "on_checkpoint_error"),
+                                   BYOL_ERR_INVALID, "must be \"stop\" or \"continue\", got \"%s\"",
+                                   mode);
+    return BYOL_OK;
+}
+
+static byol_status read_train_extras(const struct byol_settings *train, const char *dir,
+                                     struct train_checkpoints *ck, char *init_from, size_t n)
+{
+    const char *init = NULL;
+    int64_t every;
+    byol_status st = byol_settings_string(train, "checkpoint_dir", "checkpoints", &ck->dir);
+    if (st == BYOL_OK)
+        st = byol_settings_int(train, "checkpoint_every", 500, &every);
+    if (st == BYOL_OK)
+        st = byol_settings_int(train, "keep_checkpoints", 3, &ck->keep);
+    if (st == BYOL_OK && ck->keep < 0)
+        return byol_settings_error(byol_settings_child(train, "keep_checkpoints"),
+                                   BYOL_ERR_INVALID, "must be >= 0 (0: keep all)");
+    if (st == BYOL_OK)
+        st = read_on_error(train, &ck->keep_going);
+    if (st == BYOL_OK)
+        st = byol_settings_string(train, "init_from", NULL, &init);
+    if (st != BYOL_OK)
+        return st;
+    if (every < 0)
+        return byol_settings_error(byol_settings_child(train, "checkpoint_every"),
+                                   BYOL_ERR_INVALID, "must be >= 0 (0: only at the end)");
+    ck->every = every;
+    init_from[0] = '\0';
+    if (init)
+        config_path(dir, init, init_from, n);
+    return BYOL_OK;
+}
+
+/* A batch being prepared on the prefetch thread. */
+struct train_prefetch {
+    struct byol_train_session *t;
+    int64_t step;
+    int slot;
+    byol_status status;
+    char message[1024];
+    pthread_t thread;
+    int running;
+};
+
+struct byol_train_session {
+    const struct byol_train_options *o;
+    const struct byol_settings *own; /* the trainer's group, or NULL */
+    uint32_t needs;
+    struct byol_learner_config c;
+    struct train_data data;
+    struct train_checkpoints ck;
+    struct byol_learner *learner;
+    float *batch, *scratch;
+    uint64_t seed;
+    struct byol_augment_pipeline *views[2]; /* augment_fn, augment_fn2 */
+    struct byol_augment_pool *pool;
+    float *view_buf[2][2]; /* [slot][view]: the step in training and the one being prepared */
+    int64_t slot_step[2];  /* the batch each slot holds (-1: none) */
+    struct train_prefetch next;
+    int64_t first; /* steps done when the session opened */
+    double t0;
+    int checkpointed; /* the state after the last end_step is on disk */
+};
+
+static volatile sig_atomic_t train_stop_flag;
+
+void byol_train_request_stop(void)
+{
+    train_stop_flag = 1;
+}
+
+/* The pipelines must turn the data's images into what the encoder takes. */
+static byol_status check_view_shapes(const struct byol_train_session *t)
+{
+    for (int v = 0; v < 2; v++) {
+        int c, h, w, s = t->c.image_size;
+        byol_augment_pipeline_output(t->views[v], &c, &h, &w);
+        if (c != t->c.in_channels || h != s || w != s)
+            return byol_error(BYOL_ERR_SHAPE,
+                              "%s makes %dx%dx%d images but the model takes %dx%dx%d "
+                              "(model.encoder.in_channels x model.image_size^2): end it with a "
+                              "random_resized_crop, resize or center_crop to %d",
+                              v ? "augment_fn2" : "augment_fn", c, h, w, t->c.in_channels, s, s,
+                              s);
+    }
+    return BYOL_OK;
+}
+
+/* Pipelines, worker pool (backend.threads workers) and the per-view batch buffers. */
+static byol_status setup_augment(struct byol_train_session *t, struct byol_registry *reg,
+                                 const struct byol_settings *root)
+{
+    int64_t threads;
+    int h, w;
+    byol_dataset_shape(t->data.ds, NULL, &h, &w);
+    struct byol_augment_info info = {t->c.in_channels, h, w, t->c.image_size};
+    byol_status st =
+        byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
+    if (st == BYOL_OK)
+        st = byol_augment_views_create(reg, root, &info, t->views);
+    if (st == BYOL_OK)
+        st = check_view_shapes(t);
+    if (st == BYOL_OK)
+        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads,
+                                      &t->pool);
+    size_t view = (size_t)t->c.batch_size * (size_t)t->c.in_channels * (size_t)t->c.image_size *
+                  (size_t)t->c.image_size;
+    for (int i = 0; i < 4 && st == BYOL_OK; i++)
+        if (!(t->view_buf[i / 2][i % 2] = malloc(view * sizeof(float))))
+            st = byol_error(BYOL_ERR_NOMEM, "out of memory for the augmented views");
+    return st;
+}
+
+/* checkpoint_dir/latest.safetensors, for --resume (in place of init_from) and evaluation.
+ * Shuffling and augmentation are functions of (seed, step), so a resumed run ends where an
+ * uninterrupted one would. */
+static byol_status resume_path(const struct train_checkpoints *ck, char *path, size_t n,
+                               const char *what)
+{
+    snprintf(path, n, "%s/latest.safetensors", ck->dir);
+    if (access(path, R_OK) != 0)
+        return byol_error(BYOL_ERR_NOT_FOUND, "%s: %s: %s", what, path, strerror(errno));
+    return BYOL_OK;
+}
+
+/* The learner, the encoder's pretrained weights, and the state to start from: the checkpoint
+ * to evaluate (NEEDS_CHECKPOINT), else latest for --resume, else train.init_from. */
+static byol_status setup_learner(struct byol_train_session *t, struct byol_backend *be,
+                                 struct byol_registry *reg, const char *init_from)
+{
+    char path[PATH_MAX];
+    const char *weights = NULL;
+    byol_status st = byol_learner_create(be, reg, &t->c, &t->learner);
+    if (st == BYOL_OK)
+        st = byol_settings_string(t->c.encoder_settings, "weights", NULL, &weights);
+    if (st == BYOL_OK && weights) {
+        config_path(t->o->config_dir, weights, path, sizeof path);
+        st = byol_learner_load_encoder_weights(t->learner, path);
+    }
+    if (st != BYOL_OK)
+        return st;
+    if (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT) {
+        if (t->o->checkpoint)
+            snprintf(path, sizeof path, "%s", t->o->checkpoint);
+        else if ((st = resume_path(&t->ck, path, sizeof path, "no checkpoint to evaluate")) !=
+                 BYOL_OK)
+            return st;
+    } else if (t->o->resume) {
+        if ((st = resume_path(&t->ck, path, sizeof path, "--resume: no checkpoint to resume "
+                                                         "from")) != BYOL_OK)
+            return st;
+    } else {
+        snprintf(path, sizeof path, "%s", init_from);
+    }
+    return path[0] ? byol_learner_load_state(t->learner, path) : BYOL_OK;
+}
+
+/* The data, its order and the batch buffers (NEEDS_DATA). */
+static byol_status setup_data(struct byol_train_session *t, struct byol_registry *reg)
+{
+    const struct byol_settings *root = t->o->root;
+    byol_status st = open_data(byol_settings_child(root, "data"), t->o->config_dir, &t->c,
+                               t->seed, &t->data);
+    if (st == BYOL_OK)
+        st = check_data_shape(&t->data, &t->c);
+    if (st == BYOL_OK)
+        st = setup_augment(t, reg, root);
+    if (st != BYOL_OK)
+        return st;
+    size_t n = byol_dataset_count(t->data.ds);
+    int dh, dw;
+    byol_dataset_shape(t->data.ds, NULL, &dh, &dw);
+    size_t image = (size_t)t->c.in_channels * (size_t)dh * (size_t)dw;
+    t->data.order = malloc(n * sizeof *t->data.order);
+    t->batch = malloc((size_t)t->c.batch_size * image * sizeof(float));
+    t->scratch = malloc(image * sizeof(float));
+    if (!t->data.order || !t->batch || !t->scratch)
+        return byol_error(BYOL_ERR_NOMEM, "out of memory for the batch buffers");
+    t->data.epoch = -1;
+    return BYOL_OK;
+}
+
+static byol_status session_setup(struct byol_train_session *t, struct byol_backend *be,
+                                 struct byol_registry *reg)
+{
+    const struct byol_settings *root = t->o->root;
+    char init_from[PATH_MAX];
+    int64_t seed;
+    byol_learner_config_default(&t->c);
+    byol_status st = byol_settings_int(root, "seed", 0, &seed);
+    if (st == BYOL_OK)
+        st = byol_learner_config_read(&t->c, byol_settings_child(root, "model"),
+                                      byol_settings_child(root, "train"));
+    if (st == BYOL_OK)
+        st = read_train_extras(byol_settings_child(root, "train"), t->o->config_dir, &t->ck,
+                               init_from, sizeof init_from);
+    if (st != BYOL_OK)
+        return st;
+    t->seed = (uint64_t)seed;
+    t->c.seed = t->seed;
+    if ((t->needs & BYOL_TRAINER_NEEDS_DATA) && (st = setup_data(t, reg)) != BYOL_OK)
+        return st;
+    st = setup_learner(t, be, reg, init_from);
+    t->first = t->learner ? byol_learner_steps_done(t->learner) : 0;
+    return st;
+}
+
+byol_status byol_train_session_open(struct byol_backend *be, struct byol_registry *reg,
+                                    const struct byol_train_options *o, uint32_t needs,
+                                    const struct byol_settings *own,
+                                    struct byol_train_session **out)
+{
+    *out = NULL;
+    struct byol_train_session *t = calloc(1, sizeof *t);
+    if (!t)
+        return byol_error(BYOL_ERR_NOMEM, "out of memory for the training session");
+    t->o = o;
+    t->own = own;
+    t->needs = needs;
+    t->slot_step[0] = t->slot_step[1] = -1;
+    byol_status st = session_setup(t, be, reg);
+    if (st != BYOL_OK) {
+        byol_train_session_close(t);
+        return st;
+    }
+    t->t0 = now_s();
+    *out = t;
+    return BYOL_OK;
+}
+
+static void prefetch_join(struct byol_train_session *t)
+{
+    if (t->next.running) {
+        pthread_join(t->next.thread, NULL);
+        t->next.running = 0;
+    }
+}
+
+void byol_train_session_close(struct byol_train_session *t)
+{
+    if (!t)
+        return;
+    prefetch_join(t);
+    byol_learner_free(t->learner);
+    byol_dataset_free(t->data.ds);
+    free(t->data.order);
+    free(t->batch);
+    free(t->scratch);
+    byol_augment_pool_free(t->pool);
+    for (int i = 0; i < 4; i++)
+        free(t->view_buf[i / 2][i % 2]);
+    byol_augment_pipeline_free(t->views[0]);
+    byol_augment_pipeline_free(t->views[1]);
+    free(t);
+}
+
+/* ---- the calls a trainer makes (struct byol_train_api) ------------------------------------ */
+
+/* Load batch `step` and augment both views into slot `slot`. Image b of view v draws from the
+ * stream (seed, step, b, v): a resumed run augments exactly as an uninterrupted one. */
+static byol_status prepare_batch(struct byol_train_session *t, int64_t step, int slot)
+{
+    t->slot_step[slot] = -1;
+    byol_status st = load_batch(&t->data, &t->c, t->seed, step, t->batch, t->scratch);
+    for (int v = 0; v < 2 && st == BYOL_OK; v++)
+        st = byol_augment_batch(t->pool, t->views[v], t->batch, (size_t)t->c.batch_size,
+                                t->view_buf[slot][v], t->seed, (uint64_t)step, v + 1);
+    if (st == BYOL_OK)
+        t->slot_step[slot] = step;
+    return st;
+}
+
+static void *prefetch_main(void *arg)
+{
+    struct train_prefetch *p = arg;
+    p->status = prepare_batch(p->t, p->step, p->slot);
+    if (p->status != BYOL_OK)
+        snprintf(p->message, sizeof p->message, "%s", byol_last_error());
+    return NULL;
+}
+
+static byol_status api_views(struct byol_train_session *t, int64_t k, const float **view1,
+                             const float **view2)
+{
+    if (!(t->needs & BYOL_TRAINER_NEEDS_DATA) || k < 0)
+        return byol_error(BYOL_ERR_INVALID, "views: %s",
+                          k < 0 ? "negative step" : "this trainer did not ask for data");
+    if (t->next.running) {
+        prefetch_join(t);
+        if (t->next.status != BYOL_OK && t->next.step == k)
+            return byol_error(t->next.status, "%s", t->next.message);
+    }
+    int slot = t->slot_step[0] == k ? 0 : t->slot_step[1] == k ? 1 : -1;
+    byol_status st = BYOL_OK;
+    if (slot < 0 && (st = prepare_batch(t, k, slot = 0)) != BYOL_OK)
+        return st;
+    if (k + 1 < t->c.optim.total_steps) {
+        t->next = (struct train_prefetch){.t = t, .step = k + 1, .slot = slot ^ 1};
+        if (pthread_create(&t->next.thread, NULL, prefetch_main, &t->next) != 0)
+            return byol_error(BYOL_ERR_INTERNAL, "cannot start the prefetch thread");
+        t->next.running = 1;
+    }
+    *view1 = t->view_buf[slot][0];
+    *view2 = t->view_buf[slot][1];
+    return BYOL_OK;
+}
+
+static byol_status api_forward_backward(struct byol_train_session *t, const float *view1,
+                                        const float *view2, float *loss)
+{
+    return byol_learner_forward_backward(t->learner, view1, view2, loss);
+}
+
+static byol_status api_optimizer_step(struct byol_train_session *t)
+{
+    return byol_learner_optimizer_step(t->learner);
+}
+
+static void api_zero_grad(struct byol_train_session *t)
+{
+    byol_learner_zero_grad(t->learner);
+}
+
+static byol_status api_update_target(struct byol_train_session *t)
+{
+    return byol_learner_update_target(t->learner);
+}
+
+static int api_stop_requested(const struct byol_train_session *t)
+{
+    (void)t;
+    return train_stop_flag != 0;
+}
+
+/* After step k: a checkpoint when due (every N, the last step, a requested stop), then the
+ * progress report. */
+static byol_status api_end_step(struct byol_train_session *t, int64_t k, double loss)
+{
+    int64_t total = t->c.optim.total_steps, done = k + 1;
+    char ckpt[PATH_MAX];
+    struct byol_train_report r = {.step = done, .start_step = t->first, .total_steps = total,
+                                  .loss = loss, .knn_top1 = NAN};
+    r.lr = byol_optim_lr_at(&t->c.optim, k);
+    char why[1024];
+    if (done == total || (t->ck.every > 0 && done % t->ck.every == 0) || train_stop_flag) {
+        byol_status st = save_checkpoint(t->learner, &t->ck, done, ckpt, sizeof ckpt);
+        if (st != BYOL_OK && (!t->ck.keep_going || done == total || train_stop_flag))
+            return st;
+        if (st != BYOL_OK) {
+            snprintf(why, sizeof why, "%s", byol_last_error());
+            r.checkpoint_error = why;
+        } else {
+            r.checkpoint = ckpt;
+        }
+    }
+    r.tau = t->c.use_momentum ? byol_learner_tau(t->learner) : 0;
+    r.elapsed_s = now_s() - t->t0;
+    r.images_per_s = (double)(done - t->first) * t->c.batch_size / r.elapsed_s;
+    if (t->o->progress)
+        t->o->progress(&r, t->o->user);
+    return BYOL_OK;
+}
+
+static byol_status api_evaluate(struct byol_train_session *t, int linear,
+                                struct byol_train_eval_report *out)
+{
+    (void)t;
+    (void)linear;
+    (void)out;
+    return byol_error(BYOL_ERR_UNSUPPORTED, "evaluate: not available in this build");
+}
+
+static const struct byol_settings *api_config(const struct byol_train_session *t)
+{
+    return t->o->root;
+}
+
+static const struct byol_settings *api_own_settings(const struct byol_train_session *t)
+{
+    return t->own;
+}
+
+static int64_t api_first_step(const struct byol_train_session *t)
+{
+    return t->first;
+}
+
+static int64_t api_total_steps(const struct byol_train_session *t)
+{
+    return t->c.optim.total_steps;
+}
+
+static int api_batch_size(const struct byol_train_session *t)
+{
+    return t->c.batch_size;
+}
+
+static double api_lr_at(const struct byol_train_session *t, int64_t k)
+{
+    return byol_optim_lr_at(&t->c.optim, k);
+}
+
+static const struct byol_train_api train_api = {
+    .abi_version = BYOL_ABI_VERSION,
+    .struct_size = sizeof(struct byol_train_api),
+    .config = api_config,
+    .own_settings = api_own_settings,
+    .first_step = api_first_step,
+    .total_steps = api_total_steps,
+    .batch_size = api_batch_size,
+    .lr_at = api_lr_at,
+    .views = api_views,
+    .forward_backward = api_forward_backward,
+    .optimizer_step = api_optimizer_step,
+    .zero_grad = api_zero_grad,
+    .update_target = api_update_target,
+    .end_step = api_end_step,
+    .evaluate = api_evaluate,
+    .stop_requested = api_stop_requested,
+};
+
+const struct byol_train_api *byol_train_api(void)
+{
+    return &train_api;
+}
