@@ -67,6 +67,23 @@ static void preset_byol_paper(char *buf, size_t n, const struct byol_augment_inf
              view == 2 ? "0.2" : "0.0", norm);
 }
 
+byol_status byol_augment_preset_text(const char *name, int view,
+                                     const struct byol_augment_info *in, char *buf, size_t n)
+{
+    if (!name || !in || !buf || n < 2048)
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_preset_text: bad argument");
+    if (strcmp(name, "byol_pytorch_default") == 0)
+        preset_pytorch_default(buf, n, in);
+    else if (strcmp(name, "byol_paper") == 0)
+        preset_byol_paper(buf, n, in, view);
+    else
+        return byol_error(BYOL_ERR_NOT_FOUND,
+                          "unknown augmentation preset '%s' (presets: byol_pytorch_default, "
+                          "byol_paper; or a list of ops)",
+                          name);
+    return BYOL_OK;
+}
+
 byol_status byol_augment_pipeline_preset(struct byol_registry *reg, const char *name, int view,
                                          const struct byol_augment_info *in,
                                          struct byol_augment_pipeline **out)
@@ -75,18 +92,12 @@ byol_status byol_augment_pipeline_preset(struct byol_registry *reg, const char *
     if (!reg || !name || !in || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_preset: NULL argument");
     *out = NULL;
-    if (strcmp(name, "byol_pytorch_default") == 0)
-        preset_pytorch_default(text, sizeof text, in);
-    else if (strcmp(name, "byol_paper") == 0)
-        preset_byol_paper(text, sizeof text, in, view);
-    else
-        return byol_error(BYOL_ERR_NOT_FOUND,
-                          "unknown augmentation preset '%s' (presets: byol_pytorch_default, "
-                          "byol_paper; or a list of ops)",
-                          name);
+    byol_status st = byol_augment_preset_text(name, view, in, text, sizeof text);
+    if (st != BYOL_OK)
+        return st;
     snprintf(label, sizeof label, "preset %s (view %d)", name, view);
     struct byol_config *cfg;
-    byol_status st = byol_config_parse(text, label, &cfg);
+    st = byol_config_parse(text, label, &cfg);
     if (st == BYOL_OK)
         st = byol_augment_pipeline_create(reg, byol_config_root(cfg), "augment", view, in, out);
     byol_config_free(cfg);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dataset_internal.h"
+#include "limits_internal.h"
 
 byol_status byol_dataset_wrap(const struct byol_dataset_ops *ops, void *impl, const char *name,
                               size_t count, int c, int h, int w, struct byol_dataset **out)
@@ -115,6 +116,8 @@ byol_status byol_dataset_read_file(const char *path, const char *what, uint64_t 
     else if ((uint64_t)st.st_size > max_bytes)
         s = byol_error(BYOL_ERR_FORMAT, "%s: %s of %llu bytes is larger than the limit (%llu)",
                        path, what, (unsigned long long)st.st_size, (unsigned long long)max_bytes);
+    else
+        s = byol_mem_check(path, "reading the file", (uint64_t)st.st_size);
     size_t n = s == BYOL_OK ? (size_t)st.st_size : 0;
     uint8_t *b = s == BYOL_OK ? malloc(n ? n : 1) : NULL;
     if (s == BYOL_OK && !b)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "dataset_internal.h"
+#include "limits_internal.h"
 
 #define CIFAR_SIDE 32
 #define CIFAR_IMAGE (3 * CIFAR_SIDE * CIFAR_SIDE)
@@ -133,6 +134,8 @@ static byol_status append_batch(const char *path, uint8_t **all, size_t *bytes)
                             "%s: record %zu has label %u (CIFAR-10 labels are 0..9): not a "
                             "CIFAR-10 batch",
                             path, r, (unsigned)b[r * CIFAR_RECORD]);
+    if (st == BYOL_OK) /* the batches so far and this one, in one block */
+        st = byol_mem_check(path, "the CIFAR-10 data", (uint64_t)*bytes + n);
     uint8_t *grown = st == BYOL_OK ? realloc(*all, *bytes + n) : NULL;
     if (st == BYOL_OK && !grown)
         st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);

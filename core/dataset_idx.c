@@ -12,10 +12,12 @@
 #include <zlib.h>
 
 #include "dataset_internal.h"
+#include "limits_internal.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
 #define IDX_MAX_DIMS 3
+#define IDX_GZIP_MAX_RATIO 1032
 
 /* One IDX file read into memory. */
 struct idx_file {
@@ -162,11 +164,25 @@ static byol_status idx_data(struct idx_reader *r, struct idx_file *f)
     /* A plain file's size is known: refuse a short one before allocating for it. */
     if (gzdirect(r->gz) && (uint64_t)r->file_size < header + f->bytes)
         return idx_truncated(r, f, (uint64_t)r->file_size - header);
+    /* Deflate expands at most 1032:1 (a 258-byte match in 2 bits), so a gzip file that small
+     * cannot hold the data its header declares: a truncated file or a bomb. */
+    if (!gzdirect(r->gz) && f->bytes / IDX_GZIP_MAX_RATIO > (uint64_t)r->file_size) {
+        char dims[64];
+        dims_str(f, dims, sizeof dims);
+        return byol_error(BYOL_ERR_FORMAT,
+                          "%s: truncated: the header declares %s = %llu data bytes, more than a "
+                          "gzip file of %llu bytes can hold",
+                          r->path, dims, (unsigned long long)f->bytes,
+                          (unsigned long long)r->file_size);
+    }
+    byol_status st = byol_mem_check(r->path, "the IDX data", f->bytes);
+    if (st != BYOL_OK)
+        return st;
     f->data = malloc((size_t)f->bytes);
     if (!f->data)
         return byol_error(BYOL_ERR_NOMEM, "%s: out of memory for %llu data bytes", r->path,
                           (unsigned long long)f->bytes);
-    byol_status st = idx_read(r, f->data, f->bytes, &got);
+    st = idx_read(r, f->data, f->bytes, &got);
     if (st != BYOL_OK)
         return st;
     if (got < f->bytes)

@@ -211,11 +211,16 @@ static byol_status npy_check(const char *path, struct npy_array *a, const char *
         return byol_error(
             BYOL_ERR_FORMAT,
             "%s: fortran_order is True (save a C-ordered array: np.ascontiguousarray)", path);
+    /* A zero dimension makes the array empty whatever the others say; otherwise every
+     * partial product stays below the limit, so it cannot wrap. */
     a->count = 1;
-    for (int d = 0; d < h->ndim; d++) {
-        a->count *= h->dims[d]; /* dims < 2^48: the product is checked against the size */
-        if (a->count > BYOL_NPY_MAX_BYTES)
+    for (int d = 0; d < h->ndim; d++)
+        if (h->dims[d] == 0)
+            a->count = 0;
+    for (int d = 0; d < h->ndim && a->count; d++) {
+        if (h->dims[d] > BYOL_NPY_MAX_BYTES / a->count)
             return byol_error(BYOL_ERR_FORMAT, "%s: the shape declares too much data", path);
+        a->count *= h->dims[d];
     }
     uint64_t want = a->count * a->itemsize, have = file_size - h->data_offset;
     if (have < want)

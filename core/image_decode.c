@@ -13,6 +13,7 @@
 #include "byol/dataset.h"
 #include "dataset_internal.h"
 #include "image_internal.h"
+#include "limits_internal.h"
 
 /* PIL's ITU-R 601-2 luma in 16-bit fixed point: 0.299 R + 0.587 G + 0.114 B, rounded. */
 static uint8_t luma(const uint8_t *rgb)
@@ -126,14 +127,35 @@ static void png_setup_transforms(png_structp png, png_infop info)
     png_read_update_info(png, info);
 }
 
+/* Deflate expands at most 1032:1, so a file too small to hold the image's filtered rows (a
+ * filter byte and the packed pixels per row) is refused before anything is allocated; then
+ * the decoded rows and the output must fit in memory. */
+static byol_status png_check_data_size(struct png_job *j, png_uint_32 w, png_uint_32 h)
+{
+    uint64_t raw = (uint64_t)h * ((uint64_t)png_get_rowbytes(j->png, j->info) + 1);
+    if (raw / IMAGE_DEFLATE_MAX_RATIO > j->size)
+        return byol_error(BYOL_ERR_FORMAT,
+                          "%s: corrupt PNG (a %ux%u image needs %llu bytes of pixel data, more "
+                          "than a file of %zu bytes can hold)",
+                          j->path, (unsigned)w, (unsigned)h, (unsigned long long)raw, j->size);
+    char what[64];
+    snprintf(what, sizeof what, "decoding a %ux%u PNG", (unsigned)w, (unsigned)h);
+    return byol_mem_check(j->path, what, (uint64_t)w * h * (4 + (unsigned)j->channels));
+}
+
 /* Runs under setjmp in png_decode: a libpng error returns there. */
 static void png_decode_body(struct png_job *j)
 {
     png_set_read_fn(j->png, j, png_on_read);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* Fuzz builds only: mutated chunks would nearly all stop at their CRC. */
+    png_set_crc_action(j->png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+#endif
     png_read_info(j->png, j->info);
     png_uint_32 w = png_get_image_width(j->png, j->info);
     png_uint_32 h = png_get_image_height(j->png, j->info);
-    if ((j->st = check_size(j->path, "PNG", w, h)) != BYOL_OK)
+    if ((j->st = check_size(j->path, "PNG", w, h)) != BYOL_OK ||
+        (j->st = png_check_data_size(j, w, h)) != BYOL_OK)
         png_longjmp(j->png, 1);
     png_setup_transforms(j->png, j->info);
     int sc = png_get_channels(j->png, j->info);
@@ -192,6 +214,12 @@ struct jpeg_job {
 static void jpeg_on_error(j_common_ptr cinfo)
 {
     struct jpeg_job *j = (struct jpeg_job *)cinfo->err;
+    int code = cinfo->err->msg_code;
+    if (code == JERR_NO_BACKING_STORE || code == JERR_OUT_OF_MEMORY)
+        j->st = byol_error(BYOL_ERR_FORMAT,
+                           "%s: JPEG too large to decode (needs more than the %llu MiB limit of "
+                           "decoder memory)",
+                           j->path, (unsigned long long)(BYOL_JPEG_MAX_MEMORY >> 20));
     cinfo->err->format_message(cinfo, j->msg);
     longjmp(j->jump, 1);
 }
@@ -229,7 +257,13 @@ static void jpeg_decode_body(struct jpeg_job *j)
     struct jpeg_decompress_struct *ci = &j->cinfo;
     jpeg_mem_src(ci, j->data, (unsigned long)j->size);
     jpeg_read_header(ci, TRUE);
-    if ((j->st = check_size(j->path, "JPEG", ci->image_width, ci->image_height)) != BYOL_OK)
+    char what[64];
+    snprintf(what, sizeof what, "decoding a %ux%u JPEG", (unsigned)ci->image_width,
+             (unsigned)ci->image_height);
+    if ((j->st = check_size(j->path, "JPEG", ci->image_width, ci->image_height)) != BYOL_OK ||
+        (j->st = byol_mem_check(j->path, what,
+                                (uint64_t)ci->image_width * ci->image_height *
+                                    (4u + (unsigned)j->channels))) != BYOL_OK)
         longjmp(j->jump, 1);
     int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
     ci->out_color_space = cmyk ? JCS_CMYK : ci->num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
@@ -264,6 +298,9 @@ static byol_status jpeg_decode(struct jpeg_job *j)
     int failed = setjmp(j->jump);
     if (!failed) {
         jpeg_create_decompress(&j->cinfo);
+        /* A progressive file keeps every coefficient of the image: bounded, since a tiny file
+         * can declare a huge one (libjpeg then fails with "backing store not supported"). */
+        j->cinfo.mem->max_memory_to_use = BYOL_JPEG_MAX_MEMORY;
         jpeg_decode_body(j);
     }
     jpeg_destroy_decompress(&j->cinfo);

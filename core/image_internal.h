@@ -16,6 +16,11 @@ struct byol_image {
 
 /* The largest image file read, in bytes (a compressed image far beyond this is no dataset). */
 #define BYOL_IMAGE_MAX_FILE_BYTES (UINT64_C(256) << 20)
+/* libjpeg's working memory per image (a progressive file holds all its coefficients: 2 bytes
+ * per sample, 384 MiB for the largest image allowed without subsampling). */
+#define BYOL_JPEG_MAX_MEMORY (512L << 20)
+/* Deflate's largest expansion: a 258-byte match coded in 2 bits. */
+#define IMAGE_DEFLATE_MAX_RATIO 1032
 
 /* Decode the PNG or JPEG file at `path` (chosen by its signature) to `channels` (1: gray as
  * PIL's convert("L"), 3: RGB). Width, height and pixel count are checked against

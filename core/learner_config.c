@@ -124,7 +124,8 @@ static byol_status read_encoder(const struct byol_settings *m, struct byol_learn
 static byol_status read_tau_schedule(const struct byol_settings *m, struct byol_learner_config *c)
 {
     const char *s;
-    byol_status st = byol_settings_string(m, "tau_schedule", NULL, &s);
+    byol_status st = byol_settings_string(
+        m, "tau_schedule", c->tau_schedule == BYOL_TAU_COSINE ? "cosine" : "constant", &s);
     if (st != BYOL_OK || !s)
         return st;
     if (strcmp(s, "constant") == 0)
@@ -189,10 +190,14 @@ static byol_status read_model(const struct byol_settings *m, struct byol_learner
 /* train.optimizer and train.lr_schedule, with the parsers' messages placed at the setting. */
 static byol_status read_optim_names(const struct byol_settings *t, struct byol_optim_config *o)
 {
+    static const char *const kinds[] = {"adam", "adamw", "sgd", "lars"};
     const char *kind, *sched;
-    byol_status st = byol_settings_string(t, "optimizer", NULL, &kind);
+    /* The defaults are the config's current values, named, so that the resolved config
+     * (byolctl check) shows them. */
+    byol_status st = byol_settings_string(t, "optimizer", kinds[o->kind & 3], &kind);
     if (st == BYOL_OK)
-        st = byol_settings_string(t, "lr_schedule", NULL, &sched);
+        st = byol_settings_string(t, "lr_schedule",
+                                  o->lr_schedule == BYOL_LR_COSINE ? "cosine" : "constant", &sched);
     if (st != BYOL_OK)
         return st;
     if (kind && (st = byol_optim_kind_parse(kind, &o->kind)) != BYOL_OK)

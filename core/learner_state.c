@@ -1,6 +1,6 @@
 /* Learner checkpoints (include/byol/learner.h): the networks under byol-pytorch's state_dict
- * names, batch-norm counters as I64 scalars, optionally the optimizer state; loading checks
- * every tensor's presence, dtype and shape before it writes anything. */
+ * names, batch-norm counters as I64 scalars, optionally the optimizer state and metadata;
+ * loading checks every tensor's presence, dtype and shape before it writes anything. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,14 +119,34 @@ static byol_status list_model(struct state_list *s, struct byol_learner *l)
 
 /* ---- Saving. -------------------------------------------------------------------------- */
 
-byol_status byol_learner_save_state(struct byol_learner *l, const char *path, int with_optim)
+/* Every key of kv: paired with a value, given once, and not the "format" save_state writes. */
+static byol_status check_metadata(const char *path, const char *const *kv)
+{
+    for (size_t i = 0; kv && kv[i]; i += 2) {
+        if (!kv[i + 1])
+            return byol_error(BYOL_ERR_INVALID, "%s: metadata key '%s' has no value", path, kv[i]);
+        if (strcmp(kv[i], "format") == 0)
+            return byol_error(BYOL_ERR_DUPLICATE, "%s: metadata key 'format' is the learner's",
+                              path);
+        for (size_t j = 0; j < i; j += 2)
+            if (strcmp(kv[i], kv[j]) == 0)
+                return byol_error(BYOL_ERR_DUPLICATE, "%s: metadata key '%s' given twice", path,
+                                  kv[i]);
+    }
+    return BYOL_OK;
+}
+
+byol_status byol_learner_save_state_meta(struct byol_learner *l, const char *path, int with_optim,
+                                         const char *const *kv)
 {
     if (!l || !path)
         return byol_error(BYOL_ERR_INVALID, "byol_learner_save_state: NULL argument");
     struct state_list s = {0};
     struct byol_st_writer *w = NULL;
     int64_t step = byol_optim_steps_done(l->opt);
-    byol_status st = list_model(&s, l);
+    byol_status st = check_metadata(path, kv);
+    if (st == BYOL_OK)
+        st = list_model(&s, l);
     if (st == BYOL_OK && with_optim)
         st = list_optim(&s, l, &step);
     if (st == BYOL_OK)
@@ -136,10 +156,31 @@ byol_status byol_learner_save_state(struct byol_learner *l, const char *path, in
                                 s.items[i].dims, s.items[i].data);
     if (st == BYOL_OK)
         st = byol_st_writer_metadata(w, "format", "byol-c learner state");
+    for (size_t i = 0; st == BYOL_OK && kv && kv[i]; i += 2)
+        st = byol_st_writer_metadata(w, kv[i], kv[i + 1]);
     if (st == BYOL_OK)
         st = byol_st_writer_save(w, path);
     byol_st_writer_free(w);
     free(s.items);
+    return st;
+}
+
+byol_status byol_learner_save_state(struct byol_learner *l, const char *path, int with_optim)
+{
+    return byol_learner_save_state_meta(l, path, with_optim, NULL);
+}
+
+byol_status byol_state_read_metadata(const char *path, const char *key, char **out)
+{
+    if (!path || !key || !out)
+        return byol_error(BYOL_ERR_INVALID, "byol_state_read_metadata: NULL argument");
+    *out = NULL;
+    struct byol_st_file *f = NULL;
+    byol_status st = byol_st_read(path, &f);
+    const char *v = st == BYOL_OK ? byol_st_metadata(f, key) : NULL;
+    if (v && !(*out = strdup(v)))
+        st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory reading metadata '%s'", path, key);
+    byol_st_free(f);
     return st;
 }
 

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "byol/safetensors.h"
+#include "fileio_internal.h"
+#include "limits_internal.h"
 
 /* The data section starts at this alignment in memory, so that a file whose tensors are
  * aligned within the data section (every file this writer makes, F32 tensors at multiples of
@@ -743,6 +745,13 @@ static byol_status check_prefix(const char *file, const unsigned char *prefix, s
 static byol_status alloc_image(const char *file, size_t len, size_t hlen, struct byol_st_file *f,
                                char **image)
 {
+    /* The image, and the worst case of the header's parse tree: a node for every two bytes
+     * ("0,") plus the decoded strings. Checked before anything is allocated. */
+    uint64_t tree = (uint64_t)hlen / 2 * sizeof(struct jnode) + hlen;
+    uint64_t need = (uint64_t)len + ST_DATA_ALIGN + tree;
+    byol_status st = byol_mem_check(file, "reading the file", need);
+    if (st)
+        return st;
     f->alloc = malloc(len + ST_DATA_ALIGN);
     if (!f->alloc)
         return byol_error(BYOL_ERR_NOMEM, "%s: out of memory for %zu bytes", file, len);
@@ -1123,50 +1132,30 @@ static byol_status build_header(const struct byol_st_writer *w, struct sbuf *b)
     return BYOL_OK;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static int write_contents(int fd, const struct byol_st_writer *w, const struct sbuf *hdr)
 {
     unsigned char prefix[8];
     uint64_t n = hdr->len;
     for (int i = 0; i < 8; i++)
         prefix[i] = (unsigned char)(n >> (8 * i));
-    if (write_full(fd, prefix, 8) || write_full(fd, hdr->s, hdr->len))
+    if (byol_write_all(fd, prefix, 8) || byol_write_all(fd, hdr->s, hdr->len))
         return -1;
     /* Tensor data is written as it lies in memory: little-endian on every host we build for. */
     for (size_t i = 0; i < w->count; i++)
-        if (write_full(fd, w->t[i].data, w->t[i].nbytes))
+        if (byol_write_all(fd, w->t[i].data, w->t[i].nbytes))
             return -1;
     return 0;
 }
 
-/* fsync the folder holding `path`, so that the rename itself survives a crash. */
-static int sync_parent(const char *path)
+struct st_file {
+    const struct byol_st_writer *w;
+    const struct sbuf *hdr;
+};
+
+static int st_write_file(int fd, void *user)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    const struct st_file *f = user;
+    return write_contents(fd, f->w, f->hdr);
 }
 
 byol_status byol_st_writer_save(struct byol_st_writer *w, const char *path)
@@ -1175,47 +1164,10 @@ byol_status byol_st_writer_save(struct byol_st_writer *w, const char *path)
         return byol_error(BYOL_ERR_INVALID, "safetensors writer: NULL or empty path");
     struct sbuf hdr = {0};
     byol_status st = build_header(w, &hdr);
-    if (st) {
-        free(hdr.s);
-        return st;
+    if (st == BYOL_OK) {
+        struct st_file f = {w, &hdr};
+        st = byol_file_replace(path, st_write_file, &f);
     }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-    if (!tmp) {
-        free(hdr.s);
-        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        st = byol_error(BYOL_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                        strerror(errno));
-        free(tmp);
-        free(hdr.s);
-        return st;
-    }
-    /* mkstemp creates 0600; a checkpoint is an ordinary file that others may read. */
-    const char *step = NULL;
-    int err = 0;
-    if (fchmod(fd, 0644) != 0)
-        step = "chmod", err = errno;
-    else if (write_contents(fd, w, &hdr) != 0)
-        step = "write", err = errno;
-    else if (fsync(fd) != 0)
-        step = "fsync", err = errno;
-    if (close(fd) != 0 && !step)
-        step = "close", err = errno;
-    if (!step && rename(tmp, path) != 0)
-        step = "rename", err = errno;
-    if (step) {
-        unlink(tmp); /* an existing PATH stays as it was */
-        st = byol_error(BYOL_ERR_IO, "%s: %s failed: %s", path, step, strerror(err));
-    } else if (sync_parent(path) != 0) {
-        /* The file is in place; only its durability across a crash is in doubt. */
-        st = byol_error(BYOL_ERR_IO, "%s: fsync of the folder failed: %s", path, strerror(errno));
-    }
-    free(tmp);
     free(hdr.s);
     return st;
 }

@@ -1,19 +1,48 @@
 /* Config files on libconfig, and the typed accessors that the core and plugins read them with.
- * A struct byol_settings is a libconfig setting; every setting carries its dotted path. */
+ * Every setting carries its dotted path and its config, where each resolved read is recorded. */
 #include <errno.h>
 #include <libconfig.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "byol/settings.h"
+#include "settings_internal.h"
+
+/* A config is text that a person wrote: far larger is a wrong file, not a config. */
+#define CONFIG_MAX_BYTES (16 << 20)
+
+/* Groups a run always reads from. A file that leaves one out still gets an empty stand-in
+ * group from byol_settings_child, so that the defaults read from it are recorded with their
+ * paths; byol_settings_has and check_keys do not see stand-ins. */
+static const char *const standin_groups[] = {"backend", "model", "model.encoder",
+                                             "data",    "train", NULL};
+
+/* The record of resolved reads, in first-read order. */
+struct config_record {
+    pthread_mutex_t lock; /* reads come from one thread in setup, but need not */
+    struct settings_read *reads;
+    size_t n, cap;
+    int incomplete; /* an allocation failed: a digest of it would be wrong */
+};
 
 /* config_t comes first so that a setting's `config` pointer leads back to its byol_config. */
 struct byol_config {
     config_t cfg;
-    char *name; /* the file (or the name given to byol_config_parse), for messages */
-    char *dir;  /* the folder of the top file: libconfig resolves @include against it */
+    char *name;        /* the file (or the name given to byol_config_parse), for messages */
+    char *dir;         /* the folder of the top file: libconfig resolves @include against it */
+    config_t standins; /* the stand-in groups, outside the file's tree */
+    struct config_record *rec;
+};
+
+/* Each setting's hook: its config, its dotted path, and whether it is a stand-in. */
+struct setting_info {
+    struct byol_config *owner;
+    int standin;
+    char path[];
 };
 
 static const config_setting_t *as_setting(const struct byol_settings *s)
@@ -26,13 +55,25 @@ static const struct byol_settings *as_settings(const config_setting_t *s)
     return (const struct byol_settings *)s;
 }
 
+static const struct setting_info *setting_info(const config_setting_t *s)
+{
+    return s ? config_setting_get_hook(s) : NULL;
+}
+
+static int setting_is_standin(const config_setting_t *s)
+{
+    const struct setting_info *in = setting_info(s);
+    return in && in->standin;
+}
+
 /* ---- paths and locations for messages ---------------------------------------------- */
 
 /* libconfig names an included file as written in @include; messages show it under the
  * folder it was resolved against, so the user can open it. */
 static void setting_file(const config_setting_t *s, char *buf, size_t n)
 {
-    const struct byol_config *c = (const struct byol_config *)s->config;
+    const struct setting_info *in = setting_info(s);
+    const struct byol_config *c = in ? in->owner : (const struct byol_config *)s->config;
     const char *file = config_setting_source_file(s);
     if (!file)
         snprintf(buf, n, "%s", c->name);
@@ -54,6 +95,8 @@ static byol_status setting_error(const config_setting_t *s, byol_status st, cons
     va_end(ap);
     setting_file(s, file, sizeof file);
     const char *path = byol_settings_path(as_settings(s));
+    if (setting_is_standin(s))
+        return byol_error(st, "%s: %s (not set): %s", file, path, what);
     /* A setting that came from the command line has no line in any file. */
     if (config_setting_source_line(s) == 0)
         return byol_error(st, "%s: %s (from --set)%s%s", file, path, path[0] ? ": " : "", what);
@@ -61,8 +104,7 @@ static byol_status setting_error(const config_setting_t *s, byol_status st, cons
                       path[0] ? ": " : "", what);
 }
 
-byol_status byol_settings_error(const struct byol_settings *s, byol_status st, const char *fmt,
-                                ...)
+byol_status byol_settings_error(const struct byol_settings *s, byol_status st, const char *fmt, ...)
 {
     char what[512];
     va_list ap;
@@ -89,43 +131,365 @@ static const char *type_name(const config_setting_t *s)
     return "an unknown type";
 }
 
-/* Give every setting its dotted path ("model.encoder.name", "augment_fn[0].op") once, at
- * load time, so byol_settings_path can hand out a stable pointer. The strings live in the
- * settings' hooks and are freed by the config's destructor. */
-static int setting_assign_paths(config_setting_t *s, const char *parent_path)
+/* Give every setting its dotted path ("model.encoder.name", "augment_fn[0].op") and its
+ * config once, at load time, so byol_settings_path can hand out a stable pointer. The hooks
+ * are freed by the config's destructor. */
+static struct setting_info *setting_info_new(struct byol_config *owner, int standin,
+                                             const char *parent_path, const char *name, int i)
+{
+    size_t n = strlen(parent_path) + (name ? strlen(name) : 24) + 4;
+    struct setting_info *in = malloc(sizeof *in + n);
+    if (!in)
+        return NULL;
+    in->owner = owner;
+    in->standin = standin;
+    if (!name)
+        snprintf(in->path, n, "%s[%d]", parent_path, i);
+    else
+        snprintf(in->path, n, "%s%s%s", parent_path, parent_path[0] ? "." : "", name);
+    return in;
+}
+
+static int setting_assign_paths(config_setting_t *s, const char *parent_path,
+                                struct byol_config *owner, int standin)
 {
     int len = config_setting_length(s);
     for (int i = 0; i < len; i++) {
         config_setting_t *child = config_setting_get_elem(s, (unsigned)i);
-        const char *name = config_setting_name(child);
-        size_t n = strlen(parent_path) + (name ? strlen(name) : 24) + 4;
-        char *path = malloc(n);
-        if (!path)
+        struct setting_info *in =
+            setting_info_new(owner, standin, parent_path, config_setting_name(child), i);
+        if (!in)
             return -1;
-        if (name)
-            snprintf(path, n, "%s%s%s", parent_path, parent_path[0] ? "." : "", name);
-        else
-            snprintf(path, n, "%s[%d]", parent_path, i);
         /* Paths are assigned again after an override (byol_config_set): drop the old one. */
         free(config_setting_get_hook(child));
-        config_setting_set_hook(child, path);
-        if (config_setting_is_aggregate(child) && setting_assign_paths(child, path) != 0)
+        config_setting_set_hook(child, in);
+        if (config_setting_is_aggregate(child) &&
+            setting_assign_paths(child, in->path, owner, standin) != 0)
             return -1;
     }
     return 0;
 }
 
+/* The root's own hook ("" path), then every setting's. */
+static int config_assign_paths(struct byol_config *c)
+{
+    config_setting_t *root = config_root_setting(&c->cfg);
+    if (!config_setting_get_hook(root)) {
+        struct setting_info *in = setting_info_new(c, 0, "", "", 0);
+        if (!in)
+            return -1;
+        config_setting_set_hook(root, in);
+    }
+    return setting_assign_paths(root, "", c, 0);
+}
+
+/* The empty stand-in groups (standin_groups), in a config of their own. */
+static int config_make_standins(struct byol_config *c)
+{
+    for (const char *const *g = standin_groups; *g; g++) {
+        const char *dot = strrchr(*g, '.');
+        config_setting_t *parent = config_root_setting(&c->standins);
+        if (dot) {
+            char head[64];
+            snprintf(head, sizeof head, "%.*s", (int)(dot - *g), *g);
+            parent = config_lookup(&c->standins, head);
+        }
+        if (!parent || !config_setting_add(parent, dot ? dot + 1 : *g, CONFIG_TYPE_GROUP))
+            return -1;
+    }
+    return setting_assign_paths(config_root_setting(&c->standins), "", c, 1);
+}
+
+/* The stand-in for `name` under group `g`, when that path is one of standin_groups. */
+static const config_setting_t *standin_child(const config_setting_t *g, const char *name)
+{
+    const struct setting_info *in = setting_info(g);
+    if (!in || !config_setting_is_group(g))
+        return NULL;
+    char path[256];
+    int n = snprintf(path, sizeof path, "%s%s%s", in->path, in->path[0] ? "." : "", name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return NULL;
+    for (const char *const *p = standin_groups; *p; p++)
+        if (strcmp(*p, path) == 0)
+            return config_lookup(&in->owner->standins, path);
+    return NULL;
+}
+
+/* ---- the record of resolved reads ------------------------------------------------------ */
+
+static void settings_read_clear(struct settings_read *r)
+{
+    free(r->path);
+    free(r->value);
+    free(r->also);
+}
+
+static void record_free(struct config_record *rec)
+{
+    if (!rec)
+        return;
+    for (size_t i = 0; i < rec->n; i++)
+        settings_read_clear(&rec->reads[i]);
+    free(rec->reads);
+    pthread_mutex_destroy(&rec->lock);
+    free(rec);
+}
+
+static struct settings_read *record_find(struct config_record *rec, const char *path)
+{
+    for (size_t i = 0; i < rec->n; i++)
+        if (strcmp(rec->reads[i].path, path) == 0)
+            return &rec->reads[i];
+    return NULL;
+}
+
+/* A later read of a recorded path: the same value, or a note of the other one. */
+static void record_again(struct config_record *rec, struct settings_read *r, char *value)
+{
+    int same = (!r->value && !value) || (r->value && value && strcmp(r->value, value) == 0);
+    if (!same && !r->also && !(r->also = strdup(value ? value : "(not set)")))
+        rec->incomplete = 1;
+}
+
+static void record_add(struct config_record *rec, const char *path, char *value,
+                       enum settings_origin origin)
+{
+    if (rec->n == rec->cap) {
+        size_t cap = rec->cap ? 2 * rec->cap : 64;
+        struct settings_read *g = realloc(rec->reads, cap * sizeof *g);
+        if (!g) {
+            rec->incomplete = 1;
+            free(value);
+            return;
+        }
+        rec->reads = g;
+        rec->cap = cap;
+    }
+    struct settings_read r = {.path = strdup(path), .value = value, .origin = origin};
+    if (!r.path) {
+        rec->incomplete = 1;
+        free(value);
+        return;
+    }
+    rec->reads[rec->n++] = r;
+}
+
+/* Record that `path` resolved to `value` (libconfig text, taken over; NULL: not set and no
+ * default), from setting `m` or, when m is NULL, from the reader's default. Best effort: a
+ * failed allocation marks the record incomplete and never fails the read itself. */
+static void record_read(const config_setting_t *where, const char *path, const config_setting_t *m,
+                        char *value, int alloc_failed)
+{
+    const struct setting_info *in = setting_info(where);
+    struct config_record *rec = in ? in->owner->rec : NULL;
+    if (!rec) {
+        free(value);
+        return;
+    }
+    enum settings_origin origin = SETTINGS_FROM_FILE;
+    if (!m)
+        origin = value ? SETTINGS_FROM_DEFAULT : SETTINGS_NOT_SET;
+    else if (config_setting_source_line(m) == 0)
+        origin = SETTINGS_FROM_SET;
+    pthread_mutex_lock(&rec->lock);
+    if (alloc_failed)
+        rec->incomplete = 1;
+    struct settings_read *r = record_find(rec, path);
+    if (r)
+        record_again(rec, r, value);
+    else
+        record_add(rec, path, value, origin);
+    if (r)
+        free(value);
+    pthread_mutex_unlock(&rec->lock);
+}
+
+/* The read of member `name` of group `s` (m: the member, NULL when not set). */
+static void record_member(const struct byol_settings *s, const char *name,
+                          const config_setting_t *m, char *value, int alloc_failed)
+{
+    if (!s) {
+        free(value); /* a NULL group: no config to record in */
+        return;
+    }
+    const char *parent = byol_settings_path(s);
+    if (m) {
+        record_read(as_setting(s), byol_settings_path(as_settings(m)), m, value, alloc_failed);
+        return;
+    }
+    size_t n = strlen(parent) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s%s%s", parent, parent[0] ? "." : "", name);
+    record_read(as_setting(s), path ? path : name, NULL, value, alloc_failed || !path);
+    free(path);
+}
+
+/* Forget what was recorded at or under PARENT.LEAF, a setting byol_config_set replaces. */
+static void record_forget(struct config_record *rec, const char *parent, const char *leaf)
+{
+    size_t plen = strlen(parent), len = plen + (plen ? 1 : 0) + strlen(leaf), kept = 0;
+    pthread_mutex_lock(&rec->lock);
+    for (size_t i = 0; i < rec->n; i++) {
+        const char *p = rec->reads[i].path;
+        int under = strncmp(p, parent, plen) == 0 && (!plen || p[plen] == '.') &&
+                    strncmp(p + plen + (plen ? 1 : 0), leaf, strlen(leaf)) == 0 &&
+                    (!p[len] || p[len] == '.' || p[len] == '[');
+        if (under)
+            settings_read_clear(&rec->reads[i]);
+        else
+            rec->reads[kept++] = rec->reads[i];
+    }
+    rec->n = kept;
+    pthread_mutex_unlock(&rec->lock);
+}
+
+byol_status settings_reads_copy(const struct byol_config *cfg, struct settings_read **out,
+                                size_t *n)
+{
+    struct config_record *rec = cfg->rec;
+    byol_status st = BYOL_OK;
+    pthread_mutex_lock(&rec->lock);
+    struct settings_read *r = calloc(rec->n ? rec->n : 1, sizeof *r);
+    if (!r || rec->incomplete)
+        st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory recording the settings", cfg->name);
+    for (size_t i = 0; st == BYOL_OK && i < rec->n; i++) {
+        const struct settings_read *s = &rec->reads[i];
+        r[i].origin = s->origin;
+        r[i].path = strdup(s->path);
+        r[i].value = s->value ? strdup(s->value) : NULL;
+        r[i].also = s->also ? strdup(s->also) : NULL;
+        if (!r[i].path || (s->value && !r[i].value) || (s->also && !r[i].also))
+            st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory", cfg->name);
+    }
+    size_t count = rec->n;
+    pthread_mutex_unlock(&rec->lock);
+    if (st != BYOL_OK) {
+        settings_reads_free(r, r ? count : 0);
+        return st;
+    }
+    *out = r;
+    *n = count;
+    return BYOL_OK;
+}
+
+void settings_reads_free(struct settings_read *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++)
+        settings_read_clear(&r[i]);
+    free(r);
+}
+
+/* ---- values as libconfig text, for the record ------------------------------------------ */
+
+static char *text_int(int64_t v)
+{
+    char buf[32];
+    /* libconfig reads integers beyond 32 bits only with the L suffix. */
+    snprintf(buf, sizeof buf, "%lld%s", (long long)v, v < INT32_MIN || v > INT32_MAX ? "L" : "");
+    return strdup(buf);
+}
+
+/* The shortest text that reads back as the same double, always spelled as a float. */
+static void format_float(double v, char *buf, size_t n)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn")) /* "3" would read back as an integer; n: nan, inf */
+        strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+static char *text_float(double v)
+{
+    char buf[40];
+    format_float(v, buf, sizeof buf);
+    return strdup(buf);
+}
+
+static char *text_bool(int v)
+{
+    return strdup(v ? "true" : "false");
+}
+
+/* A quoted libconfig string, escaped so that it stays on one line. */
+static char *text_string(const char *v)
+{
+    if (!v)
+        return NULL;
+    char *out = malloc(4 * strlen(v) + 3), *q = out;
+    if (!out)
+        return NULL;
+    *q++ = '"';
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            q += sprintf(q, "\\%c", *p);
+        else if (*p == '\n')
+            q += sprintf(q, "\\n");
+        else if (*p == '\t')
+            q += sprintf(q, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            q += sprintf(q, "\\x%02x", *p);
+        else
+            *q++ = (char)*p;
+    }
+    *q++ = '"';
+    *q = '\0';
+    return out;
+}
+
+/* "[a, b, ...]" from n items already in text (NULL items: a failed allocation). */
+static char *text_array(char **items, int n)
+{
+    size_t len = 3;
+    for (int i = 0; i < n; i++)
+        len += (items[i] ? strlen(items[i]) : 0) + 2;
+    char *out = malloc(len), *q = out;
+    for (int i = 0; out && i < n; i++) {
+        if (!items[i]) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        q += sprintf(q, "%s%s", i ? ", " : "[", items[i]);
+    }
+    if (out)
+        strcpy(n ? q : out, n ? "]" : "[]");
+    for (int i = 0; i < n; i++)
+        free(items[i]);
+    return out;
+}
+
 /* ---- loading -------------------------------------------------------------------------- */
+
+static struct config_record *record_new(void)
+{
+    struct config_record *rec = calloc(1, sizeof *rec);
+    if (rec && pthread_mutex_init(&rec->lock, NULL) != 0) {
+        free(rec);
+        rec = NULL;
+    }
+    return rec;
+}
 
 static byol_status config_new(const char *name, struct byol_config **out)
 {
     struct byol_config *c = calloc(1, sizeof *c);
-    if (!c || !(c->name = strdup(name))) {
-        free(c);
+    if (!c)
         return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", name);
-    }
     config_init(&c->cfg);
     config_set_destructor(&c->cfg, free);
+    config_init(&c->standins);
+    config_set_destructor(&c->standins, free);
+    c->name = strdup(name);
+    c->rec = record_new();
+    if (!c->name || !c->rec || config_make_standins(c) != 0) {
+        byol_config_free(c);
+        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", name);
+    }
     *out = c;
     return BYOL_OK;
 }
@@ -175,7 +539,7 @@ static byol_status config_finish(struct byol_config *c, int parsed, struct byol_
     byol_status st = BYOL_OK;
     if (!parsed)
         st = config_parse_error(c);
-    else if (setting_assign_paths(config_root_setting(&c->cfg), "") != 0)
+    else if (config_assign_paths(c) != 0)
         st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory", c->name);
     if (st != BYOL_OK) {
         byol_config_free(c);
@@ -190,12 +554,21 @@ byol_status byol_config_load(const char *path, struct byol_config **out)
     if (!path || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_config_load: NULL argument");
     *out = NULL;
-    /* Open it ourselves first: libconfig reports a missing file without the reason. */
+    /* Open it ourselves first: libconfig reports a missing file without the reason, and would
+     * read a folder or a file of any size (it keeps every setting in memory). */
     FILE *f = fopen(path, "r");
     if (!f)
         return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "%s: cannot open: %s",
                           path, strerror(errno));
+    struct stat sb;
+    int regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
     fclose(f);
+    if (!regular)
+        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
+    if (sb.st_size > CONFIG_MAX_BYTES)
+        return byol_error(BYOL_ERR_FORMAT,
+                          "%s: %lld bytes is too large for a config file (limit %d)", path,
+                          (long long)sb.st_size, CONFIG_MAX_BYTES);
     struct byol_config *c = NULL;
     byol_status st = config_new(path, &c);
     if (st != BYOL_OK)
@@ -227,6 +600,8 @@ void byol_config_free(struct byol_config *cfg)
     if (!cfg)
         return;
     config_destroy(&cfg->cfg);
+    config_destroy(&cfg->standins);
+    record_free(cfg->rec);
     free(cfg->name);
     free(cfg->dir);
     free(cfg);
@@ -244,13 +619,20 @@ const struct byol_settings *byol_settings_child(const struct byol_settings *s, c
     if (!name[0])
         return s;
     /* config_setting_lookup walks dotted paths; it only reads, despite its signature. */
-    return as_settings(config_setting_lookup((config_setting_t *)as_setting(s), name));
+    const config_setting_t *c = config_setting_lookup((config_setting_t *)as_setting(s), name);
+    return as_settings(c ? c : standin_child(as_setting(s), name));
 }
 
 const char *byol_settings_path(const struct byol_settings *s)
 {
-    const char *path = s ? config_setting_get_hook(as_setting(s)) : NULL;
-    return path ? path : "";
+    const struct setting_info *in = s ? setting_info(as_setting(s)) : NULL;
+    return in ? in->path : "";
+}
+
+const struct byol_config *byol_settings_config(const struct byol_settings *s)
+{
+    const struct setting_info *in = s ? setting_info(as_setting(s)) : NULL;
+    return in ? in->owner : NULL;
 }
 
 int byol_settings_is_list(const struct byol_settings *s)
@@ -260,8 +642,16 @@ int byol_settings_is_list(const struct byol_settings *s)
 
 int byol_settings_length(const struct byol_settings *s)
 {
-    return s && config_setting_is_aggregate(as_setting(s)) ? config_setting_length(as_setting(s))
-                                                          : 0;
+    /* A stand-in's members are stand-ins: none is set. */
+    if (!s || !config_setting_is_aggregate(as_setting(s)) || setting_is_standin(as_setting(s)))
+        return 0;
+    int n = config_setting_length(as_setting(s));
+    /* An empty list leaves no element reads behind, yet `augment_fn2 = ()` (the identity)
+     * differs from leaving augment_fn2 out (a copy of augment_fn): record it. */
+    if (n == 0 && byol_settings_is_list(s))
+        record_read(as_setting(s), byol_settings_path(s), as_setting(s),
+                    strdup(config_setting_is_array(as_setting(s)) ? "[]" : "()"), 0);
+    return n;
 }
 
 const struct byol_settings *byol_settings_elem(const struct byol_settings *s, int i)
@@ -286,6 +676,8 @@ static byol_status member(const struct byol_settings *s, const char *name,
     if (!config_setting_is_group(g))
         return setting_error(g, BYOL_ERR_INVALID, "expected a group, got %s", type_name(g));
     *out = config_setting_get_member(g, name);
+    if (setting_is_standin(*out)) /* model.encoder in a stand-in model: not set either */
+        *out = NULL;
     return BYOL_OK;
 }
 
@@ -302,14 +694,14 @@ byol_status byol_settings_int(const struct byol_settings *s, const char *name, i
     byol_status st = member(s, name, &m);
     if (st != BYOL_OK)
         return st;
-    if (!m) {
-        *out = def;
-        return BYOL_OK;
+    if (m) {
+        int t = config_setting_type(m);
+        if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+            return setting_error(m, BYOL_ERR_INVALID, "expected an integer, got %s", type_name(m));
     }
-    int t = config_setting_type(m);
-    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-        return setting_error(m, BYOL_ERR_INVALID, "expected an integer, got %s", type_name(m));
-    *out = (int64_t)config_setting_get_int64(m);
+    *out = m ? (int64_t)config_setting_get_int64(m) : def;
+    char *text = text_int(*out);
+    record_member(s, name, m, text, !text);
     return BYOL_OK;
 }
 
@@ -320,14 +712,13 @@ byol_status byol_settings_float(const struct byol_settings *s, const char *name,
     byol_status st = member(s, name, &m);
     if (st != BYOL_OK)
         return st;
-    if (!m) {
-        *out = def;
-        return BYOL_OK;
-    }
-    if (!config_setting_is_number(m))
+    if (m && !config_setting_is_number(m))
         return setting_error(m, BYOL_ERR_INVALID, "expected a number, got %s", type_name(m));
-    *out = config_setting_type(m) == CONFIG_TYPE_FLOAT ? config_setting_get_float(m)
-                                                       : (double)config_setting_get_int64(m);
+    *out = !m                                            ? def
+           : config_setting_type(m) == CONFIG_TYPE_FLOAT ? config_setting_get_float(m)
+                                                         : (double)config_setting_get_int64(m);
+    char *text = text_float(*out);
+    record_member(s, name, m, text, !text);
     return BYOL_OK;
 }
 
@@ -337,13 +728,11 @@ byol_status byol_settings_bool(const struct byol_settings *s, const char *name, 
     byol_status st = member(s, name, &m);
     if (st != BYOL_OK)
         return st;
-    if (!m) {
-        *out = def;
-        return BYOL_OK;
-    }
-    if (config_setting_type(m) != CONFIG_TYPE_BOOL)
+    if (m && config_setting_type(m) != CONFIG_TYPE_BOOL)
         return setting_error(m, BYOL_ERR_INVALID, "expected true or false, got %s", type_name(m));
-    *out = config_setting_get_bool(m) ? 1 : 0;
+    *out = m ? (config_setting_get_bool(m) ? 1 : 0) : def;
+    char *text = text_bool(*out);
+    record_member(s, name, m, text, !text);
     return BYOL_OK;
 }
 
@@ -354,14 +743,24 @@ byol_status byol_settings_string(const struct byol_settings *s, const char *name
     byol_status st = member(s, name, &m);
     if (st != BYOL_OK)
         return st;
-    if (!m) {
-        *out = def;
-        return BYOL_OK;
-    }
-    if (config_setting_type(m) != CONFIG_TYPE_STRING)
+    if (m && config_setting_type(m) != CONFIG_TYPE_STRING)
         return setting_error(m, BYOL_ERR_INVALID, "expected a string, got %s", type_name(m));
-    *out = config_setting_get_string(m);
+    *out = m ? config_setting_get_string(m) : def;
+    char *text = text_string(*out);
+    record_member(s, name, m, text, *out && !text);
     return BYOL_OK;
+}
+
+/* A list read by byol_settings_floats (nums) or byol_settings_strings (strs), as "[...]". */
+static void record_list(const struct byol_settings *s, const char *name, const config_setting_t *m,
+                        int n, const double *nums, const char *const *strs)
+{
+    char **items = calloc(n > 0 ? (size_t)n : 1, sizeof *items);
+    for (int i = 0; items && i < n; i++)
+        items[i] = nums ? text_float(nums[i]) : text_string(strs[i]);
+    char *text = items ? text_array(items, n) : NULL;
+    free(items);
+    record_member(s, name, m, text, !text);
 }
 
 byol_status byol_settings_floats(const struct byol_settings *s, const char *name, double *out,
@@ -372,8 +771,10 @@ byol_status byol_settings_floats(const struct byol_settings *s, const char *name
     if (st != BYOL_OK)
         return st;
     *count = 0;
-    if (!m)
+    if (!m) {
+        record_member(s, name, NULL, NULL, 0); /* the reader's own fallback is not known */
         return BYOL_OK;
+    }
     if (!config_setting_is_array(m) && !config_setting_is_list(m))
         return setting_error(m, BYOL_ERR_INVALID, "expected a list of numbers, got %s",
                              type_name(m));
@@ -388,6 +789,7 @@ byol_status byol_settings_floats(const struct byol_settings *s, const char *name
                                                              : (double)config_setting_get_int64(e);
     }
     *count = n;
+    record_list(s, name, m, n, out, NULL);
     return BYOL_OK;
 }
 
@@ -399,8 +801,10 @@ byol_status byol_settings_strings(const struct byol_settings *s, const char *nam
     if (st != BYOL_OK)
         return st;
     *count = 0;
-    if (!m)
+    if (!m) {
+        record_member(s, name, NULL, NULL, 0);
         return BYOL_OK;
+    }
     if (!config_setting_is_array(m) && !config_setting_is_list(m))
         return setting_error(m, BYOL_ERR_INVALID, "expected a list of strings, got %s",
                              type_name(m));
@@ -414,6 +818,7 @@ byol_status byol_settings_strings(const struct byol_settings *s, const char *nam
         out[i] = config_setting_get_string(e);
     }
     *count = n;
+    record_list(s, name, m, n, NULL, out);
     return BYOL_OK;
 }
 
@@ -435,7 +840,7 @@ byol_status byol_settings_check_keys(const struct byol_settings *s, const char *
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         const config_setting_t *child = config_setting_get_elem(g, (unsigned)i);
-        if (name_allowed(config_setting_name(child), allowed))
+        if (setting_is_standin(child) || name_allowed(config_setting_name(child), allowed))
             continue;
         char known[512] = "";
         size_t used = 0;
@@ -467,7 +872,8 @@ static int copy_value(config_setting_t *parent, const char *name, const config_s
         if (type == CONFIG_TYPE_FLOAT)
             return config_setting_set_float(d, (double)config_setting_get_int64(v)) ? 0 : -1;
         return config_setting_set_int64(d, config_setting_get_int64(v)) ? 0 : -1;
-    case CONFIG_TYPE_FLOAT: return config_setting_set_float(d, config_setting_get_float(v)) ? 0 : -1;
+    case CONFIG_TYPE_FLOAT:
+        return config_setting_set_float(d, config_setting_get_float(v)) ? 0 : -1;
     case CONFIG_TYPE_BOOL: return config_setting_set_bool(d, config_setting_get_bool(v)) ? 0 : -1;
     case CONFIG_TYPE_STRING:
         return config_setting_set_string(d, config_setting_get_string(v)) ? 0 : -1;
@@ -552,8 +958,9 @@ byol_status byol_config_set(struct byol_config *cfg, const char *assignment)
         int as_float = old && config_setting_type(old) == CONFIG_TYPE_FLOAT;
         if (old)
             config_setting_remove(parent, leaf);
+        record_forget(cfg->rec, byol_settings_path(as_settings(parent)), leaf);
         if (copy_value(parent, leaf, config_lookup(&tmp, "v"), as_float) != 0 ||
-            setting_assign_paths(config_root_setting(&cfg->cfg), "") != 0)
+            config_assign_paths(cfg) != 0)
             st = byol_error(BYOL_ERR_INVALID, "--set %s: cannot store the value", assignment);
         config_destroy(&tmp);
     }

@@ -13,6 +13,10 @@ byol_status byol_train_session_open(struct byol_backend *be, struct byol_registr
                                     const struct byol_train_options *o, uint32_t needs,
                                     const struct byol_settings *own,
                                     struct byol_train_session **out);
+/* After the trainer's check: take the config's digest (every setting has been read by now),
+ * load the state to start from (refusing a --resume checkpoint of another config), and open
+ * the metrics files (with check_only, only check their settings). */
+byol_status byol_train_session_start(struct byol_train_session *s, int check_only);
 /* Waits for a batch still being prepared, then frees everything. NULL is a no-op. */
 void byol_train_session_close(struct byol_train_session *s);
 

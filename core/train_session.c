@@ -16,9 +16,13 @@
 #include <unistd.h>
 
 #include "byol/augment.h"
+#include "byol/byol.h"
 #include "byol/dataset.h"
+#include "byol/eval.h"
 #include "byol/learner.h"
+#include "byol/metrics.h"
 #include "byol/rng.h"
+#include "fileio_internal.h"
 #include "train_internal.h"
 
 /* Stream ids that keep the loop's random draws apart from everything else seeded alike. */
@@ -37,6 +41,42 @@ struct train_checkpoints {
     int swept;      /* stale temporary files removed (before this run's first write) */
     int64_t every;
     int64_t keep; /* step-<N> files kept (latest always is); 0 keeps all */
+};
+
+/* A batch being prepared on the prefetch thread. */
+struct train_prefetch {
+    struct byol_train_session *t;
+    int64_t step;
+    int slot;
+    byol_status status;
+    char message[1024];
+    pthread_t thread;
+    int running;
+};
+
+struct byol_train_session {
+    const struct byol_train_options *o;
+    const struct byol_settings *own; /* the trainer's group, or NULL */
+    uint32_t needs;
+    struct byol_learner_config c;
+    struct train_data data;
+    struct train_checkpoints ck;
+    struct byol_learner *learner;
+    float *batch, *scratch;
+    uint64_t seed;
+    struct byol_augment_pipeline *views[2]; /* augment_fn, augment_fn2 */
+    struct byol_augment_pool *pool;
+    float *view_buf[2][2]; /* [slot][view]: the step in training and the one being prepared */
+    int64_t slot_step[2];  /* the batch each slot holds (-1: none) */
+    struct train_prefetch next;
+    int64_t first; /* steps done when the session opened */
+    double t0;
+    char init_from[PATH_MAX];
+    char *digest_text; /* the config's digest (byol_config_digest), saved in checkpoints */
+    struct byol_metrics *metrics; /* the metrics group's files, or NULL */
+    struct byol_evaluator *eval;  /* the eval group's splits, or NULL */
+    int eval_at_end;              /* eval.at_end: evaluate after the last step */
+    char digest_hex[17];
 };
 
 static void config_path(const char *dir, const char *path, char *out, size_t n)
@@ -172,32 +212,41 @@ static void prune_checkpoints(const struct train_checkpoints *ck, int64_t newest
 /* latest.safetensors becomes a second name of `path` (a hard link made under a temporary
  * name, then renamed over the old latest: atomic), so it costs no second write; where links
  * are not supported it is written out in full. */
-static byol_status link_latest(struct byol_learner *l, const char *dir, const char *path)
+static byol_status link_latest(struct byol_learner *l, const char *dir, const char *path,
+                               const char *const *kv)
 {
     char latest[PATH_MAX], tmp[PATH_MAX];
     snprintf(latest, sizeof latest, "%s/latest.safetensors", dir);
     snprintf(tmp, sizeof tmp, "%s/latest.safetensors.tmp.link00", dir);
     unlink(tmp);
     if (link(path, tmp) != 0)
-        return byol_learner_save_state(l, latest, 1);
+        return byol_learner_save_state_meta(l, latest, 1, kv);
     if (rename(tmp, latest) != 0) {
         int err = errno;
         unlink(tmp);
         return byol_error(BYOL_ERR_IO, "%s: cannot replace: %s", latest, strerror(err));
     }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    if (byol_fsync_dir(dir) != 0)
+        return byol_error(BYOL_ERR_IO, "%s: fsync of the folder failed: %s", dir,
+                          strerror(errno));
     return BYOL_OK;
 }
 
 /* step-<N> first, then latest: both atomic, so a crash at any point leaves a latest that
- * loads (the previous one, or this one). */
-static byol_status save_checkpoint(struct byol_learner *l, struct train_checkpoints *ck,
-                                   int64_t step, char *path, size_t n)
+ * loads (the previous one, or this one). The metadata records the run: the config's resolved
+ * settings and digest (checked by --resume), the step and the seed. The run's randomness is
+ * counter-based, keyed by (seed, step), so no generator state needs saving. */
+static byol_status save_checkpoint(struct byol_train_session *t, int64_t step, char *path,
+                                   size_t n)
 {
+    struct train_checkpoints *ck = &t->ck;
+    char step_s[24], seed_s[24], total_s[24];
+    snprintf(step_s, sizeof step_s, "%lld", (long long)step);
+    snprintf(total_s, sizeof total_s, "%lld", (long long)t->c.optim.total_steps);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)t->seed);
+    const char *kv[] = {"config", t->digest_text, "config_digest", t->digest_hex,
+                        "step", step_s, "train_steps", total_s, "seed", seed_s,
+                        "byol_c_version", BYOL_VERSION_STRING, NULL};
     byol_status st = make_dir(ck->dir);
     if (st != BYOL_OK)
         return st;
@@ -206,9 +255,9 @@ static byol_status save_checkpoint(struct byol_learner *l, struct train_checkpoi
         ck->swept = 1;
     }
     snprintf(path, n, "%s/step-%lld.safetensors", ck->dir, (long long)step);
-    st = byol_learner_save_state(l, path, 1);
+    st = byol_learner_save_state_meta(t->learner, path, 1, kv);
     if (st == BYOL_OK)
-        st = link_latest(l, ck->dir, path);
+        st = link_latest(t->learner, ck->dir, path, kv);
     if (st == BYOL_OK && step % (ck->every > 0 ? ck->every : step) == 0)
         prune_checkpoints(ck, step);
     return st;
@@ -265,37 +314,6 @@ static byol_status read_train_extras(const struct byol_settings *train, const ch
         config_path(dir, init, init_from, n);
     return BYOL_OK;
 }
-
-/* A batch being prepared on the prefetch thread. */
-struct train_prefetch {
-    struct byol_train_session *t;
-    int64_t step;
-    int slot;
-    byol_status status;
-    char message[1024];
-    pthread_t thread;
-    int running;
-};
-
-struct byol_train_session {
-    const struct byol_train_options *o;
-    const struct byol_settings *own; /* the trainer's group, or NULL */
-    uint32_t needs;
-    struct byol_learner_config c;
-    struct train_data data;
-    struct train_checkpoints ck;
-    struct byol_learner *learner;
-    float *batch, *scratch;
-    uint64_t seed;
-    struct byol_augment_pipeline *views[2]; /* augment_fn, augment_fn2 */
-    struct byol_augment_pool *pool;
-    float *view_buf[2][2]; /* [slot][view]: the step in training and the one being prepared */
-    int64_t slot_step[2];  /* the batch each slot holds (-1: none) */
-    struct train_prefetch next;
-    int64_t first; /* steps done when the session opened */
-    double t0;
-    int checkpointed; /* the state after the last end_step is on disk */
-};
 
 static volatile sig_atomic_t train_stop_flag;
 
@@ -358,10 +376,20 @@ static byol_status resume_path(const struct train_checkpoints *ck, char *path, s
     return BYOL_OK;
 }
 
-/* The learner, the encoder's pretrained weights, and the state to start from: the checkpoint
- * to evaluate (NEEDS_CHECKPOINT), else latest for --resume, else train.init_from. */
+/* The eval group (kNN monitor, final and `byolctl eval` evaluations), when there is one. */
+static byol_status setup_eval(struct byol_train_session *t, struct byol_registry *reg)
+{
+    const struct byol_settings *g = byol_settings_child(t->o->root, "eval");
+    byol_status st = byol_settings_bool(g, "at_end", 1, &t->eval_at_end);
+    if (st == BYOL_OK)
+        st = byol_evaluator_open(t->o->root, t->o->config_dir, reg, t->c.in_channels,
+                                 t->c.image_size, &t->eval);
+    return st;
+}
+
+/* The learner and the encoder's pretrained weights. */
 static byol_status setup_learner(struct byol_train_session *t, struct byol_backend *be,
-                                 struct byol_registry *reg, const char *init_from)
+                                 struct byol_registry *reg)
 {
     char path[PATH_MAX];
     const char *weights = NULL;
@@ -372,22 +400,87 @@ static byol_status setup_learner(struct byol_train_session *t, struct byol_backe
         config_path(t->o->config_dir, weights, path, sizeof path);
         st = byol_learner_load_encoder_weights(t->learner, path);
     }
+    return st;
+}
+
+/* train.steps may grow on --resume (a longer run) unless a schedule runs over the total: then
+ * the steps already taken would differ from those of the longer run. */
+static byol_status check_total_steps(const struct byol_train_session *t, const char *path,
+                                     long long there)
+{
+    long long here = (long long)t->c.optim.total_steps;
+    const char *why = t->c.optim.lr_schedule == BYOL_LR_COSINE ? "train.lr_schedule"
+                      : t->c.tau_schedule == BYOL_TAU_COSINE   ? "model.tau_schedule"
+                                                               : NULL;
+    if (here == there || !why)
+        return BYOL_OK;
+    return byol_error(BYOL_ERR_INVALID,
+                      "%s: written by another config: train.steps = %lld there, %lld here, and "
+                      "the cosine %s runs over it (start a new run with train.init_from)",
+                      path, there, here, why);
+}
+
+/* --resume refuses a checkpoint written under another config (byol_config_digest: the
+ * settings that decide the trained state); one from before digests resumes unchecked. */
+static byol_status check_digest(const struct byol_train_session *t, const char *path)
+{
+    char *old = NULL, *steps = NULL;
+    byol_status st = byol_state_read_metadata(path, "config", &old);
+    if (st == BYOL_OK && old)
+        st = byol_config_digest_compare(path, old, t->digest_text);
+    if (st == BYOL_OK)
+        st = byol_state_read_metadata(path, "train_steps", &steps);
+    if (st == BYOL_OK && steps)
+        st = check_total_steps(t, path, strtoll(steps, NULL, 10));
+    free(old);
+    free(steps);
+    return st;
+}
+
+/* The state to start from: the checkpoint to evaluate (NEEDS_CHECKPOINT), else latest for
+ * --resume, else train.init_from, else none. */
+static byol_status load_start_state(struct byol_train_session *t)
+{
+    char path[PATH_MAX];
+    byol_status st = BYOL_OK;
+    path[0] = '\0';
+    if (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT) {
+        if (!t->o->checkpoint)
+            st = resume_path(&t->ck, path, sizeof path, "no checkpoint to evaluate (train "
+                                                         "first, or name one with --checkpoint "
+                                                         "FILE; --checkpoint none evaluates the "
+                                                         "initial weights)");
+        else if (strcmp(t->o->checkpoint, "none") != 0)
+            snprintf(path, sizeof path, "%s", t->o->checkpoint);
+    } else if (t->o->resume) {
+        st = resume_path(&t->ck, path, sizeof path, "--resume: no checkpoint to resume from");
+        if (st == BYOL_OK)
+            st = check_digest(t, path);
+    } else {
+        snprintf(path, sizeof path, "%s", t->init_from);
+    }
+    if (st == BYOL_OK && path[0])
+        st = byol_learner_load_state(t->learner, path);
+    return st;
+}
+
+byol_status byol_train_session_start(struct byol_train_session *t, int check_only)
+{
+    byol_status st = byol_config_digest(byol_settings_config(t->o->root), &t->digest_text,
+                                        t->digest_hex);
+    if (st == BYOL_OK)
+        st = load_start_state(t);
     if (st != BYOL_OK)
         return st;
-    if (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT) {
-        if (t->o->checkpoint)
-            snprintf(path, sizeof path, "%s", t->o->checkpoint);
-        else if ((st = resume_path(&t->ck, path, sizeof path, "no checkpoint to evaluate")) !=
-                 BYOL_OK)
-            return st;
-    } else if (t->o->resume) {
-        if ((st = resume_path(&t->ck, path, sizeof path, "--resume: no checkpoint to resume "
-                                                         "from")) != BYOL_OK)
-            return st;
-    } else {
-        snprintf(path, sizeof path, "%s", init_from);
-    }
-    return path[0] ? byol_learner_load_state(t->learner, path) : BYOL_OK;
+    t->first = byol_learner_steps_done(t->learner);
+    /* Metrics belong to training; a check only checks their settings. */
+    if (t->needs & BYOL_TRAINER_NEEDS_DATA)
+        st = check_only ? byol_metrics_check(t->o->root)
+                        : byol_metrics_open(t->o->root, t->first, &t->metrics);
+    if (st != BYOL_OK)
+        return st;
+    t->t0 = now_s();
+    return BYOL_OK;
 }
 
 /* The data, its order and the batch buffers (NEEDS_DATA). */
@@ -419,7 +512,6 @@ static byol_status session_setup(struct byol_train_session *t, struct byol_backe
                                  struct byol_registry *reg)
 {
     const struct byol_settings *root = t->o->root;
-    char init_from[PATH_MAX];
     int64_t seed;
     byol_learner_config_default(&t->c);
     byol_status st = byol_settings_int(root, "seed", 0, &seed);
@@ -428,16 +520,16 @@ static byol_status session_setup(struct byol_train_session *t, struct byol_backe
                                       byol_settings_child(root, "train"));
     if (st == BYOL_OK)
         st = read_train_extras(byol_settings_child(root, "train"), t->o->config_dir, &t->ck,
-                               init_from, sizeof init_from);
+                               t->init_from, sizeof t->init_from);
     if (st != BYOL_OK)
         return st;
     t->seed = (uint64_t)seed;
     t->c.seed = t->seed;
     if ((t->needs & BYOL_TRAINER_NEEDS_DATA) && (st = setup_data(t, reg)) != BYOL_OK)
         return st;
-    st = setup_learner(t, be, reg, init_from);
-    t->first = t->learner ? byol_learner_steps_done(t->learner) : 0;
-    return st;
+    if ((st = setup_eval(t, reg)) != BYOL_OK)
+        return st;
+    return setup_learner(t, be, reg);
 }
 
 byol_status byol_train_session_open(struct byol_backend *be, struct byol_registry *reg,
@@ -458,7 +550,6 @@ byol_status byol_train_session_open(struct byol_backend *be, struct byol_registr
         byol_train_session_close(t);
         return st;
     }
-    t->t0 = now_s();
     *out = t;
     return BYOL_OK;
 }
@@ -486,6 +577,9 @@ void byol_train_session_close(struct byol_train_session *t)
         free(t->view_buf[i / 2][i % 2]);
     byol_augment_pipeline_free(t->views[0]);
     byol_augment_pipeline_free(t->views[1]);
+    free(t->digest_text);
+    byol_metrics_close(t->metrics);
+    byol_evaluator_free(t->eval);
     free(t);
 }
 
@@ -567,8 +661,41 @@ static int api_stop_requested(const struct byol_train_session *t)
     return train_stop_flag != 0;
 }
 
-/* After step k: a checkpoint when due (every N, the last step, a requested stop), then the
- * progress report. */
+static byol_status api_evaluate(struct byol_train_session *t, int linear,
+                                struct byol_train_eval_report *out)
+{
+    struct byol_eval_result res;
+    memset(out, 0, sizeof *out);
+    out->step = byol_learner_steps_done(t->learner);
+    out->linear_top1 = NAN;
+    if (!t->eval)
+        return byol_error(BYOL_ERR_INVALID,
+                          "evaluation needs an eval group: eval = { train_images = ...; "
+                          "train_labels = ...; test_images = ...; test_labels = ...; }");
+    double t0 = now_s();
+    byol_status st = linear ? byol_evaluator_run(t->eval, t->learner, &res)
+                            : byol_evaluator_knn(t->eval, t->learner, &out->knn_top1);
+    if (st != BYOL_OK)
+        return st;
+    out->knn_k = byol_evaluator_knn_k(t->eval);
+    out->seconds = now_s() - t0;
+    if (linear) {
+        out->knn_top1 = res.knn_top1;
+        out->linear_top1 = res.linear_top1;
+        out->n_train = res.n_train;
+        out->n_test = res.n_test;
+        out->dim = res.dim;
+        out->detail = &res;
+        if (t->o->evaluated)
+            t->o->evaluated(out, t->o->user);
+        out->detail = NULL; /* it lives on this stack */
+    }
+    return BYOL_OK;
+}
+
+/* After step k: a checkpoint when due (every N, the last step, a requested stop), the kNN
+ * monitor when due, the metrics row and progress report, and after the last step the run's
+ * evaluation. */
 static byol_status api_end_step(struct byol_train_session *t, int64_t k, double loss)
 {
     int64_t total = t->c.optim.total_steps, done = k + 1;
@@ -577,8 +704,9 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
                                   .loss = loss, .knn_top1 = NAN};
     r.lr = byol_optim_lr_at(&t->c.optim, k);
     char why[1024];
+    byol_status st;
     if (done == total || (t->ck.every > 0 && done % t->ck.every == 0) || train_stop_flag) {
-        byol_status st = save_checkpoint(t->learner, &t->ck, done, ckpt, sizeof ckpt);
+        st = save_checkpoint(t, done, ckpt, sizeof ckpt);
         if (st != BYOL_OK && (!t->ck.keep_going || done == total || train_stop_flag))
             return st;
         if (st != BYOL_OK) {
@@ -588,22 +716,25 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
             r.checkpoint = ckpt;
         }
     }
+    int64_t every = byol_evaluator_every(t->eval);
+    if (every > 0 && done % every == 0 && done != total &&
+        (st = byol_evaluator_knn(t->eval, t->learner, &r.knn_top1)) != BYOL_OK)
+        return st;
     r.tau = t->c.use_momentum ? byol_learner_tau(t->learner) : 0;
     r.elapsed_s = now_s() - t->t0;
     r.images_per_s = (double)(done - t->first) * t->c.batch_size / r.elapsed_s;
+    struct byol_metrics_row row = {done, r.loss, r.lr, r.tau, r.images_per_s, r.elapsed_s,
+                                   r.knn_top1};
+    st = byol_metrics_log(t->metrics, &row);
     if (t->o->progress)
         t->o->progress(&r, t->o->user);
-    return BYOL_OK;
+    /* The run's evaluation (kNN only with at_end = false and a monitor) comes last. */
+    struct byol_train_eval_report ev;
+    if (st == BYOL_OK && done == total && t->eval && (t->eval_at_end || every > 0))
+        st = api_evaluate(t, t->eval_at_end, &ev);
+    return st;
 }
 
-static byol_status api_evaluate(struct byol_train_session *t, int linear,
-                                struct byol_train_eval_report *out)
-{
-    (void)t;
-    (void)linear;
-    (void)out;
-    return byol_error(BYOL_ERR_UNSUPPORTED, "evaluate: not available in this build");
-}
 
 static const struct byol_settings *api_config(const struct byol_train_session *t)
 {

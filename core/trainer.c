@@ -111,6 +111,8 @@ static byol_status train_with(struct byol_backend *be, struct byol_registry *reg
     byol_status st = byol_train_session_open(be, reg, o, ops->needs | extra_needs, own, &s);
     if (st == BYOL_OK && ops->check)
         st = ops->check(host, byol_train_api(), s);
+    if (st == BYOL_OK)
+        st = byol_train_session_start(s, check_only);
     if (st == BYOL_OK && !check_only)
         st = ops->run(host, byol_train_api(), s);
     byol_train_session_close(s);

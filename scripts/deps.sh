@@ -8,6 +8,7 @@ packages=(
   libopenblas-dev libdnnl-dev libconfig-dev libcunit1-dev zlib1g-dev
   libpng-dev libjpeg62-turbo-dev
   valgrind
+  clang-14 libclang-rt-14-dev llvm-14   # libFuzzer targets, sanitizer runtimes, llvm-symbolizer
   dataset-fashion-mnist
 )
 

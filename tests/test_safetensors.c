@@ -351,6 +351,83 @@ static void test_bad_layout(void)
                      2, "duplicate tensor name 'a'");
 }
 
+static void set_prefix(unsigned char *img, uint64_t n)
+{
+    for (int i = 0; i < 8; i++)
+        img[i] = (unsigned char)(n >> (8 * i));
+}
+
+static void accept_json(const char *json, size_t data_len, size_t want_count)
+{
+    struct byol_st_file *f = parse_ok(json, data_len);
+    CU_ASSERT_EQUAL(byol_st_count(f), want_count);
+    byol_st_free(f);
+}
+
+/* The format's rules one by one, each at its edge: what passes right at a limit and what
+ * fails just past it (the rules of huggingface/safetensors' reference reader). */
+static void test_format_rules(void)
+{
+    /* 1. The header length is at most BYOL_ST_MAX_HEADER (the reference's 100,000,000) and
+     *    covers exactly the JSON. */
+    size_t len;
+    unsigned char *img = make_image("{}", 0, &len);
+    set_prefix(img, (uint64_t)BYOL_ST_MAX_HEADER + 1);
+    expect_fail(img, len, BYOL_ERR_FORMAT,
+                "header length 100000001 exceeds the limit of 100000000 bytes");
+    set_prefix(img, BYOL_ST_MAX_HEADER); /* allowed, but this file is too short for it */
+    expect_fail(img, len, BYOL_ERR_FORMAT, "header length 100000000 runs past the end");
+    set_prefix(img, 1); /* "{" as the header and "}" as data */
+    expect_fail(img, len, BYOL_ERR_FORMAT, "invalid JSON header");
+    static const unsigned char nul_pad[12] = {4, 0, 0, 0, 0, 0, 0, 0, '{', '}', 0, 0};
+    expect_fail(nul_pad, sizeof nul_pad, BYOL_ERR_FORMAT, "trailing characters after the header");
+    free(img);
+
+    /* 2. The offsets tile the data section from 0 without overlap or gap, in any header
+     *    order; an empty tensor may sit at any boundary, not past the end. */
+    accept_json("{\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
+                "\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+                "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}",
+                8, 3);
+    expect_json_fail("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                     "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[3,7]}}",
+                     7, "tensor 'b': data_offsets [3, 7] overlap tensor 'a'");
+    expect_json_fail("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                     "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[5,9]}}",
+                     9, "gap of 1 bytes in the data section before tensor 'b'");
+    expect_json_fail("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                     "\"z\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[5,5]}}",
+                     4, "tensor 'z': data_offsets [5, 5] run past the data section (4 bytes)");
+
+    /* 3. A tensor's bytes are the product of its shape times its dtype size, with overflow
+     *    checks: [] is one element, a zero dimension empties the tensor whatever the others. */
+    accept_json("{\"s\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[0,8]}}", 8, 1);
+    accept_json("{\"e\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,0],"
+                "\"data_offsets\":[0,0]}}",
+                0, 1);
+    expect_json_fail("{\"t\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],"
+                     "\"data_offsets\":[0,0]}}",
+                     0, "tensor 't': shape [4611686018427387904] F32 overflows the size type");
+    expect_json_fail("{\"t\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,5]}}", 5,
+                     "tensor 't': data_offsets [0, 5] span 5 bytes, shape [3] BF16 needs 6");
+
+    /* 4. Nothing after the last tensor. */
+    expect_json_fail("{\"t\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 3,
+                     "1 trailing bytes after the last tensor");
+
+    /* 5. Names are unique, compared after JSON decoding ("\u0061" is "a"). */
+    expect_json_fail("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                     "\"\\u0061\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
+                     2, "duplicate tensor name 'a'");
+
+    /* 6. The header's parse tree is bounded by memory before it is built. */
+    img = make_image("{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, &len);
+    setenv("BYOL_MEMORY_LIMIT", "1K", 1);
+    expect_fail(img, len, BYOL_ERR_NOMEM, "reading the file needs 1843 bytes of memory");
+    unsetenv("BYOL_MEMORY_LIMIT");
+    free(img);
+}
+
 static void test_read_errors(void)
 {
     struct byol_st_file *f = NULL;
@@ -414,6 +491,7 @@ int main(int argc, char **argv)
         {"bad JSON", test_bad_json, 0},
         {"bad tensor entries", test_bad_entries, 0},
         {"bad data layout", test_bad_layout, 0},
+        {"the format's rules at their edges", test_format_rules, 0},
         {"read errors", test_read_errors, 0},
         {"failed save leaves nothing behind", test_failed_save, 0},
         {NULL, NULL, 0},

@@ -393,6 +393,67 @@ static void test_checkpoint_write_failure(void)
                  "train.on_checkpoint_error: must be \"stop\" or \"continue\", got \"retry\"");
 }
 
+/* --resume refuses a checkpoint of another config, naming what differs; train.steps may grow
+ * unless a cosine schedule runs over it. */
+static void test_resume_other_config(void)
+{
+    CU_ASSERT_EQUAL_FATAL(run_with("steps = 2;", "other", ""), BYOL_OK);
+    g_resume = 1;
+    CU_ASSERT_EQUAL(run_with("steps = 3; lr = 0.001;", "other", ""), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("other/latest.safetensors: written by another config: train.lr = ");
+    BYOL_ASSERT_MSG_HAS(" there, 0.001 here");
+    CU_ASSERT_EQUAL(run_with("steps = 3;", "other",
+                             "augment_fn2 = ( { op = \"random_resized_crop\"; } );"),
+                    BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("augment_fn2[0].op = (not set) there, \"random_resized_crop\" here");
+    CU_ASSERT_EQUAL(run_with("steps = 2; lr_schedule = \"cosine\";", "other", ""),
+                    BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("train.lr_schedule");
+    /* Where only run-only settings differ, it resumes: */
+    CU_ASSERT_EQUAL(run_with("steps = 3; keep_checkpoints = 1; checkpoint_every = 3;", "other", ""),
+                    BYOL_OK);
+    g_resume = 0;
+    CU_ASSERT_EQUAL_FATAL(run_with("steps = 2; lr_schedule = \"cosine\";", "othercos", ""),
+                          BYOL_OK);
+    g_resume = 1;
+    CU_ASSERT_EQUAL(run_with("steps = 4; lr_schedule = \"cosine\";", "othercos", ""),
+                    BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("train.steps = 2 there, 4 here, and the cosine train.lr_schedule runs "
+                        "over it");
+    g_resume = 0;
+}
+
+/* An IDX label file of IMAGES labels: all zero, or a scramble of 0..9. */
+static void write_labels(const char *path, int scrambled)
+{
+    unsigned char b[8 + IMAGES] = {0, 0, 8, 1, 0, 0, 0, IMAGES};
+    for (int i = 0; i < IMAGES; i++)
+        b[8 + i] = scrambled ? (unsigned char)((i * 7 + 3) % 10) : 0;
+    byol_test_write_file(path, b, sizeof b);
+}
+
+/* Nothing on the training path reads labels: training with zeroed or scrambled label files
+ * ends with the same weights, bit for bit (issue 9's check that BYOL stays unsupervised). */
+static void test_labels_unused(void)
+{
+    char data[256];
+    write_labels(byol_test_path(dir, "zero.idx"), 0);
+    write_labels(byol_test_path(dir, "scrambled.idx"), 1);
+    struct seen s = {.finite = 1};
+    snprintf(data, sizeof data, "images = \"imgs.idx\"; labels = \"zero.idx\";");
+    char text[4096], *p;
+    snprintf(text, sizeof text, "%s", config_text(data, "steps = 3;"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p = strstr(text, "/ck\""));
+    memcpy(p, "/lz\"", 4);
+    CU_ASSERT_EQUAL_FATAL(run_text(text, &s), BYOL_OK);
+    snprintf(data, sizeof data, "images = \"imgs.idx\"; labels = \"scrambled.idx\";");
+    snprintf(text, sizeof text, "%s", config_text(data, "steps = 3;"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p = strstr(text, "/ck\""));
+    memcpy(p, "/ls\"", 4);
+    CU_ASSERT_EQUAL_FATAL(run_text(text, &s), BYOL_OK);
+    CU_ASSERT(same_checkpoints("lz/latest.safetensors", "ls/latest.safetensors"));
+}
+
 int main(int argc, char **argv)
 {
     dir = byol_test_tmpdir("trainer");
@@ -409,6 +470,8 @@ int main(int argc, char **argv)
         {"a trainer plugin drives the session", test_trainer_plugin, 0},
         {"trainer selection errors", test_trainer_errors, 0},
         {"a checkpoint write fails", test_checkpoint_write_failure, 0},
+        {"--resume with another config", test_resume_other_config, 0},
+        {"training reads no labels", test_labels_unused, 0},
         {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "trainer", cases);

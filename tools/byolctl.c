@@ -1,5 +1,6 @@
 /* byolctl: the command line of byol-c. One function per subcommand; this is the only place
  * in the project that exits the process, always with a one-line message. */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,8 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byol/augment.h"
 #include "byol/bench.h"
 #include "byol/byol.h"
+#include "byol/dataset.h"
+#include "byol/eval.h"
+#include "byol/learner.h"
+#include "byol/export.h"
 #include "byol/trainer.h"
 
 /* Exit statuses: 0 ok, 1 a failure reported on stderr, 2 bad usage. */
@@ -20,7 +26,7 @@ enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 /* Settings the top level of a config may have: the DESIGN contract. A typo fails early. */
 static const char *const ctl_top_keys[] = {
     "seed",        "plugin_path", "plugins", "backend", "model", "augment_fn",
-    "augment_fn2", "data",        "train",   "eval",    "trainer", NULL,
+    "augment_fn2", "data",        "train",   "eval",    "trainer", "metrics", NULL,
 };
 
 struct ctl_args {
@@ -54,6 +60,16 @@ static void ctl_usage(FILE *f)
             "  bench CFG [--no-augment] [--steps N] [--warmup N] [--profile]\n"
             "                                  time training steps on synthetic batches: img/s,\n"
             "                                  ms per step, GFLOP/s, peak memory\n"
+            "  export CKPT OUT.safetensors [--drop LAYER]\n"
+            "                                  the online encoder of a checkpoint with\n"
+            "                                  torchvision names (--drop fc: without fc.*)\n"
+            "  embed CFG --out FILE.npy [--projection FILE.npy] [--labels FILE.npy]\n"
+            "      [--split train|test] [--checkpoint FILE|none]\n"
+            "                                  the representation (and projection) of every image\n"
+            "                                  of a split, as float32 .npy (N x D)\n"
+            "  eval CFG [--checkpoint FILE|none]\n"
+            "                                  kNN and linear-probe top-1 accuracy on the eval\n"
+            "                                  group's test split\n"
             "  version                         print the version and the plugin ABI\n"
             "\n"
             "Commands that take a CFG also take --set KEY.PATH=VALUE (repeatable), e.g.\n"
@@ -160,7 +176,7 @@ static byol_status ctl_load_plugins(struct ctl_session *s, const char *cfg_path)
 /* Whether a message already says where in a config it comes from ("FILE:LINE: ..."). */
 static int ctl_has_location(const char *msg)
 {
-    if (strstr(msg, " (from --set)"))
+    if (strstr(msg, " (from --set)") || strstr(msg, " (not set): "))
         return 1;
     const char *colon = strchr(msg, ':');
     if (!colon || colon[1] < '0' || colon[1] > '9')
@@ -242,23 +258,42 @@ static void ctl_print_search_path(const struct byol_registry *reg)
 {
     size_t n = byol_registry_search_dir_count(reg);
     for (size_t i = 0; i < n; i++)
-        printf("%-12s%s\n", i ? "" : "plugin path", byol_registry_search_dir(reg, i));
+        printf("# %-12s%s\n", i ? "" : "plugin path", byol_registry_search_dir(reg, i));
 }
 
+/* As libconfig comments, so that check's whole output reads back as a config. */
 static void ctl_print_summary(const struct ctl_session *s, const struct ctl_args *a)
 {
     const char *name = byol_backend_name(s->backend);
     const struct byol_registry_entry *e = byol_registry_find(s->reg, BYOL_PLUGIN_BACKEND, name);
-    printf("%-12s%s\n", "config", a->cfg);
-    printf("%-12s%lld\n", "seed", (long long)s->seed);
+    printf("# %-12s%s\n", "config", a->cfg);
+    printf("# %-12s%lld\n", "seed", (long long)s->seed);
     if (e)
-        printf("%-12s%s %s (ABI %u.%u) %s\n", "backend", e->name, e->version,
+        printf("# %-12s%s %s (ABI %u.%u) %s\n", "backend", e->name, e->version,
                BYOL_ABI_VERSION_MAJOR(e->abi_version), BYOL_ABI_VERSION_MINOR(e->abi_version),
                e->path);
     else
-        printf("%-12s%s\n", "backend", name);
-    printf("%-12s%zu registered\n", "plugins", byol_registry_count(s->reg));
+        printf("# %-12s%s\n", "backend", name);
+    printf("# %-12s%zu registered\n", "plugins", byol_registry_count(s->reg));
     ctl_print_search_path(s->reg);
+}
+
+/* check's output: every setting the run reads, as a config (defaults marked), its digest
+ * (what a checkpoint must match for --resume), then the summary. */
+static int ctl_print_resolved(const struct ctl_session *s, const struct ctl_args *a)
+{
+    char *text = NULL, *digest = NULL, hex[17];
+    if (byol_config_resolved_text(s->cfg, &text) != BYOL_OK ||
+        byol_config_digest(s->cfg, &digest, hex) != BYOL_OK) {
+        free(text);
+        return ctl_fail();
+    }
+    printf("# %s resolves to (\"# default\": not in the file):\n%s", a->cfg, text);
+    printf("# %-12s%s\n", "digest", hex);
+    ctl_print_summary(s, a);
+    free(text);
+    free(digest);
+    return CTL_OK;
 }
 
 /* ---- subcommands --------------------------------------------------------------------- */
@@ -323,14 +358,27 @@ static int cmd_check(int argc, char **argv)
     char dir[PATH_MAX];
     ctl_config_relative(a.cfg, ".", dir, sizeof dir);
     o.config_dir = dir;
-    if (byol_train_check(s.backend, s.reg, &o) != BYOL_OK) {
+    if (byol_train_check(s.backend, s.reg, &o) != BYOL_OK)
         rc = ctl_fail_at(a.cfg);
-    } else {
-        ctl_print_summary(&s, &a);
-        rc = CTL_OK;
-    }
+    else
+        rc = ctl_print_resolved(&s, &a);
     ctl_session_free(&s);
     return rc;
+}
+
+/* The accuracies of an evaluation (byolctl eval, and the end of a run with an eval group). */
+static void ctl_print_eval(const struct byol_train_eval_report *e, void *user)
+{
+    const struct byol_eval_result *r = e->detail;
+    (void)user;
+    printf("kNN (k=%d) top-1: %.2f%%  linear probe top-1: %.2f%%  (%zu train / %zu test, %d-d "
+           "features, %.1f s)\n",
+           e->knn_k, 100 * e->knn_top1, 100 * e->linear_top1, e->n_train, e->n_test, e->dim,
+           e->seconds);
+    if (r)
+        printf("time: features %.1f s, kNN %.1f s, linear probe %.1f s (%d L-BFGS iterations)\n",
+               r->embed_seconds, r->knn_seconds, r->probe_seconds, r->probe_iterations);
+    fflush(stdout);
 }
 
 /* Progress: a bar redrawn in place on a terminal, a log line every 10 steps otherwise. */
@@ -401,7 +449,7 @@ static int cmd_run(int argc, char **argv)
     int tty = isatty(STDERR_FILENO);
     struct byol_train_options o = {
         .root = byol_config_root(s.cfg), .config_dir = dir, .progress = ctl_progress, .user = &tty,
-        .resume = a.resume};
+        .resume = a.resume, .evaluated = ctl_print_eval};
     ctl_catch_stop_signals();
     byol_status st = byol_train_run(s.backend, s.reg, &o);
     if (st != BYOL_OK) {
@@ -522,6 +570,266 @@ static int cmd_bench(int argc, char **argv)
     return rc;
 }
 
+/* export CKPT OUT [--drop LAYER]: no config, no plugins; the checkpoint says it all. */
+static int cmd_export(int argc, char **argv)
+{
+    const char *files[2], *drop = NULL;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--drop") == 0 && i + 1 < argc) {
+            drop = argv[++i];
+        } else if (argv[i][0] == '-' || n == 2) {
+            fprintf(stderr, "byolctl: export: unexpected argument '%s' (see byolctl --help)\n",
+                    argv[i]);
+            return CTL_USAGE;
+        } else {
+            files[n++] = argv[i];
+        }
+    }
+    if (n != 2) {
+        fprintf(stderr, "byolctl: export needs CKPT and OUT.safetensors (see byolctl --help)\n");
+        return CTL_USAGE;
+    }
+    if (byol_export_encoder(files[0], files[1], drop) != BYOL_OK)
+        return ctl_fail();
+    printf("exported %s\n", files[1]);
+    return CTL_OK;
+}
+
+/* ---- embed and eval -------------------------------------------------------------------- */
+
+/* embed's and eval's own options, taken out of argv before the shared ones are parsed. */
+struct ctl_eval_args {
+    const char *checkpoint; /* NULL: train.checkpoint_dir/latest.safetensors; "none": no file */
+    const char *out, *projection, *labels, *split;
+};
+
+static int ctl_parse_eval_args(int argc, char **argv, int embed, struct ctl_eval_args *e,
+                               char **rest, int *n_rest)
+{
+    *e = (struct ctl_eval_args){.split = "train"};
+    *n_rest = 0;
+    for (int i = 0; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--checkpoint") == 0)
+            slot = &e->checkpoint;
+        else if (embed && strcmp(argv[i], "--out") == 0)
+            slot = &e->out;
+        else if (embed && strcmp(argv[i], "--projection") == 0)
+            slot = &e->projection;
+        else if (embed && strcmp(argv[i], "--labels") == 0)
+            slot = &e->labels;
+        else if (embed && strcmp(argv[i], "--split") == 0)
+            slot = &e->split;
+        if (!slot) {
+            rest[(*n_rest)++] = argv[i];
+        } else if (i + 1 < argc) {
+            *slot = argv[++i];
+        } else {
+            fprintf(stderr, "byolctl: %s needs a value (see byolctl --help)\n", argv[i]);
+            return CTL_USAGE;
+        }
+    }
+    if (embed && !e->out) {
+        fprintf(stderr, "byolctl: embed needs --out FILE.npy (see byolctl --help)\n");
+        return CTL_USAGE;
+    }
+    if (strcmp(e->split, "train") != 0 && strcmp(e->split, "test") != 0) {
+        fprintf(stderr, "byolctl: --split must be train or test, not '%s'\n", e->split);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* The learner's settings, as the trainer reads them. */
+static byol_status ctl_learner_config(const struct ctl_session *s, struct byol_learner_config *c)
+{
+    const struct byol_settings *root = byol_config_root(s->cfg);
+    byol_learner_config_default(c);
+    byol_status st = byol_learner_config_read(c, byol_settings_child(root, "model"),
+                                              byol_settings_child(root, "train"));
+    c->seed = (uint64_t)s->seed;
+    return st;
+}
+
+/* --checkpoint, else train.checkpoint_dir/latest.safetensors (relative to the working folder,
+ * as the trainer writes it); "" for none. */
+static byol_status ctl_checkpoint_path(const struct ctl_session *s, const char *given, char *path,
+                                       size_t n)
+{
+    const char *dir;
+    path[0] = '\0';
+    if (given && strcmp(given, "none") == 0)
+        return BYOL_OK;
+    if (given) {
+        snprintf(path, n, "%s", given);
+    } else {
+        const struct byol_settings *train = byol_settings_child(byol_config_root(s->cfg), "train");
+        byol_status st = byol_settings_string(train, "checkpoint_dir", "checkpoints", &dir);
+        if (st != BYOL_OK)
+            return st;
+        snprintf(path, n, "%s/latest.safetensors", dir);
+    }
+    if (access(path, R_OK) != 0)
+        return byol_error(BYOL_ERR_NOT_FOUND,
+                          "checkpoint %s: %s (train first, or name one with --checkpoint FILE; "
+                          "--checkpoint none evaluates the initial weights)",
+                          path, strerror(errno));
+    return BYOL_OK;
+}
+
+/* The learner as the trainer builds it: created from the config, encoder weights if the config
+ * names them, then the checkpoint's state. Its batch size only sets the embedding chunk. */
+static byol_status ctl_learner_open(const struct ctl_session *s, const char *cfg_path,
+                                    const char *checkpoint, const struct byol_learner_config *c,
+                                    struct byol_learner **l)
+{
+    char path[PATH_MAX], weights_path[PATH_MAX];
+    const char *weights = NULL;
+    byol_status st = ctl_checkpoint_path(s, checkpoint, path, sizeof path);
+    if (st == BYOL_OK)
+        st = byol_settings_string(c->encoder_settings, "weights", NULL, &weights);
+    if (st == BYOL_OK)
+        st = byol_learner_create(s->backend, s->reg, c, l);
+    if (st == BYOL_OK && weights) {
+        ctl_config_relative(cfg_path, weights, weights_path, sizeof weights_path);
+        st = byol_learner_load_encoder_weights(*l, weights_path);
+    }
+    if (st == BYOL_OK && path[0])
+        st = byol_learner_load_state(*l, path);
+    return st;
+}
+
+/* Representations (and projections, labels) of one split, embedded and written as .npy. */
+struct ctl_embed {
+    struct byol_dataset *ds;
+    struct byol_augment_pipeline *transform;
+    struct byol_augment_pool *pool;
+    struct byol_learner *learner;
+    float *emb, *proj;
+    int *labels;
+};
+
+static void ctl_embed_free(struct ctl_embed *e)
+{
+    byol_learner_free(e->learner);
+    byol_augment_pool_free(e->pool);
+    byol_augment_pipeline_free(e->transform);
+    byol_dataset_free(e->ds);
+    free(e->emb);
+    free(e->proj);
+    free(e->labels);
+}
+
+/* The split, its transform and a pool of backend.threads workers. */
+static byol_status ctl_embed_open(struct ctl_session *s, const char *cfg_path,
+                                  const struct ctl_eval_args *ea,
+                                  const struct byol_learner_config *c, struct ctl_embed *e)
+{
+    const struct byol_settings *root = byol_config_root(s->cfg);
+    char dir[PATH_MAX];
+    int64_t threads;
+    ctl_config_relative(cfg_path, ".", dir, sizeof dir);
+    byol_status st =
+        byol_eval_open_split(root, dir, ea->split, c->in_channels, c->image_size, &e->ds);
+    if (st == BYOL_OK)
+        st = byol_eval_transform_create(s->reg, root, e->ds, c->in_channels, c->image_size,
+                                        &e->transform);
+    if (st == BYOL_OK)
+        st = byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
+    if (st == BYOL_OK)
+        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads,
+                                      &e->pool);
+    if (st == BYOL_OK && ea->labels && byol_dataset_label(e->ds, 0) < 0)
+        st = byol_error(BYOL_ERR_INVALID, "--labels: the %s split has no labels", ea->split);
+    return st;
+}
+
+static byol_status ctl_embed_write(struct ctl_embed *e, const struct ctl_eval_args *ea,
+                                   const struct byol_learner_config *c)
+{
+    size_t n = byol_dataset_count(e->ds), dim = (size_t)byol_learner_embedding_dim(e->learner);
+    size_t proj = (size_t)c->projection_size;
+    e->emb = malloc(n * dim * sizeof *e->emb);
+    e->proj = ea->projection ? malloc(n * proj * sizeof *e->proj) : NULL;
+    e->labels = ea->labels ? malloc(n * sizeof *e->labels) : NULL;
+    if (!e->emb || (ea->projection && !e->proj) || (ea->labels && !e->labels))
+        return byol_error(BYOL_ERR_NOMEM, "embed: out of memory for %zu x %zu features", n, dim);
+    byol_status st =
+        byol_eval_embed_dataset(e->learner, e->ds, e->transform, e->pool, e->emb, e->proj);
+    if (st == BYOL_OK)
+        st = byol_npy_write_f32(ea->out, e->emb, 2, (const size_t[]){n, dim});
+    if (st == BYOL_OK && ea->projection)
+        st = byol_npy_write_f32(ea->projection, e->proj, 2, (const size_t[]){n, proj});
+    for (size_t i = 0; st == BYOL_OK && e->labels && i < n; i++)
+        e->labels[i] = byol_dataset_label(e->ds, i);
+    if (st == BYOL_OK && ea->labels)
+        st = byol_npy_write_labels(ea->labels, e->labels, n);
+    if (st == BYOL_OK)
+        printf("wrote %zu x %zu representations to %s%s%s%s%s\n", n, dim, ea->out,
+               ea->projection ? ", projections to " : "", ea->projection ? ea->projection : "",
+               ea->labels ? ", labels to " : "", ea->labels ? ea->labels : "");
+    return st;
+}
+
+/* Shared front of embed and eval: own options, then the usual ones, then the session. */
+static int ctl_eval_front(int argc, char **argv, int embed, struct ctl_eval_args *ea,
+                          struct ctl_args *a, struct ctl_session *s)
+{
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int n_rest = 0;
+    if (!rest)
+        return ctl_fail();
+    int rc = ctl_parse_eval_args(argc, argv, embed, ea, rest, &n_rest);
+    if (rc == CTL_OK)
+        rc = ctl_parse_args(n_rest, rest, 1, a);
+    free(rest);
+    if (rc == CTL_OK && ctl_session_open(s, a) != BYOL_OK)
+        rc = ctl_fail();
+    return rc;
+}
+
+static int cmd_embed(int argc, char **argv)
+{
+    struct ctl_eval_args ea;
+    struct ctl_args a;
+    struct ctl_session s;
+    int rc = ctl_eval_front(argc, argv, 1, &ea, &a, &s);
+    if (rc != CTL_OK)
+        return rc;
+    struct byol_learner_config c;
+    struct ctl_embed e = {0};
+    byol_status st = ctl_learner_config(&s, &c);
+    if (st == BYOL_OK)
+        st = ctl_embed_open(&s, a.cfg, &ea, &c, &e);
+    if (st == BYOL_OK)
+        st = ctl_learner_open(&s, a.cfg, ea.checkpoint, &c, &e.learner);
+    if (st == BYOL_OK)
+        st = ctl_embed_write(&e, &ea, &c);
+    rc = st == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
+    ctl_embed_free(&e);
+    ctl_session_free(&s);
+    return rc;
+}
+
+/* eval: the config's eval trainer (default "linear") on a trained state. */
+static int cmd_eval(int argc, char **argv)
+{
+    struct ctl_eval_args ea;
+    struct ctl_args a;
+    struct ctl_session s;
+    int rc = ctl_eval_front(argc, argv, 0, &ea, &a, &s);
+    if (rc != CTL_OK)
+        return rc;
+    char dir[PATH_MAX];
+    ctl_config_relative(a.cfg, ".", dir, sizeof dir);
+    struct byol_train_options o = {.root = byol_config_root(s.cfg), .config_dir = dir,
+                                   .evaluated = ctl_print_eval, .checkpoint = ea.checkpoint};
+    rc = byol_train_eval(s.backend, s.reg, &o) == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
+    ctl_session_free(&s);
+    return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     (void)argv;
@@ -543,6 +851,9 @@ int main(int argc, char **argv)
         {"check", cmd_check},
         {"run", cmd_run},
         {"bench", cmd_bench},
+        {"export", cmd_export},
+        {"embed", cmd_embed},
+        {"eval", cmd_eval},
         {"version", cmd_version},
     };
     if (argc < 2) {

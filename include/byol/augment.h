@@ -83,6 +83,13 @@ BYOL_API byol_status byol_augment_pipeline_create(struct byol_registry *reg,
 BYOL_API byol_status byol_augment_pipeline_preset(struct byol_registry *reg, const char *name,
                                                   int view, const struct byol_augment_info *in,
                                                   struct byol_augment_pipeline **out);
+/* The config text a preset is built from, "augment = ( ...ops... );", for `view` and images
+ * of `in`, into buf (n >= 2048 bytes): what byol_augment_pipeline_preset parses, for callers
+ * that read a preset's ops (the eval transform takes its normalize). BYOL_ERR_NOT_FOUND for
+ * an unknown name. */
+BYOL_API byol_status byol_augment_preset_text(const char *name, int view,
+                                              const struct byol_augment_info *in, char *buf,
+                                              size_t n);
 /* The two views from a config root: augment_fn (default: the identity) and augment_fn2
  * (default: augment_fn, as view 2). */
 BYOL_API byol_status byol_augment_views_create(struct byol_registry *reg,

@@ -104,6 +104,18 @@ BYOL_API byol_status byol_dataset_open_settings(const struct byol_settings *data
                                                 int image_size, uint64_t seed,
                                                 struct byol_dataset **out);
 
+/* As byol_dataset_open_settings, for a group that names its image and label settings
+ * otherwise (the eval group: train_images / train_labels, test_images / test_labels):
+ * `images_key` stands for 'images' in every format, `labels_key` for 'labels' in idx and npy
+ * (NULL: no labels are read). The group's keys are not checked, since such a group holds other
+ * settings too: the caller checks them. Same errors, naming the keys given. */
+BYOL_API byol_status byol_dataset_open_settings_keys(const struct byol_settings *group,
+                                                     const char *config_dir,
+                                                     const char *images_key,
+                                                     const char *labels_key, int channels,
+                                                     int image_size, uint64_t seed,
+                                                     struct byol_dataset **out);
+
 /* The format that opened the handle ("idx", "cifar", "folder", "npy", "mock"; "" for NULL). */
 BYOL_API const char *byol_dataset_format(const struct byol_dataset *ds);
 

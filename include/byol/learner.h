@@ -118,6 +118,17 @@ BYOL_API struct byol_optim *byol_learner_optim(struct byol_learner *l);
 BYOL_API byol_status byol_learner_save_state(struct byol_learner *l, const char *path,
                                              int with_optim);
 BYOL_API byol_status byol_learner_load_state(struct byol_learner *l, const char *path);
+/* save_state, plus string entries in the file's __metadata__: `kv` is NULL or a NULL-terminated
+ * list key, value, key, value, ... (e.g. {"config", text, "config_digest", hex, "step", "12",
+ * NULL}); copied. "format" is taken (it says "byol-c learner state"); a key given twice or a
+ * key without a value fails before anything is written. */
+BYOL_API byol_status byol_learner_save_state_meta(struct byol_learner *l, const char *path,
+                                                  int with_optim, const char *const *kv);
+/* The __metadata__ value of `key` in the safetensors file `path` (any such file, not only
+ * learner states), copied into *out for the caller to free; *out = NULL when the file has no
+ * such key (a checkpoint from before that key existed). Fails when the file cannot be read or
+ * is not valid safetensors. Reads the whole file. */
+BYOL_API byol_status byol_state_read_metadata(const char *path, const char *key, char **out);
 
 /* Load torchvision-named encoder weights (model.encoder.weights) into the online encoder (and
  * the target's encoder, so they start equal). Every encoder tensor must be in the file;

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define BYOL_ST_MAX_DIMS 8
-#define BYOL_ST_MAX_HEADER (100u * 1024u * 1024u)
+#define BYOL_ST_MAX_HEADER 100000000u /* the reference reader's limit */
 
 enum byol_st_dtype {
     BYOL_ST_F32 = 0,

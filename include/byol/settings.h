@@ -28,12 +28,18 @@ BYOL_API void byol_config_free(struct byol_config *cfg);
 BYOL_API byol_status byol_config_set(struct byol_config *cfg, const char *assignment);
 
 /* The whole file, and a group by dotted path ("backend", "model.encoder"). A missing path
- * yields NULL, which every accessor treats as an empty group. Views are owned by the config. */
+ * yields NULL, which every accessor treats as an empty group, except for the groups a run
+ * always reads (backend, model, model.encoder, data, train): for those a file leaves out,
+ * an empty stand-in group that only records the defaults read from it (byol_settings_has and
+ * byol_settings_check_keys do not see it; test presence with byol_settings_has). Views are
+ * owned by the config. */
 BYOL_API const struct byol_settings *byol_config_root(struct byol_config *cfg);
 BYOL_API const struct byol_settings *byol_settings_child(const struct byol_settings *s,
                                                          const char *name);
 
-/* The same accessors as in struct byol_host_api. */
+/* The same accessors as in struct byol_host_api. Each successful read is recorded in the
+ * config (see byol_config_resolved_text): the path, the value used, and whether it came from
+ * the file, from --set or from `def`. Reads from a NULL group are not recorded. */
 BYOL_API byol_status byol_settings_int(const struct byol_settings *s, const char *name,
                                        int64_t def, int64_t *out);
 BYOL_API byol_status byol_settings_float(const struct byol_settings *s, const char *name,
@@ -65,6 +71,42 @@ BYOL_API int byol_settings_is_list(const struct byol_settings *s);
  * (NULL when out of range): for settings whose elements are groups, like augment_fn. */
 BYOL_API int byol_settings_length(const struct byol_settings *s);
 BYOL_API const struct byol_settings *byol_settings_elem(const struct byol_settings *s, int i);
+
+/* ---- What a config resolved to -------------------------------------------------------
+ *
+ * The config records every successful read (first-read order, one entry per path; a group or
+ * list is recorded by its leaves: "augment_fn[0].op", "augment_fn[0].scale"; an empty list
+ * read for its length as "()"). After byol_train_check has built everything a run builds, the
+ * record holds every setting the run uses, plugins' own settings included. Reads may come
+ * from several threads (a mutex guards the record). A --set replacing a recorded setting
+ * drops what was recorded under it. */
+
+/* The config that view `s` belongs to (NULL for NULL): for code that holds only a view, like
+ * byol_train_options.root, to reach the record. */
+BYOL_API const struct byol_config *byol_settings_config(const struct byol_settings *s);
+
+/* The resolved settings as libconfig text that reads back as the same config: nested groups
+ * and lists, one setting per line, a default marked "# default", a --set value "# --set";
+ * a setting that was read without a default and is not set is a comment line
+ * ("# init_from: not set"). Caller frees *out. */
+BYOL_API byol_status byol_config_resolved_text(const struct byol_config *cfg, char **out);
+
+/* The settings that decide the trained state, as canonical text: "path = value" lines sorted
+ * by path, values as in the resolved text; left out are settings read without a default and
+ * not set, and the run-only settings, which say how, where or how fast a run goes: plugin_path,
+ * plugins, backend.name, backend.threads, train.checkpoint_dir, train.checkpoint_every,
+ * train.keep_checkpoints, and the eval and metrics groups. *digest_hex: the 64-bit FNV-1a hash
+ * of the text as 16 lowercase hex digits. Caller frees *text. */
+BYOL_API byol_status byol_config_digest(const struct byol_config *cfg, char **text,
+                                        char digest_hex[17]);
+
+/* Compare a checkpoint's digest text (its "config" metadata) with the current one. BYOL_OK when
+ * they list the same settings with the same values; otherwise BYOL_ERR_INVALID with the
+ * message "<ckpt_path>: written by another config: train.lr = 0.0003 there, 0.001 here;
+ * model.image_size = 32 there, 28 here (and 2 more)" (at most three keys named, values cut to
+ * 40 characters, "(not set)" for a key only one side has). NULL text: BYOL_ERR_INVALID. */
+BYOL_API byol_status byol_config_digest_compare(const char *ckpt_path, const char *ckpt_text,
+                                                const char *current_text);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 extern "C" {
 #endif
 
+struct byol_eval_result; /* byol/eval.h */
+
 struct byol_train_report {
     int64_t step;        /* steps done, 1..total_steps */
     int64_t start_step;  /* steps already done when this run began (> 0 after a resume) */
@@ -40,6 +42,7 @@ struct byol_train_eval_report {
     size_t n_train, n_test;
     int dim;        /* feature size */
     double seconds; /* features, kNN and probe */
+    const struct byol_eval_result *detail; /* the evaluator's full result; NULL for kNN only */
 };
 
 typedef void (*byol_train_progress_fn)(const struct byol_train_report *r, void *user);
@@ -52,7 +55,9 @@ struct byol_train_options {
     void *user;
     int resume; /* 1: continue from train.checkpoint_dir/latest.safetensors (must exist) */
     byol_train_eval_fn evaluated; /* (optional) called after each linear evaluation */
-    const char *checkpoint; /* byol_train_eval: the state to evaluate (NULL: latest) */
+    /* byol_train_eval: the state to evaluate (NULL: checkpoint_dir/latest; "none": the
+     * initial weights, a random-init baseline) */
+    const char *checkpoint;
 };
 
 /* Train with the config's trainer (`trainer = "byol"`, the default, or a trainer plugin's name

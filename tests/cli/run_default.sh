@@ -15,24 +15,20 @@ out=$("$byolctl" run "$cfg" --set train.steps=20 --set train.checkpoint_dir="$tm
 echo "$out" | tail -n 4
 echo "$out" | grep -q '^step 20/20 loss ' || { echo "FAIL: no final step line"; exit 1; }
 echo "$out" | grep -q '^training complete$' || { echo "FAIL: no completion line"; exit 1; }
+# The run ends with its evaluation on the test split (the config's eval group).
+echo "$out" | grep -qE '^kNN \(k=20\) top-1: [0-9.]+%  linear probe top-1: [0-9.]+%  \(60000 train / 10000 test' ||
+  { echo "FAIL: no evaluation line"; exit 1; }
 [ -s "$tmp/ck/latest.safetensors" ] && [ -s "$tmp/ck/step-20.safetensors" ] ||
   { echo "FAIL: checkpoints missing"; exit 1; }
 
 # --resume continues from latest (step 20) for the two steps a longer run has left.
-out=$("$byolctl" run "$cfg" --resume --set train.steps=22 --set train.checkpoint_dir="$tmp/ck" 2>&1)
+out=$("$byolctl" run "$cfg" --resume --set train.steps=22 --set train.checkpoint_dir="$tmp/ck" \
+  --set eval.at_end=false 2>&1)
 echo "$out" | grep -q '^step 21/22 loss ' && echo "$out" | grep -q '^step 22/22 loss ' ||
   { echo "FAIL: --resume did not continue at step 21: $out"; exit 1; }
 echo "$out" | grep -q '^step 1/22 ' && { echo "FAIL: --resume restarted"; exit 1; }
 
-expect_fail() { # expect_fail "message part" args...
-  local want=$1; shift
-  local err rc=0
-  err=$("$byolctl" "$@" 2>&1 >/dev/null) || rc=$?
-  [ "$rc" -eq 1 ] || { echo "FAIL: exit $rc for: $*"; exit 1; }
-  [ "$(echo "$err" | wc -l)" -eq 1 ] || { echo "FAIL: not one line: $err"; exit 1; }
-  echo "$err" | grep -qF -- "$want" || { echo "FAIL: '$err' lacks '$want'"; exit 1; }
-  echo "ok: $err"
-}
+. "$(dirname "$0")/lib.sh"
 expect_fail "train.stepz (from --set): unknown setting" run "$cfg" --set train.stepz=3
 expect_fail "train.steps (from --set): expected an integer" check "$cfg" --set train.steps=many
 expect_fail "threads = 0: must be between 1" check "$cfg" --set backend.threads=0

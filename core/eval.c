@@ -1,0 +1,280 @@
+/* The evaluator (include/byol/eval.h): the config's eval group opened once, then kNN and the
+ * linear probe on the online encoder's features of its labelled train and test splits,
+ * whenever the trainer or byolctl asks. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "byol/augment.h"
+#include "byol/dataset.h"
+#include "byol/learner.h"
+#include "eval_internal.h"
+
+#define EVAL_MAX_PROBE_ITERATIONS 100000
+
+struct eval_split {
+    struct byol_dataset *ds;
+    struct byol_augment_pipeline *transform;
+    int *labels;
+    size_t n;
+};
+
+struct byol_evaluator {
+    struct eval_split split[2]; /* train, test */
+    struct byol_augment_pool *pool;
+    int64_t every;
+    int knn_k;
+    double knn_temperature;
+    struct byol_probe_options probe;
+    int n_classes;
+};
+
+static double eval_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static byol_status eval_range_error(const struct byol_settings *g, const char *key,
+                                    const char *what)
+{
+    return byol_settings_error(byol_settings_child(g, key), BYOL_ERR_INVALID, "%s", what);
+}
+
+/* every, knn_k, knn_temperature, probe_l2, probe_iterations. */
+static byol_status eval_read_numbers(const struct byol_settings *g, struct byol_evaluator *ev)
+{
+    int64_t k, iterations;
+    byol_probe_options_default(&ev->probe);
+    byol_status st = byol_settings_int(g, "every", 0, &ev->every);
+    if (st == BYOL_OK && ev->every < 0)
+        return eval_range_error(g, "every", "must be >= 0 (steps between kNN checks; 0: none)");
+    if (st == BYOL_OK)
+        st = byol_settings_int(g, "knn_k", 20, &k);
+    if (st == BYOL_OK && (k < 1 || k > BYOL_KNN_MAX_K))
+        return byol_settings_error(byol_settings_child(g, "knn_k"), BYOL_ERR_INVALID,
+                                   "%lld is out of range [1, %d]", (long long)k, BYOL_KNN_MAX_K);
+    if (st == BYOL_OK)
+        st = byol_settings_float(g, "knn_temperature", 0.07, &ev->knn_temperature);
+    if (st == BYOL_OK && !(ev->knn_temperature > 0 && isfinite(ev->knn_temperature)))
+        return eval_range_error(g, "knn_temperature", "must be > 0");
+    if (st == BYOL_OK)
+        st = byol_settings_float(g, "probe_l2", BYOL_PROBE_L2, &ev->probe.l2);
+    if (st == BYOL_OK && !(ev->probe.l2 >= 0 && isfinite(ev->probe.l2)))
+        return eval_range_error(g, "probe_l2", "must be >= 0");
+    if (st == BYOL_OK)
+        st = byol_settings_int(g, "probe_iterations", BYOL_PROBE_MAX_ITERATIONS, &iterations);
+    if (st == BYOL_OK && (iterations < 1 || iterations > EVAL_MAX_PROBE_ITERATIONS))
+        return byol_settings_error(byol_settings_child(g, "probe_iterations"), BYOL_ERR_INVALID,
+                                   "%lld is out of range [1, %d]", (long long)iterations,
+                                   EVAL_MAX_PROBE_ITERATIONS);
+    ev->knn_k = (int)k;
+    ev->probe.max_iterations = (int)iterations;
+    return st;
+}
+
+/* One labelled split: its dataset, every label, and its eval transform. */
+static byol_status eval_open_split(const struct byol_settings *root, const char *format,
+                                   const char *dir, struct byol_registry *reg, int in_channels,
+                                   int image_size, int test, struct eval_split *s)
+{
+    const struct byol_settings *g = byol_settings_child(root, "eval");
+    const char *which = test ? "test" : "train";
+    char images[32], labels[32];
+    snprintf(images, sizeof images, "%s_images", which);
+    snprintf(labels, sizeof labels, "%s_labels", which);
+    int files = eval_format_has_label_files(format);
+    if (files && !byol_settings_has(g, labels))
+        return byol_settings_error(g, BYOL_ERR_INVALID,
+                                   "missing '%s' (evaluation needs the %s split's labels)", labels,
+                                   which);
+    byol_status st = byol_dataset_open_settings_keys(g, dir, images, files ? labels : NULL,
+                                                     in_channels, image_size, 0, &s->ds);
+    if (st != BYOL_OK)
+        return st;
+    s->n = byol_dataset_count(s->ds);
+    s->labels = malloc(s->n * sizeof *s->labels);
+    if (!s->labels)
+        return byol_error(BYOL_ERR_NOMEM, "eval: out of memory for %zu labels", s->n);
+    for (size_t i = 0; i < s->n; i++)
+        if ((s->labels[i] = byol_dataset_label(s->ds, i)) < 0)
+            return byol_settings_error(byol_settings_child(g, images), BYOL_ERR_INVALID,
+                                       "the %s split has no label for image %zu", which, i);
+    return byol_eval_transform_create(reg, root, s->ds, in_channels, image_size, &s->transform);
+}
+
+/* Classes: one more than the largest label of either split; the probe needs two. */
+static byol_status eval_count_classes(const struct byol_settings *g, struct byol_evaluator *ev)
+{
+    int top = 0;
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < ev->split[s].n; i++)
+            top = ev->split[s].labels[i] > top ? ev->split[s].labels[i] : top;
+    if (top + 1 < 2 || top >= BYOL_EVAL_MAX_CLASSES)
+        return byol_settings_error(g, BYOL_ERR_INVALID,
+                                   "the labels name %d classes (evaluation needs 2 to %d)", top + 1,
+                                   BYOL_EVAL_MAX_CLASSES);
+    ev->n_classes = top + 1;
+    if ((size_t)ev->knn_k > ev->split[0].n)
+        return byol_settings_error(byol_settings_child(g, "knn_k"), BYOL_ERR_INVALID,
+                                   "%d is more than the train split's %zu images", ev->knn_k,
+                                   ev->split[0].n);
+    return BYOL_OK;
+}
+
+static byol_status eval_open_pool(const struct byol_settings *root, struct byol_evaluator *ev)
+{
+    int64_t threads;
+    byol_status st =
+        byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
+    if (st != BYOL_OK)
+        return st;
+    return byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads, &ev->pool);
+}
+
+byol_status byol_evaluator_open(const struct byol_settings *root, const char *config_dir,
+                                struct byol_registry *reg, int in_channels, int image_size,
+                                struct byol_evaluator **out)
+{
+    if (!out || !reg)
+        return byol_error(BYOL_ERR_INVALID, "byol_evaluator_open: NULL argument");
+    *out = NULL;
+    const struct byol_settings *g = byol_settings_child(root, "eval");
+    if (!g)
+        return BYOL_OK;
+    struct byol_evaluator *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return byol_error(BYOL_ERR_NOMEM, "eval: out of memory");
+    const char *format;
+    byol_status st = eval_check_group(g, &format);
+    if (st == BYOL_OK)
+        st = eval_read_numbers(g, ev);
+    for (int s = 0; s < 2 && st == BYOL_OK; s++)
+        st = eval_open_split(root, format, config_dir, reg, in_channels, image_size, s,
+                             &ev->split[s]);
+    if (st == BYOL_OK)
+        st = eval_count_classes(g, ev);
+    if (st == BYOL_OK)
+        st = eval_open_pool(root, ev);
+    if (st != BYOL_OK) {
+        byol_evaluator_free(ev);
+        return st;
+    }
+    *out = ev;
+    return BYOL_OK;
+}
+
+void byol_evaluator_free(struct byol_evaluator *ev)
+{
+    if (!ev)
+        return;
+    for (int s = 0; s < 2; s++) {
+        byol_dataset_free(ev->split[s].ds);
+        byol_augment_pipeline_free(ev->split[s].transform);
+        free(ev->split[s].labels);
+    }
+    byol_augment_pool_free(ev->pool);
+    free(ev);
+}
+
+int64_t byol_evaluator_every(const struct byol_evaluator *ev)
+{
+    return ev ? ev->every : 0;
+}
+
+int byol_evaluator_knn_k(const struct byol_evaluator *ev)
+{
+    return ev ? ev->knn_k : 0;
+}
+
+/* Both splits' features (malloc'ed; the caller frees them, also on failure). */
+static byol_status eval_features(struct byol_evaluator *ev, struct byol_learner *l, float *f[2])
+{
+    size_t dim = (size_t)byol_learner_embedding_dim(l);
+    byol_status st = BYOL_OK;
+    for (int s = 0; s < 2 && st == BYOL_OK; s++) {
+        f[s] = malloc(ev->split[s].n * dim * sizeof(float));
+        if (!f[s])
+            return byol_error(BYOL_ERR_NOMEM, "eval: out of memory for %zu x %zu features",
+                              ev->split[s].n, dim);
+        st = byol_eval_embed_dataset(l, ev->split[s].ds, ev->split[s].transform, ev->pool, f[s],
+                                     NULL);
+    }
+    return st;
+}
+
+static byol_status eval_knn_top1(struct byol_evaluator *ev, float *f[2], int dim, int *pred,
+                                 double *top1)
+{
+    const struct eval_split *tr = &ev->split[0], *te = &ev->split[1];
+    byol_status st = byol_knn_classify(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes,
+                                       ev->knn_k, ev->knn_temperature, pred);
+    if (st == BYOL_OK)
+        *top1 = byol_eval_accuracy(pred, te->labels, te->n);
+    return st;
+}
+
+byol_status byol_evaluator_knn(struct byol_evaluator *ev, struct byol_learner *l, double *top1)
+{
+    if (!ev || !l || !top1)
+        return byol_error(BYOL_ERR_INVALID, "byol_evaluator_knn: NULL argument");
+    float *f[2] = {NULL, NULL};
+    int *pred = malloc(ev->split[1].n * sizeof *pred);
+    byol_status st = pred ? eval_features(ev, l, f)
+                          : byol_error(BYOL_ERR_NOMEM, "eval: out of memory for predictions");
+    if (st == BYOL_OK)
+        st = eval_knn_top1(ev, f, byol_learner_embedding_dim(l), pred, top1);
+    free(f[0]);
+    free(f[1]);
+    free(pred);
+    return st;
+}
+
+/* kNN and the probe on features already computed; times into r. */
+static byol_status eval_classify(struct byol_evaluator *ev, float *f[2], int dim, int *pred,
+                                 struct byol_eval_result *r)
+{
+    const struct eval_split *tr = &ev->split[0], *te = &ev->split[1];
+    double t0 = eval_now();
+    byol_status st = eval_knn_top1(ev, f, dim, pred, &r->knn_top1);
+    double t1 = eval_now();
+    struct byol_probe_info info = {0};
+    if (st == BYOL_OK)
+        st = byol_linear_probe(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes, &ev->probe,
+                               pred, NULL, &info);
+    if (st == BYOL_OK)
+        r->linear_top1 = byol_eval_accuracy(pred, te->labels, te->n);
+    r->knn_seconds = t1 - t0;
+    r->probe_seconds = eval_now() - t1;
+    r->probe_iterations = info.iterations;
+    return st;
+}
+
+byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_learner *l,
+                               struct byol_eval_result *r)
+{
+    if (!ev || !l || !r)
+        return byol_error(BYOL_ERR_INVALID, "byol_evaluator_run: NULL argument");
+    memset(r, 0, sizeof *r);
+    double t0 = eval_now();
+    float *f[2] = {NULL, NULL};
+    int *pred = malloc(ev->split[1].n * sizeof *pred);
+    byol_status st = pred ? eval_features(ev, l, f)
+                          : byol_error(BYOL_ERR_NOMEM, "eval: out of memory for predictions");
+    r->embed_seconds = eval_now() - t0;
+    r->dim = byol_learner_embedding_dim(l);
+    if (st == BYOL_OK)
+        st = eval_classify(ev, f, r->dim, pred, r);
+    r->n_train = ev->split[0].n;
+    r->n_test = ev->split[1].n;
+    r->knn_k = ev->knn_k;
+    r->n_classes = ev->n_classes;
+    r->seconds = eval_now() - t0;
+    free(f[0]);
+    free(f[1]);
+    free(pred);
+    return st;
+}

@@ -1,0 +1,88 @@
+/* Durable file writes (core/fileio_internal.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio_internal.h"
+
+int byol_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int byol_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* The folder holding `path` ("." for a bare name, "/" for a file at the root). */
+static int sync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return -1;
+    int rc = byol_fsync_dir(dir);
+    free(dir);
+    return rc;
+}
+
+byol_status byol_file_replace(const char *path, byol_file_writer_fn write, void *user)
+{
+    static const char suffix[] = ".tmp.XXXXXX";
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof suffix);
+    if (!tmp)
+        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, suffix, sizeof suffix);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        byol_status st = byol_error(BYOL_ERR_IO, "%s: cannot create a temporary file: %s", path,
+                                    strerror(errno));
+        free(tmp);
+        return st;
+    }
+    /* mkstemp creates 0600; outputs are ordinary files that others may read. */
+    const char *step = NULL;
+    int err = 0;
+    if (fchmod(fd, 0644) != 0)
+        step = "chmod", err = errno;
+    else if ((errno = 0, write(fd, user)) != 0)
+        step = "write", err = errno ? errno : EIO;
+    else if (fsync(fd) != 0)
+        step = "fsync", err = errno;
+    if (close(fd) != 0 && !step)
+        step = "close", err = errno;
+    if (!step && rename(tmp, path) != 0)
+        step = "rename", err = errno;
+    byol_status st = BYOL_OK;
+    if (step) {
+        unlink(tmp); /* an existing `path` stays as it was */
+        st = byol_error(BYOL_ERR_IO, "%s: %s failed: %s", path, step, strerror(err));
+    } else if (sync_parent(path) != 0) {
+        /* The file is in place; only its durability across a crash is in doubt. */
+        st = byol_error(BYOL_ERR_IO, "%s: fsync of the folder failed: %s", path, strerror(errno));
+    }
+    free(tmp);
+    return st;
+}

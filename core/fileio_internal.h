@@ -1,0 +1,26 @@
+/* Durable file writes shared by every writer in the core (checkpoints, metrics, .npy): the
+ * temp-file + fsync + rename + fsync-the-folder sequence in one place. Not installed. */
+#ifndef BYOL_FILEIO_INTERNAL_H
+#define BYOL_FILEIO_INTERNAL_H
+
+#include <stddef.h>
+
+#include "byol/status.h"
+
+/* Write n bytes to fd, retrying short writes and EINTR. 0 on success, -1 with errno set. */
+int byol_write_all(int fd, const void *buf, size_t n);
+
+/* Writes a file's contents to fd; returns 0, or -1 with errno set. */
+typedef int (*byol_file_writer_fn)(int fd, void *user);
+
+/* Replace `path` atomically: `write` fills a temporary file beside it (<path>.tmp.XXXXXX,
+ * mode 0644), which is fsync'd and renamed over `path`, then the folder is fsync'd. A crash
+ * at any point leaves the old file or the new one; on failure the temporary file is removed,
+ * `path` is untouched, and the message names `path`, the step that failed and why (a full
+ * disk: "write failed: No space left on device"). */
+byol_status byol_file_replace(const char *path, byol_file_writer_fn write, void *user);
+
+/* fsync the folder `dir`, so that a rename or link in it survives a crash. 0 or -1. */
+int byol_fsync_dir(const char *dir);
+
+#endif

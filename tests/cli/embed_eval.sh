@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# byolctl embed and eval end to end on tiny IDX files and a config-defined encoder: a short run,
+# the .npy files embed writes (shapes, the default checkpoint, --split test), eval's result
+# line, and one-line errors (exit 1) for bad settings and a missing test split.
+set -euo pipefail
+byolctl=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# n images of 8x8: class i % 3 is horizontal stripes, vertical stripes or a checkerboard.
+write_images() { # file n
+  local out="" i x y v
+  printf "\\x00\\x00\\x08\\x03\\x00\\x00\\x00\\x$(printf %02x "$2")\\x00\\x00\\x00\\x08\\x00\\x00\\x00\\x08" > "$1"
+  for ((i = 0; i < $2; i++)); do
+    out=""
+    for ((y = 0; y < 8; y++)); do
+      for ((x = 0; x < 8; x++)); do
+        case $((i % 3)) in
+          0) v=$(((y % 2) * 200 + 20 + i)) ;;
+          1) v=$(((x % 2) * 200 + 20 + i)) ;;
+          *) v=$((((x + y) % 2) * 200 + 20 + i)) ;;
+        esac
+        out+=$(printf '\\x%02x' "$v")
+      done
+    done
+    printf "$out" >> "$1"
+  done
+}
+write_labels() { # file n
+  local i
+  printf "\\x00\\x00\\x08\\x01\\x00\\x00\\x00\\x$(printf %02x "$2")" > "$1"
+  for ((i = 0; i < $2; i++)); do printf "\\x$(printf %02x $((i % 3)))" >> "$1"; done
+}
+write_images "$tmp/train.idx" 24
+write_labels "$tmp/train-labels.idx" 24
+write_images "$tmp/test.idx" 12
+write_labels "$tmp/test-labels.idx" 12
+
+cat > "$tmp/base.cfg" <<EOF
+seed = 1;
+backend = { name = "blas"; threads = 2; };
+model = { encoder = { name = "layers"; in_channels = 1; layers = (
+  { type = "conv"; name = "conv1"; out = 8; kernel = 3; pad = 1; },
+  { type = "relu"; name = "relu"; }, { type = "avgpool"; name = "avgpool"; },
+  { type = "flatten"; }, { type = "linear"; name = "fc"; out = 3; } ); };
+  image_size = 8; projection_size = 6; projection_hidden_size = 16; };
+augment_fn = ( { op = "normalize"; mean = [0.5]; std = [0.25]; } );
+data = { images = "train.idx"; };
+train = { steps = 3; batch_size = 4; checkpoint_dir = "$tmp/ck"; };
+EOF
+cp "$tmp/base.cfg" "$tmp/eval.cfg"
+cat >> "$tmp/eval.cfg" <<EOF
+eval = { train_images = "train.idx"; train_labels = "train-labels.idx";
+         test_images = "test.idx"; test_labels = "test-labels.idx"; knn_k = 5; };
+EOF
+
+"$byolctl" run "$tmp/eval.cfg" > /dev/null
+npy_header() { head -c 128 "$1" | tail -c 118; }
+check_npy() { # file "shape" bytes
+  npy_header "$1" | grep -qF "'shape': ($2)" || { echo "FAIL: $1: $(npy_header "$1")"; exit 1; }
+  [ "$(stat -c %s "$1")" -eq "$3" ] || { echo "FAIL: $1 has $(stat -c %s "$1") bytes"; exit 1; }
+}
+
+out=$("$byolctl" embed "$tmp/eval.cfg" --checkpoint "$tmp/ck/step-3.safetensors" \
+  --out "$tmp/e.npy" --projection "$tmp/p.npy" --labels "$tmp/y.npy")
+echo "$out"
+check_npy "$tmp/e.npy" "24, 8" $((128 + 24 * 8 * 4))
+check_npy "$tmp/p.npy" "24, 6" $((128 + 24 * 6 * 4))
+check_npy "$tmp/y.npy" "24," $((128 + 24 * 8))
+# The default checkpoint is train.checkpoint_dir/latest.safetensors: the same weights.
+"$byolctl" embed "$tmp/eval.cfg" --out "$tmp/e2.npy" > /dev/null
+cmp -s "$tmp/e.npy" "$tmp/e2.npy" || { echo "FAIL: default checkpoint differs"; exit 1; }
+"$byolctl" embed "$tmp/eval.cfg" --split test --out "$tmp/t.npy" > /dev/null
+check_npy "$tmp/t.npy" "12, 8" $((128 + 12 * 8 * 4))
+# Without an eval group, the train split is the data group's images.
+"$byolctl" embed "$tmp/base.cfg" --out "$tmp/d.npy" > /dev/null
+cmp -s "$tmp/e.npy" "$tmp/d.npy" || { echo "FAIL: data group's embeddings differ"; exit 1; }
+
+out=$("$byolctl" eval "$tmp/eval.cfg")
+echo "$out"
+echo "$out" | head -n 1 | grep -Eq '^kNN \(k=5\) top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \(24 train / 12 test, 8-d features, [0-9.]+ s\)$' ||
+  { echo "FAIL: eval's result line"; exit 1; }
+
+. "$(dirname "$0")/lib.sh"
+expect_fail "the config has no eval group: the test split is eval.test_images" \
+  embed "$tmp/base.cfg" --split test --out "$tmp/x.npy"
+expect_fail "evaluation needs an eval group: eval = {" eval "$tmp/base.cfg"
+expect_fail "eval.knn_k (from --set): 0 is out of range [1, 1000]" \
+  eval "$tmp/eval.cfg" --set eval.knn_k=0
+expect_fail "eval.probe_l3 (from --set): unknown setting" eval "$tmp/eval.cfg" --set eval.probe_l3=1
+expect_fail "missing 'train_labels' (evaluation needs the train split's labels)" \
+  eval "$tmp/base.cfg" --set eval.train_images=train.idx --set eval.test_images=test.idx
+expect_fail "nope.safetensors: No such file or directory" \
+  eval "$tmp/eval.cfg" --checkpoint "$tmp/nope.safetensors"
+rc=0; "$byolctl" embed "$tmp/eval.cfg" 2>/dev/null || rc=$?
+[ "$rc" -eq 2 ] || { echo "FAIL: embed without --out exits $rc, not 2"; exit 1; }
+[ ! -e "$tmp/x.npy" ] || { echo "FAIL: a failed embed left a file"; exit 1; }
+echo "byolctl embed / eval: ok"
