@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "byol/dataset.h"
 #include "testutil.h"
@@ -39,21 +38,13 @@ static uint8_t *idx_image(uint32_t magic, const uint32_t *dims, int ndim, const 
     return b;
 }
 
-static void write_gzip(const char *path, const void *b, size_t n)
-{
-    gzFile gz = gzopen(path, "wb9");
-    CU_ASSERT_FATAL(gz != NULL);
-    CU_ASSERT_FATAL(gzwrite(gz, b, (unsigned)n) == (int)n);
-    CU_ASSERT_FATAL(gzclose(gz) == Z_OK);
-}
-
 /* The good image and label files, written plain (`gz` 0) or gzip-compressed under `name`. */
 static void write_images(const char *path, int gz, int n_images)
 {
     size_t len;
     uint32_t dims[3] = {(uint32_t)n_images, H, W};
     uint8_t *b = idx_image(0x803, dims, 3, g_pixels, (size_t)n_images * H * W, &len);
-    (gz ? write_gzip : byol_test_write_file)(path, b, len);
+    (gz ? byol_test_write_gzip : byol_test_write_file)(path, b, len);
     free(b);
 }
 
@@ -62,7 +53,7 @@ static void write_labels(const char *path, int gz, int n_labels)
     size_t len;
     uint32_t dims[1] = {(uint32_t)n_labels};
     uint8_t *b = idx_image(0x801, dims, 1, g_labels, (size_t)n_labels, &len);
-    (gz ? write_gzip : byol_test_write_file)(path, b, len);
+    (gz ? byol_test_write_gzip : byol_test_write_file)(path, b, len);
     free(b);
 }
 
@@ -167,7 +158,7 @@ static void test_truncated(void)
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain,
                 "truncated: the header declares 5x4x3 = 60 data bytes, the file holds 50");
     /* The data complete but the gzip stream cut short (its trailer missing). */
-    write_gzip(gz, b, len);
+    byol_test_write_gzip(gz, b, len);
     size_t zn;
     uint8_t *z = byol_test_read_file(gz, &zn);
     byol_test_write_file(gz, z, zn - 6);
@@ -180,7 +171,7 @@ static void test_truncated(void)
     byol_test_write_file(plain, b, 0);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain, "too short for an IDX header (0 bytes)");
     /* A gzip stream that is whole but holds too little data. */
-    write_gzip(gz, b, len - 1);
+    byol_test_write_gzip(gz, b, len - 1);
     expect_fail(gz, NULL, BYOL_ERR_FORMAT, gz, "the file holds 59");
     free(z);
     free(b);
@@ -197,7 +188,7 @@ static void test_trailing_bytes(void)
                *gz = byol_test_path(g_dir, "long.idx.gz");
     byol_test_write_file(plain, b, len);
     expect_fail(plain, NULL, BYOL_ERR_FORMAT, plain, "unexpected bytes after the 60 data bytes");
-    write_gzip(gz, b, len);
+    byol_test_write_gzip(gz, b, len);
     expect_fail(gz, NULL, BYOL_ERR_FORMAT, gz, "unexpected bytes after the 60 data bytes");
     free(b);
 }
@@ -267,7 +258,7 @@ static void test_corrupt_gzip(void)
     size_t len, zn;
     uint32_t dims[3] = {N, H, W};
     uint8_t *img = idx_image(0x803, dims, 3, g_pixels, sizeof g_pixels, &len);
-    write_gzip(p, img, len);
+    byol_test_write_gzip(p, img, len);
     uint8_t *z = byol_test_read_file(p, &zn);
     z[zn - 8] ^= 0x55; /* the CRC-32 in the trailer */
     byol_test_write_file(p, z, zn);

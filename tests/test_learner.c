@@ -766,9 +766,14 @@ static void test_frozen_fc(void)
 
 int main(int argc, char **argv)
 {
+    /* The backend: argv[1], else BYOL_TEST_BACKEND, else the blas reference. */
+    const char *backend = getenv("BYOL_TEST_BACKEND");
+    if (argc > 1)
+        backend = argv[1];
     g_dir = byol_test_tmpdir("learner");
     reg = byol_test_registry();
-    be = byol_test_backend(reg, "blas", 2);
+    be = byol_test_backend(reg, backend && *backend ? backend : "blas", 2);
+    printf("backend: %s\n", byol_backend_name(be));
     static const struct byol_test_case cases[] = {
         {"BYOL: 5 SGD steps, EMA, hidden layer -2, embeddings", test_byol, 0},
         {"SimSiam (use_momentum = false)", test_simsiam, 0},

@@ -40,14 +40,6 @@ static uint8_t *idx_file(uint32_t n, uint32_t h, uint32_t w, size_t data_len, si
     return b;
 }
 
-static void write_gzip(const char *path, const void *b, size_t n)
-{
-    gzFile gz = gzopen(path, "wb9");
-    CU_ASSERT_FATAL(gz != NULL);
-    CU_ASSERT_FATAL(gzwrite(gz, b, (unsigned)n) == (int)n);
-    CU_ASSERT_FATAL(gzclose(gz) == Z_OK);
-}
-
 static void png_chunk(FILE *f, const char *kind, const uint8_t *body, uint32_t n)
 {
     uint8_t len[4], crc[4];
@@ -168,7 +160,7 @@ static void test_idx_bombs(void)
     size_t len;
     uint8_t *b = idx_file(4000, 1000, 1000, 0, &len); /* 4 GB, just under the format cap */
     const char *bomb = byol_test_path(g_dir, "bomb.idx.gz");
-    write_gzip(bomb, b, len);
+    byol_test_write_gzip(bomb, b, len);
     free(b);
     struct byol_dataset *ds = NULL;
     CU_ASSERT_EQUAL(byol_dataset_open_idx(bomb, NULL, &ds), BYOL_ERR_FORMAT);
@@ -177,7 +169,7 @@ static void test_idx_bombs(void)
 
     b = idx_file(1, 1000, 1000, 1000000, &len); /* 1 MB of zeros: about 1 kB of gzip */
     const char *zeros = byol_test_path(g_dir, "zeros.idx.gz");
-    write_gzip(zeros, b, len);
+    byol_test_write_gzip(zeros, b, len);
     BYOL_CHECK_OK(byol_dataset_open_idx(zeros, NULL, &ds));
     CU_ASSERT_EQUAL(byol_dataset_count(ds), 1);
     byol_dataset_free(ds);

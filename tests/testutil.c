@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 int byol_test_main(int argc, char **argv, const char *suite_name,
                    const struct byol_test_case *cases)
@@ -111,6 +112,14 @@ void byol_test_write_file(const char *path, const void *data, size_t n)
     scratch_require(f != NULL, "cannot create", path);
     scratch_require(fwrite(data, 1, n, f) == n, "cannot write", path);
     scratch_require(fclose(f) == 0, "cannot close", path);
+}
+
+void byol_test_write_gzip(const char *path, const void *data, size_t n)
+{
+    gzFile gz = gzopen(path, "wb9");
+    scratch_require(gz != NULL, "cannot create", path);
+    scratch_require(gzwrite(gz, data, (unsigned)n) == (int)n, "cannot write", path);
+    scratch_require(gzclose(gz) == Z_OK, "cannot close", path);
 }
 
 unsigned char *byol_test_read_file(const char *path, size_t *n)

@@ -42,6 +42,8 @@ const char *byol_test_tmpdir(const char *tag);
 const char *byol_test_path(const char *dir, const char *name);
 /* Write n bytes to path, replacing the file. */
 void byol_test_write_file(const char *path, const void *data, size_t n);
+/* The same, gzip-compressed (level 9). */
+void byol_test_write_gzip(const char *path, const void *data, size_t n);
 /* The whole file, NUL-terminated (not counted in *n); free() it. */
 unsigned char *byol_test_read_file(const char *path, size_t *n);
 /* Remove path and, if it is a folder, everything under it (links are not followed). Returns 0,
