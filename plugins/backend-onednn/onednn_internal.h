@@ -24,6 +24,7 @@ enum od_slot {
     OD_SLOT_WBWD,  /* conv weights in the backward-data primitive's layout, likewise */
     OD_SLOT_XB,    /* bf16: a conv's input rounded to bfloat16 */
     OD_SLOT_DYB,   /* bf16: a conv's output gradient rounded to bfloat16 */
+    OD_SLOT_STATS, /* batch norm: per-image partial sums of the batch statistics (doubles) */
     OD_SLOTS
 };
 
