@@ -9,6 +9,7 @@
 
 #include "byol/settings.h"
 #include "settings_internal.h"
+#include "sbuf_internal.h"
 
 /* Settings that say how, where or how fast a run goes, not what it trains: they stay out of
  * the digest, so a run may resume with another checkpoint folder, more threads, another
@@ -33,52 +34,20 @@ static const char *const run_only_groups[] = {"eval", "metrics", NULL};
 #define DIGEST_SHOWN 3      /* differing keys a compare message names */
 #define DIGEST_VALUE_MAX 40 /* characters of a value it shows */
 
-/* ---- a growing string ------------------------------------------------------------------ */
+/* ---- building the text (core/sbuf_internal.h) ---------------------------------------- */
 
-struct sbuf {
-    char *s;
-    size_t n, cap;
-    int failed;
-};
-
-static void sb_put(struct sbuf *b, const char *text, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *g = realloc(b->s, cap);
-        if (!g) {
-            b->failed = 1;
-            return;
-        }
-        b->s = g;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *text)
-{
-    sb_put(b, text, strlen(text));
-}
-
-static void sb_indent(struct sbuf *b, int indent)
+static void sb_indent(struct byol_sbuf *b, int indent)
 {
     for (int i = 0; i < indent; i++)
-        sb_put(b, " ", 1);
+        byol_sbuf_put(b, " ", 1);
 }
 
 /* The text, or NULL after a failed allocation (then a NOMEM error is set). */
-static char *sb_finish(struct sbuf *b, const char *what)
+static char *sb_finish(struct byol_sbuf *b, const char *what)
 {
-    if (!b->failed && !b->s)
-        sb_put(b, "", 0);
-    if (b->failed) {
+    if (!b->oom && !b->s)
+        byol_sbuf_put(b, "", 0);
+    if (b->oom) {
         free(b->s);
         byol_error(BYOL_ERR_NOMEM, "%s: out of memory", what);
         return NULL;
@@ -166,64 +135,64 @@ static int rnode_cmp_index(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static void print_group_body(struct sbuf *b, struct rnode *t, int indent);
+static void print_group_body(struct byol_sbuf *b, struct rnode *t, int indent);
 
 /* "value;  # default" for a read, or a comment line for one that was not set. */
-static void print_leaf(struct sbuf *b, const char *name, const struct settings_read *r, int indent)
+static void print_leaf(struct byol_sbuf *b, const char *name, const struct settings_read *r, int indent)
 {
     sb_indent(b, indent);
     if (r->origin == SETTINGS_NOT_SET) {
-        sb_str(b, "# ");
-        sb_str(b, name);
-        sb_str(b, ": not set");
+        byol_sbuf_str(b, "# ");
+        byol_sbuf_str(b, name);
+        byol_sbuf_str(b, ": not set");
     } else {
-        sb_str(b, name);
-        sb_str(b, " = ");
-        sb_str(b, r->value);
-        sb_str(b, ";");
+        byol_sbuf_str(b, name);
+        byol_sbuf_str(b, " = ");
+        byol_sbuf_str(b, r->value);
+        byol_sbuf_str(b, ";");
     }
     const char *origin = r->origin == SETTINGS_FROM_DEFAULT ? "default"
                          : r->origin == SETTINGS_FROM_SET   ? "--set"
                                                             : NULL;
     if (origin || r->also)
-        sb_str(b, "  #");
+        byol_sbuf_str(b, "  #");
     if (origin) {
-        sb_str(b, " ");
-        sb_str(b, origin);
+        byol_sbuf_str(b, " ");
+        byol_sbuf_str(b, origin);
     }
     if (r->also) {
-        sb_str(b, origin ? "; also read as " : " also read as ");
-        sb_str(b, r->also);
+        byol_sbuf_str(b, origin ? "; also read as " : " also read as ");
+        byol_sbuf_str(b, r->also);
     }
-    sb_str(b, "\n");
+    byol_sbuf_str(b, "\n");
 }
 
 /* A group `{ ... }` or a list `( ... )` value, its opening bracket on the current line. */
-static void print_aggregate(struct sbuf *b, struct rnode *t, int indent)
+static void print_aggregate(struct byol_sbuf *b, struct rnode *t, int indent)
 {
     if (!rnode_is_list(t)) {
-        sb_str(b, "{\n");
+        byol_sbuf_str(b, "{\n");
         print_group_body(b, t, indent + 2);
         sb_indent(b, indent);
-        sb_str(b, "}");
+        byol_sbuf_str(b, "}");
         return;
     }
     qsort(t->kids, t->n, sizeof *t->kids, rnode_cmp_index);
-    sb_str(b, "(\n");
+    byol_sbuf_str(b, "(\n");
     for (size_t i = 0; i < t->n; i++) {
         struct rnode *e = &t->kids[i];
         sb_indent(b, indent + 2);
         if (e->leaf && e->leaf->value)
-            sb_str(b, e->leaf->value);
+            byol_sbuf_str(b, e->leaf->value);
         else
             print_aggregate(b, e, indent + 2);
-        sb_str(b, i + 1 < t->n ? ",\n" : "\n");
+        byol_sbuf_str(b, i + 1 < t->n ? ",\n" : "\n");
     }
     sb_indent(b, indent);
-    sb_str(b, ")");
+    byol_sbuf_str(b, ")");
 }
 
-static void print_group_body(struct sbuf *b, struct rnode *t, int indent)
+static void print_group_body(struct byol_sbuf *b, struct rnode *t, int indent)
 {
     for (size_t i = 0; i < t->n; i++) {
         struct rnode *k = &t->kids[i];
@@ -232,10 +201,10 @@ static void print_group_body(struct sbuf *b, struct rnode *t, int indent)
             continue;
         }
         sb_indent(b, indent);
-        sb_str(b, k->name);
-        sb_str(b, " = ");
+        byol_sbuf_str(b, k->name);
+        byol_sbuf_str(b, " = ");
         print_aggregate(b, k, indent);
-        sb_str(b, ";\n");
+        byol_sbuf_str(b, ";\n");
     }
 }
 
@@ -250,9 +219,9 @@ byol_status byol_config_resolved_text(const struct byol_config *cfg, char **out)
     if (st != BYOL_OK)
         return st;
     struct rnode root = {0};
-    struct sbuf b = {0};
-    for (size_t i = 0; i < n && !b.failed; i++)
-        b.failed = rnode_insert(&root, &reads[i]) != 0;
+    struct byol_sbuf b = {0};
+    for (size_t i = 0; i < n && !b.oom; i++)
+        b.oom = rnode_insert(&root, &reads[i]) != 0;
     print_group_body(&b, &root, 0);
     *out = sb_finish(&b, "resolved config");
     rnode_free(&root);
@@ -306,14 +275,14 @@ byol_status byol_config_digest(const struct byol_config *cfg, char **text, char 
     if (st != BYOL_OK)
         return st;
     qsort(reads, n, sizeof *reads, cmp_read_path);
-    struct sbuf b = {0};
+    struct byol_sbuf b = {0};
     for (size_t i = 0; i < n; i++) {
         if (reads[i].origin == SETTINGS_NOT_SET || is_run_only(reads[i].path))
             continue;
-        sb_str(&b, reads[i].path);
-        sb_str(&b, " = ");
-        sb_str(&b, reads[i].value);
-        sb_str(&b, "\n");
+        byol_sbuf_str(&b, reads[i].path);
+        byol_sbuf_str(&b, " = ");
+        byol_sbuf_str(&b, reads[i].value);
+        byol_sbuf_str(&b, "\n");
     }
     settings_reads_free(reads, n);
     *text = sb_finish(&b, "config digest");
@@ -371,7 +340,7 @@ static void shown_value(char *buf, size_t size, const char *v)
 }
 
 /* Add "key = A there, B here" to the message unless DIGEST_SHOWN are already there. */
-static void note_difference(struct sbuf *b, size_t *count, const char *key, const char *there,
+static void note_difference(struct byol_sbuf *b, size_t *count, const char *key, const char *there,
                             const char *here)
 {
     char a[DIGEST_VALUE_MAX + 16], h[DIGEST_VALUE_MAX + 16];
@@ -379,16 +348,16 @@ static void note_difference(struct sbuf *b, size_t *count, const char *key, cons
         return;
     shown_value(a, sizeof a, there);
     shown_value(h, sizeof h, here);
-    sb_str(b, *count > 1 ? "; " : " ");
-    sb_str(b, key);
-    sb_str(b, " = ");
-    sb_str(b, a);
-    sb_str(b, " there, ");
-    sb_str(b, h);
-    sb_str(b, " here");
+    byol_sbuf_str(b, *count > 1 ? "; " : " ");
+    byol_sbuf_str(b, key);
+    byol_sbuf_str(b, " = ");
+    byol_sbuf_str(b, a);
+    byol_sbuf_str(b, " there, ");
+    byol_sbuf_str(b, h);
+    byol_sbuf_str(b, " here");
 }
 
-static void list_differences(struct sbuf *b, size_t *count, const struct kv *old, size_t n_old,
+static void list_differences(struct byol_sbuf *b, size_t *count, const struct kv *old, size_t n_old,
                              const struct kv *cur, size_t n_cur)
 {
     for (size_t i = 0; i < n_old; i++) {
@@ -413,7 +382,7 @@ byol_status byol_config_digest_compare(const char *ckpt_path, const char *ckpt_t
     size_t n_old = 0, n_cur = 0, count = 0;
     struct kv *old = old_copy ? kv_parse(old_copy, &n_old) : NULL;
     struct kv *cur = cur_copy ? kv_parse(cur_copy, &n_cur) : NULL;
-    struct sbuf b = {0};
+    struct byol_sbuf b = {0};
     byol_status st = BYOL_OK;
     if (!old || !cur) {
         st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory comparing configs", name);
@@ -424,7 +393,7 @@ byol_status byol_config_digest_compare(const char *ckpt_path, const char *ckpt_t
             snprintf(more, sizeof more, " (and %zu more)", count - DIGEST_SHOWN);
         if (count)
             st = byol_error(BYOL_ERR_INVALID, "%s: written by another config:%s%s", name,
-                            b.failed ? " (out of memory)" : b.s, more);
+                            b.oom ? " (out of memory)" : b.s, more);
     }
     free(b.s);
     free(old);

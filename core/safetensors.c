@@ -13,6 +13,7 @@
 #include "byol/safetensors.h"
 #include "fileio_internal.h"
 #include "limits_internal.h"
+#include "sbuf_internal.h"
 
 /* The data section starts at this alignment in memory, so that a file whose tensors are
  * aligned within the data section (every file this writer makes, F32 tensors at multiples of
@@ -1039,100 +1040,60 @@ byol_status byol_st_writer_metadata(struct byol_st_writer *w, const char *key, c
     return BYOL_OK;
 }
 
-/* A growable text buffer for the header. */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) BYOL_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* A JSON string literal; non-ASCII bytes pass through as UTF-8. */
-static void sb_json_string(struct sbuf *b, const char *s)
+static void sb_json_string(struct byol_sbuf *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    byol_sbuf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
+            byol_sbuf_put(b, e, 2);
         } else if (c < 0x20) {
-            sb_printf(b, "\\u%04x", c);
+            byol_sbuf_printf(b, "\\u%04x", c);
         } else {
-            sb_put(b, (const char *)&c, 1);
+            byol_sbuf_put(b, (const char *)&c, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    byol_sbuf_put(b, "\"", 1);
 }
 
 /* The header JSON, padded with spaces so that the data section starts at a multiple of 8. */
-static byol_status build_header(const struct byol_st_writer *w, struct sbuf *b)
+static byol_status build_header(const struct byol_st_writer *w, struct byol_sbuf *b)
 {
-    sb_put(b, "{", 1);
+    byol_sbuf_put(b, "{", 1);
     if (w->nmeta) {
-        sb_put(b, "\"__metadata__\":{", 16);
+        byol_sbuf_put(b, "\"__metadata__\":{", 16);
         for (size_t i = 0; i < w->nmeta; i++) {
             if (i)
-                sb_put(b, ",", 1);
+                byol_sbuf_put(b, ",", 1);
             sb_json_string(b, w->meta[2 * i]);
-            sb_put(b, ":", 1);
+            byol_sbuf_put(b, ":", 1);
             sb_json_string(b, w->meta[2 * i + 1]);
         }
-        sb_put(b, "}", 1);
+        byol_sbuf_put(b, "}", 1);
     }
     size_t off = 0;
     for (size_t i = 0; i < w->count; i++) {
         const struct st_wtensor *t = &w->t[i];
         if (i || w->nmeta)
-            sb_put(b, ",", 1);
+            byol_sbuf_put(b, ",", 1);
         sb_json_string(b, t->name);
-        sb_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", dtype_info[t->dtype].name);
+        byol_sbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", dtype_info[t->dtype].name);
         for (int d = 0; d < t->ndim; d++)
-            sb_printf(b, "%s%" PRId64, d ? "," : "", t->dims[d]);
-        sb_printf(b, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
+            byol_sbuf_printf(b, "%s%" PRId64, d ? "," : "", t->dims[d]);
+        byol_sbuf_printf(b, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
         off += t->nbytes;
     }
-    sb_put(b, "}", 1);
+    byol_sbuf_put(b, "}", 1);
     while (!b->oom && (8 + b->len) % 8)
-        sb_put(b, " ", 1);
+        byol_sbuf_put(b, " ", 1);
     if (b->oom)
         return byol_error(BYOL_ERR_NOMEM, "safetensors writer: out of memory");
     return BYOL_OK;
 }
 
-static int write_contents(int fd, const struct byol_st_writer *w, const struct sbuf *hdr)
+static int write_contents(int fd, const struct byol_st_writer *w, const struct byol_sbuf *hdr)
 {
     unsigned char prefix[8];
     uint64_t n = hdr->len;
@@ -1149,7 +1110,7 @@ static int write_contents(int fd, const struct byol_st_writer *w, const struct s
 
 struct st_file {
     const struct byol_st_writer *w;
-    const struct sbuf *hdr;
+    const struct byol_sbuf *hdr;
 };
 
 static int st_write_file(int fd, void *user)
@@ -1162,7 +1123,7 @@ byol_status byol_st_writer_save(struct byol_st_writer *w, const char *path)
 {
     if (!w || !path || !*path)
         return byol_error(BYOL_ERR_INVALID, "safetensors writer: NULL or empty path");
-    struct sbuf hdr = {0};
+    struct byol_sbuf hdr = {0};
     byol_status st = build_header(w, &hdr);
     if (st == BYOL_OK) {
         struct st_file f = {w, &hdr};
