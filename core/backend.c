@@ -344,6 +344,13 @@ byol_status byol_backend_plan_create(struct byol_backend *be, const struct byol_
     if (d.kind == BYOL_OP_BATCHNORM && d.u.bn.fuse_relu &&
         !byol_backend_has_flag(be, BYOL_BACKEND_FUSES_BN_RELU))
         return be_error(be, BYOL_ERR_UNSUPPORTED, "plan_create: batchnorm with a fused relu");
+    if (d.kind != BYOL_OP_BATCHNORM)
+        d.bn_sync = NULL;
+    if (d.bn_sync && !d.bn_sync->sum_f64)
+        return be_error(be, BYOL_ERR_INVALID, "plan_create: batchnorm: bn_sync has no sum_f64");
+    if (d.bn_sync && !byol_backend_has_flag(be, BYOL_BACKEND_SYNC_BN))
+        return be_error(be, BYOL_ERR_UNSUPPORTED,
+                        "plan_create: batchnorm over every process (SyncBatchNorm)");
     return be->ops.plan_create(be->ctx, &d, plan, saved_bytes);
 }
 

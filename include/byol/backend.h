@@ -50,6 +50,13 @@ static inline const char *byol_op_kind_name(enum byol_op_kind kind)
     return "unknown op";
 }
 
+/* A sum over every process of a data-parallel run, in place: buf[i] becomes the sum of buf[i]
+ * over all processes. Every process calls it with the same n at the same point. */
+struct byol_allreduce {
+    byol_status (*sum_f64)(void *ctx, double *buf, size_t n);
+    void *ctx;
+};
+
 struct byol_op_desc {
     enum byol_op_kind kind;
     struct byol_shape in[2]; /* in[1] only for BYOL_OP_ADD */
@@ -83,6 +90,15 @@ struct byol_op_desc {
             float temperature; /* > 0: y = softmax(x / temperature) within each group */
         } softmax;
     } u;
+    /* Batch norm only (appended after the union so that its layout stays that of ABI 1.0).
+     * Non-NULL: SyncBatchNorm. Training statistics are taken over every process of a
+     * data-parallel run: the plan sums its per-channel statistics (double) through
+     * bn_sync->sum_f64, twice in a training forward (count and sums, then squared deviations
+     * from the global mean) and once in backward (count, sums of dy and of dy * x_hat).
+     * dweight / dbias stay this process's own sums; the caller reduces parameter gradients as
+     * it does for every other layer. Needs BYOL_BACKEND_SYNC_BN: byol_backend_plan_create
+     * refuses it otherwise. */
+    const struct byol_allreduce *bn_sync;
 };
 
 struct byol_op_args {
@@ -164,6 +180,8 @@ struct byol_backend_ops {
 
 /* Plans honour bn.fuse_relu. */
 #define BYOL_BACKEND_FUSES_BN_RELU 1u
+/* Plans honour bn_sync (SyncBatchNorm). */
+#define BYOL_BACKEND_SYNC_BN 2u
 
 
 /* ---- Host side: a created backend (ops + context). ------------------------------------- */

@@ -220,6 +220,9 @@ static byol_status plan_check(struct blas_ctx *ctx, struct blas_plan *p, size_t 
         *saved = batchnorm_saved_bytes(in.c);
         if (d->u.bn.fuse_relu && !(p->col = ctx->host->alloc(byol_shape_numel(in) * sizeof(float))))
             return fail(ctx, BYOL_ERR_NOMEM, "batchnorm: cannot allocate the relu scratch");
+        if (d->bn_sync &&
+            !(p->stats = ctx->host->alloc(batchnorm_sync_doubles(in.c) * sizeof(double))))
+            return fail(ctx, BYOL_ERR_NOMEM, "batchnorm: cannot allocate the sync statistics");
         break;
     case BYOL_OP_RELU: break;
     case BYOL_OP_MAXPOOL: {
@@ -272,6 +275,7 @@ static void blas_plan_destroy(void *vctx, void *vplan)
     if (!p)
         return;
     ctx->host->free(p->col);
+    ctx->host->free(p->stats);
     ctx->host->free(p);
 }
 
@@ -377,19 +381,37 @@ static byol_status forward_batchnorm(struct blas_ctx *ctx, const struct blas_pla
                     "batchnorm: give both running_mean and running_var "
                     "or neither");
     int tracked = a->running_mean != NULL;
-    if (training && tracked && (long long)n * hw < 2)
+    /* SyncBatchNorm syncs in training only, as PyTorch's does. */
+    const struct byol_allreduce *sync = training ? d->bn_sync : NULL;
+    if (training && tracked && !sync && (long long)n * hw < 2)
         return fail(ctx, BYOL_ERR_SHAPE,
                     "batchnorm: training needs more than one value per "
                     "channel, got input (%d,%d,%d,%d)",
                     n, s.c, s.h, s.w);
-    /* Without running statistics PyTorch normalises with batch statistics in both modes. */
-    if (training || !tracked)
+    if (sync) {
+        /* The reducer's message stands when it fails. The count check waits for the global
+         * count: one process's batch may be a single sample, and every process must take part
+         * in both reductions whatever its own data. */
+        st = batchnorm_sync_stats(p->stats, a->x[0]->data, sync, n, s.c, hw, ctx->threads);
+        if (st != BYOL_OK)
+            return st;
+        if (tracked && p->stats[s.c] < 2.0)
+            return fail(ctx, BYOL_ERR_SHAPE,
+                        "batchnorm: training needs more than one value per channel, got %.0f "
+                        "over all processes",
+                        p->stats[s.c]);
+        batchnorm_forward_sync(a->y->data, a->saved, a->running_mean, a->running_var, a->x[0]->data,
+                               w, b, p->stats, n, s.c, hw, d->u.bn.eps, d->u.bn.momentum,
+                               ctx->threads);
+    } else if (training || !tracked) {
+        /* Without running statistics PyTorch normalises with batch statistics in both modes. */
         batchnorm_forward_train(a->y->data, a->saved, training ? a->running_mean : NULL,
                                 training ? a->running_var : NULL, a->x[0]->data, w, b, n, s.c, hw,
                                 d->u.bn.eps, d->u.bn.momentum, ctx->threads);
-    else
+    } else {
         batchnorm_forward_eval(a->y->data, a->saved, a->x[0]->data, w, b, a->running_mean,
                                a->running_var, n, s.c, hw, d->u.bn.eps, ctx->threads);
+    }
     if (d->u.bn.fuse_relu)
         relu_inplace(a->y->data, (size_t)n * s.c * hw, ctx->threads);
     return BYOL_OK;
@@ -512,9 +534,26 @@ static byol_status backward_batchnorm(struct blas_ctx *ctx, struct blas_plan *p,
                   ctx->threads);
         dy = p->col;
     }
-    batchnorm_backward(a->dx[0] ? a->dx[0]->data : NULL, dw, db, dy, a->x[0]->data,
-                       affine ? a->weight : NULL, a->saved, n, d->in[0].c, d->in[0].h * d->in[0].w,
-                       a->accumulate[0], ctx->threads);
+    int c = d->in[0].c, hw = d->in[0].h * d->in[0].w;
+    const float *w = affine ? a->weight : NULL;
+    float *dx = a->dx[0] ? a->dx[0]->data : NULL;
+    if (batchnorm_saved_mode(a->saved, c) != BLAS_BN_SYNC) {
+        batchnorm_backward(dx, dw, db, dy, a->x[0]->data, w, a->saved, n, c, hw, a->accumulate[0],
+                           ctx->threads);
+        return BYOL_OK;
+    }
+    /* After a synced forward dx needs the gradient sums of every process; dweight and dbias
+     * stay this process's. Only dx reads the reduced sums, so the reduction runs when dx is
+     * asked for, which the network's structure decides alike on every process. */
+    batchnorm_backward_sums(p->stats, dw, db, dy, a->x[0]->data, a->saved, n, c, hw, ctx->threads);
+    if (!dx)
+        return BYOL_OK;
+    const struct byol_allreduce *sync = d->bn_sync;
+    st = sync->sum_f64(sync->ctx, p->stats, batchnorm_sync_doubles(c));
+    if (st != BYOL_OK)
+        return st;
+    batchnorm_backward_sync_dx(dx, dy, a->x[0]->data, w, a->saved, p->stats, n, c, hw,
+                               a->accumulate[0], ctx->threads);
     return BYOL_OK;
 }
 
@@ -657,7 +696,7 @@ static const struct byol_backend_ops blas_ops = {
     .sgd_update = blas_sgd,
     .ema_update = blas_ema,
     .set_threads = blas_set_threads,
-    .flags = BYOL_BACKEND_FUSES_BN_RELU,
+    .flags = BYOL_BACKEND_FUSES_BN_RELU | BYOL_BACKEND_SYNC_BN,
 };
 
 BYOL_PLUGIN_INIT(host, reg)

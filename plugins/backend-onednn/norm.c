@@ -3,7 +3,9 @@
  * with them; it keeps no running statistics, so the running mean / unbiased variance update
  * (momentum m: running = (1-m) running + m batch) is done here too. `saved` holds the mean and
  * variance the forward normalised with, then the mode, and with a fused relu (bn.fuse_relu)
- * oneDNN's relu mask from a training forward. */
+ * oneDNN's relu mask from a training forward. SyncBatchNorm (bn_sync) reduces the statistics
+ * over every process between the passes of bn_batch_stats, and its backward is done by hand
+ * (bn_backward_sync), since oneDNN's would take the gradient sums over this batch only. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,6 +14,9 @@
 
 enum { P_FWD_TRAIN, P_FWD_INFER, P_BWD_TRAIN, P_BWD_GLOBAL };
 enum { M_SRC, M_DST, M_MEAN, M_VAR, M_SCALE, M_SHIFT, M_DDST, M_DSRC, M_DSCALE, M_DSHIFT, M_WS };
+/* The mode in `saved`: normalised with the running statistics, this batch's, or those of every
+ * process's batch (bn_sync, training only). */
+enum { MODE_RUNNING, MODE_BATCH, MODE_SYNC };
 
 static size_t saved_bytes(int c)
 {
@@ -122,6 +127,11 @@ byol_status od_bn_plan(struct od_ctx *ctx, struct od_plan *p)
         st = bn_mems(ctx, p, &data);
     p->need[OD_SLOT_SMALL] = 2 * (size_t)d->in[0].c * sizeof(float);
     p->need[OD_SLOT_STATS] = ((size_t)d->in[0].n + 1) * (size_t)d->in[0].c * sizeof(double);
+    /* Sync: per-image rows of two sums (N x 2C), their totals and the count (2C + 1), and
+     * bn_backward_sync's per-channel factors (3C floats); the forward needs less. */
+    if (d->bn_sync)
+        p->need[OD_SLOT_STATS] =
+            ((2 * (size_t)d->in[0].n + 4) * (size_t)d->in[0].c + 1) * sizeof(double);
     p->saved_bytes = saved_bytes(d->in[0].c);
     if (st == BYOL_OK && d->u.bn.fuse_relu)
         st = bn_workspace(ctx, p);
@@ -159,8 +169,9 @@ static const float *bn_relu_mask(struct od_ctx *ctx, struct od_plan *p,
     return out;
 }
 
-/* On x86-64 with GCC the statistics loops are also built for AVX-512 and picked at load (as
- * update.c does for FMA): baseline SSE2 runs these double sums 1.6x slower. */
+/* On x86-64 with GCC the statistics loops (and the sync backward's) are also built for AVX-512
+ * and picked at load (as update.c does for FMA): baseline SSE2 runs these double sums 1.6x
+ * slower. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define BN_STATS_CLONES __attribute__((target_clones("avx512f", "default")))
 #else
@@ -216,15 +227,20 @@ static void bn_image_sums(double *out, const float *x, int c, size_t hw, int b,
  * activations before a relu, and each flip moved every earlier gradient of a ResNet-18 step
  * by ~0.4% (tests/test_learner.c); now it matches PyTorch as blas does. Each image is summed
  * on its own into a row of `part` (N x C doubles, then the C means), then the rows in order,
- * so the result does not depend on the thread count. */
-static void bn_batch_stats(struct od_ctx *ctx, const struct od_plan *p, const float *x,
-                           float *mean, float *var)
+ * so the result does not depend on the thread count.
+ * With `sync`, each pass's totals go through sync->sum_f64 (the first with the count), so the
+ * variance stays a sum of squared deviations from the global mean; a failed reduction returns
+ * its status. `*count` gets the count the statistics were taken over. */
+static byol_status bn_batch_stats(struct od_ctx *ctx, const struct od_plan *p, const float *x,
+                                  const struct byol_allreduce *sync, float *mean, float *var,
+                                  double *count_out)
 {
     struct byol_shape s = p->desc.in[0];
     int b = p->in_block > 1 ? p->in_block : 1;
     size_t c = (size_t)s.c, hw = (size_t)s.h * (size_t)s.w;
     double count = (double)s.n * (double)hw, *part = (double *)od_slot(ctx, OD_SLOT_STATS);
     double *centre = part + (size_t)s.n * c;
+    double *tot = sync ? centre + c : part; /* sync: C totals and the count to reduce */
     for (int pass = 0; pass < 2; pass++) {
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
         for (int n = 0; n < s.n; n++)
@@ -238,23 +254,105 @@ static void bn_batch_stats(struct od_ctx *ctx, const struct od_plan *p, const fl
                 for (size_t ch = lo; ch < hi; ch++)
                     part[ch] += part[(size_t)n * c + ch];
         }
+        if (sync) {
+            memcpy(tot, part, c * sizeof(double));
+            if (!pass)
+                tot[c] = count;
+            byol_status st = sync->sum_f64(sync->ctx, tot, pass ? c : c + 1);
+            if (st != BYOL_OK)
+                return st;
+            if (!pass)
+                count = tot[c];
+        }
         for (size_t ch = 0; ch < c; ch++) {
             if (pass) {
-                var[ch] = (float)(part[ch] / count);
+                var[ch] = (float)(tot[ch] / count);
             } else {
-                centre[ch] = part[ch] / count;
+                centre[ch] = tot[ch] / count;
                 mean[ch] = (float)centre[ch];
             }
         }
     }
+    *count_out = count;
+    return BYOL_OK;
+}
+
+/* Per channel of a block of b, over one image's hw pixels: the sums of dy and of
+ * dy * (x - mean), as bn_block_sums. */
+static inline void bn_block_grad_sums(double *sum, double *dot, const float *dy, const float *x,
+                                      size_t hw, int b, const float *mean)
+{
+    double s[16] = {0.0}, d[16] = {0.0};
+    float m[16] = {0.0f};
+    for (int j = 0; j < b; j++)
+        m[j] = mean[j];
+    for (size_t i = 0; i < hw; i++)
+        for (int j = 0; j < b; j++) {
+            size_t at = i * (size_t)b + (size_t)j;
+            s[j] += dy[at];
+            d[j] += (double)(x[at] - m[j]) * dy[at];
+        }
+    for (int j = 0; j < b; j++) {
+        sum[j] = s[j];
+        dot[j] = d[j];
+    }
+}
+
+/* One image's gradient sums per channel (layout b, as bn_image_sums). */
+BN_STATS_CLONES
+static void bn_image_grad_sums(double *sum, double *dot, const float *dy, const float *x,
+                               const float *mean, int c, size_t hw, int b)
+{
+    for (int k = 0; k < c / b; k++) {
+        size_t at = (size_t)k * (size_t)b, off = at * hw;
+        if (b == 16)
+            bn_block_grad_sums(sum + at, dot + at, dy + off, x + off, hw, 16, mean + at);
+        else if (b == 8)
+            bn_block_grad_sums(sum + at, dot + at, dy + off, x + off, hw, 8, mean + at);
+        else
+            bn_block_grad_sums(sum + at, dot + at, dy + off, x + off, hw, 1, mean + at);
+    }
+}
+
+/* dx = (dy - gm - (x - mean) * k) * scale over a block of b channels of one image. */
+static inline void bn_block_dx(float *dx, const float *dy, const float *x, size_t hw, int b,
+                               const float *mean, const float *k, const float *gm,
+                               const float *scale)
+{
+    float m[16] = {0.0f}, kk[16] = {0.0f}, g[16] = {0.0f}, sc[16] = {0.0f};
+    for (int j = 0; j < b; j++) {
+        m[j] = mean[j];
+        kk[j] = k[j];
+        g[j] = gm[j];
+        sc[j] = scale[j];
+    }
+    for (size_t i = 0; i < hw; i++)
+        for (int j = 0; j < b; j++) {
+            size_t at = i * (size_t)b + (size_t)j;
+            dx[at] = (dy[at] - g[j] - (x[at] - m[j]) * kk[j]) * sc[j];
+        }
+}
+
+BN_STATS_CLONES
+static void bn_image_dx(float *dx, const float *dy, const float *x, int c, size_t hw, int b,
+                        const float *mean, const float *k, const float *gm, const float *scale)
+{
+    for (int blk = 0; blk < c / b; blk++) {
+        size_t at = (size_t)blk * (size_t)b, off = at * hw;
+        if (b == 16)
+            bn_block_dx(dx + off, dy + off, x + off, hw, 16, mean + at, k + at, gm + at,
+                        scale + at);
+        else if (b == 8)
+            bn_block_dx(dx + off, dy + off, x + off, hw, 8, mean + at, k + at, gm + at, scale + at);
+        else
+            bn_block_dx(dx + off, dy + off, x + off, hw, 1, mean + at, k + at, gm + at, scale + at);
+    }
 }
 
 static byol_status bn_run_forward(struct od_ctx *ctx, struct od_plan *p, int prim,
-                                  const struct byol_op_args *a, float *mean, float *var)
+                                  const struct byol_op_args *a, const float *x, float *mean,
+                                  float *var)
 {
-    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
-    if (prim == P_FWD_TRAIN)
-        bn_batch_stats(ctx, p, x, mean, var);
     int affine = p->desc.u.bn.affine, n = 4;
     dnnl_exec_arg_t args[7] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
                                {DNNL_ARG_DST, od_bind(p, M_DST, a->y->data)},
@@ -275,27 +373,104 @@ byol_status od_bn_forward(struct od_ctx *ctx, struct od_plan *p, int training,
     struct byol_shape s = p->desc.in[0];
     double count = (double)s.n * s.h * s.w;
     int tracked = a->running_mean != NULL;
+    /* SyncBatchNorm syncs in training only, as PyTorch's does. */
+    const struct byol_allreduce *sync = training ? p->desc.bn_sync : NULL;
     if (!a->running_mean != !a->running_var)
         return od_fail(ctx, BYOL_ERR_INVALID,
                        "batchnorm: give both running_mean and running_var or neither");
-    if (training && tracked && count < 2)
+    if (training && tracked && !sync && count < 2)
         return od_fail(ctx, BYOL_ERR_SHAPE,
                        "batchnorm: training needs more than one value per channel, got input "
                        "(%d,%d,%d,%d)",
                        s.n, s.c, s.h, s.w);
     float *mean = a->saved, *var = (float *)a->saved + s.c;
+    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
     /* Without running statistics PyTorch normalises with batch statistics in both modes. */
     int batch_stats = training || !tracked;
-    if (!batch_stats) {
+    byol_status st = BYOL_OK;
+    if (batch_stats) {
+        st = bn_batch_stats(ctx, p, x, sync, mean, var, &count);
+    } else {
         memcpy(mean, a->running_mean, (size_t)s.c * sizeof(float));
         memcpy(var, a->running_var, (size_t)s.c * sizeof(float));
     }
-    byol_status st = bn_run_forward(ctx, p, batch_stats ? P_FWD_TRAIN : P_FWD_INFER, a, mean, var);
+    if (st != BYOL_OK)
+        return st; /* the reducer's message stands */
+    /* With sync the check waits for the global count: one process's batch may be a single
+     * sample, and every process must take part in both reductions whatever its own data. */
+    if (sync && tracked && count < 2)
+        return od_fail(ctx, BYOL_ERR_SHAPE,
+                       "batchnorm: training needs more than one value per channel, got %.0f "
+                       "over all processes",
+                       count);
+    st = bn_run_forward(ctx, p, batch_stats ? P_FWD_TRAIN : P_FWD_INFER, a, x, mean, var);
     if (st != BYOL_OK)
         return st;
     if (training && tracked)
         update_running(a->running_mean, a->running_var, mean, var, s.c, count, p->desc.u.bn.momentum);
-    *saved_mode(a->saved, s.c) = batch_stats;
+    *saved_mode(a->saved, s.c) = sync ? MODE_SYNC : batch_stats ? MODE_BATCH : MODE_RUNNING;
+    return BYOL_OK;
+}
+
+/* The backward after a synced forward, by hand: oneDNN's would take the means of dy and
+ * dy * x_hat over this batch, where SyncBatchNorm wants them over every process's. Each image's
+ * sums go into a row of the stats slot (N x 2C doubles), the rows are added in order, and
+ * dweight / dbias get this process's own sums (the caller reduces parameter gradients). Only
+ * dx reads the reduced sums, so the reduction (sums and count, 2C + 1 doubles) runs when dx is
+ * asked for, which the network's structure decides alike on every process. */
+static byol_status bn_backward_sync(struct od_ctx *ctx, struct od_plan *p,
+                                    const struct byol_op_args *a, float *dw, float *db)
+{
+    struct byol_shape s = p->desc.in[0];
+    int b = p->in_block > 1 ? p->in_block : 1;
+    size_t c = (size_t)s.c, hw = (size_t)s.h * (size_t)s.w, row = 2 * c;
+    const float *mean = a->saved, *var = (const float *)a->saved + c;
+    const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
+    if (p->desc.u.bn.fuse_relu)
+        dy = bn_relu_mask(ctx, p, a, dy);
+    double *part = (double *)od_slot(ctx, OD_SLOT_STATS), *tot = part + (size_t)s.n * row;
+    float *scale = (float *)(tot + row + 1), *k = scale + c, *gm = k + c;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int n = 0; n < s.n; n++)
+        bn_image_grad_sums(part + (size_t)n * row, part + (size_t)n * row + c,
+                           dy + (size_t)n * c * hw, x + (size_t)n * c * hw, mean, s.c, hw, b);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (size_t lo = 0; lo < row; lo += 256) {
+        size_t hi = lo + 256 < row ? lo + 256 : row;
+        for (int n = 1; n < s.n; n++)
+            for (size_t i = lo; i < hi; i++)
+                part[i] += part[(size_t)n * row + i];
+    }
+    memcpy(tot, part, row * sizeof(double));
+    tot[row] = (double)s.n * (double)hw;
+    for (size_t ch = 0; ch < c; ch++)
+        scale[ch] = 1.0f / sqrtf(var[ch] + p->desc.u.bn.eps); /* invstd, as oneDNN takes it */
+    for (size_t ch = 0; dw && ch < c; ch++)
+        dw[ch] += (float)(tot[c + ch] * scale[ch]);
+    for (size_t ch = 0; db && ch < c; ch++)
+        db[ch] += (float)tot[ch];
+    if (!a->dx[0])
+        return BYOL_OK;
+    const struct byol_allreduce *sync = p->desc.bn_sync;
+    byol_status st = sync->sum_f64(sync->ctx, tot, row + 1);
+    if (st != BYOL_OK)
+        return st;
+    double count = tot[row];
+    const float *w = p->desc.u.bn.affine ? a->weight : NULL;
+    for (size_t ch = 0; ch < c; ch++) {
+        double invstd = scale[ch];
+        k[ch] = (float)(tot[c + ch] * invstd * invstd / count);
+        gm[ch] = (float)(tot[ch] / count);
+        scale[ch] *= w ? w[ch] : 1.0f;
+    }
+    float *dx = od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0], 1.0f, OD_SLOT_DX);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int n = 0; n < s.n; n++) {
+        size_t off = (size_t)n * c * hw;
+        bn_image_dx(dx + off, dy + off, x + off, s.c, hw, b, mean, k, gm, scale);
+    }
+    od_output_end(ctx, a->dx[0], p->in_block, dx, a->accumulate[0], 1.0f);
     return BYOL_OK;
 }
 
@@ -305,7 +480,9 @@ byol_status od_bn_backward(struct od_ctx *ctx, struct od_plan *p, const struct b
     float *dw = affine ? a->dweight : NULL, *db = affine ? a->dbias : NULL;
     if (!a->dx[0] && !dw && !db)
         return BYOL_OK;
-    int batch_stats = *saved_mode(a->saved, c);
+    int mode = *saved_mode(a->saved, c), batch_stats = mode != MODE_RUNNING;
+    if (mode == MODE_SYNC)
+        return bn_backward_sync(ctx, p, a, dw, db);
     const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
     const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
     int fused = p->desc.u.bn.fuse_relu;

@@ -430,7 +430,7 @@ static const struct byol_backend_ops od_ops = {
     .sgd_update = od_sgd,
     .ema_update = od_ema,
     .set_threads = od_set_threads,
-    .flags = BYOL_BACKEND_FUSES_BN_RELU,
+    .flags = BYOL_BACKEND_FUSES_BN_RELU | BYOL_BACKEND_SYNC_BN,
 };
 
 BYOL_PLUGIN_INIT(host, reg)
