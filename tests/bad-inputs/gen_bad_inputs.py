@@ -2,26 +2,24 @@
 """Writes the broken inputs of the bad-input catalogue (catalogue.txt) under files/: configs,
 plugins, safetensors checkpoints, IDX, CIFAR-10, .npy files and ImageFolder trees with broken
 PNG / JPEG images. Standard library only; deterministic, so rerunning leaves git clean. The
-JPEG seeds come from tests/data/folder (gen_images.py).
+format builders are in tests/formats.py; the JPEG seeds come from tests/data/folder
+(gen_images.py).
 
   /usr/bin/python3 tests/bad-inputs/gen_bad_inputs.py
 """
-import gzip
-import json
 import os
 import shutil
 import struct
-import zlib
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "files")
+sys.path.insert(0, os.path.join(HERE, ".."))
+from formats import gz, idx, npy, png, st, st_raw, write_file  # noqa: E402
 
 
 def put(name, data):
-    path = os.path.join(OUT, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
+    write_file(os.path.join(OUT, name), data)
 
 
 # ---- configs and plugins -------------------------------------------------------------------
@@ -52,17 +50,6 @@ def gen_configs():
 
 # ---- safetensors ---------------------------------------------------------------------------
 
-def st_raw(header_bytes, data=b"", prefix=None):
-    n = len(header_bytes) if prefix is None else prefix
-    return struct.pack("<Q", n) + header_bytes + data
-
-
-def st(header, data=b""):
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
-    return st_raw(h, data)
-
-
 def u8(begin, end, shape=None):
     return {"dtype": "U8", "shape": [end - begin] if shape is None else shape,
             "data_offsets": [begin, end]}
@@ -70,8 +57,8 @@ def u8(begin, end, shape=None):
 
 def gen_safetensors():
     put("st_short.safetensors", b"\x10\0\0\0")
-    put("st_header_past_end.safetensors", st_raw(b"{}", prefix=4096))
-    put("st_header_limit.safetensors", st_raw(b"{}", prefix=200_000_000))
+    put("st_header_past_end.safetensors", st_raw(b"{}", length=4096))
+    put("st_header_limit.safetensors", st_raw(b"{}", length=200_000_000))
     put("st_bad_json.safetensors", st_raw(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},}', b"x"))
     put("st_not_object.safetensors", st_raw(b"[1, 2, 3]"))
     put("st_overlap.safetensors", st({"a": u8(0, 4), "b": u8(2, 6)}, b"abcdef"))
@@ -95,25 +82,21 @@ def gen_safetensors():
 
 # ---- IDX -----------------------------------------------------------------------------------
 
-def idx(magic, dims, data):
-    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + data
-
-
 def gen_idx():
-    img = idx(0x803, [3, 4, 4], bytes(range(48)))
-    put("idx_magic.idx", idx(0x80d, [3, 4, 4], bytes(48)))
+    img = idx([3, 4, 4], bytes(range(48)))
+    put("idx_magic.idx", idx([3, 4, 4], bytes(48), magic=0x80d))
     put("idx_truncated.idx", img[:40])
     put("idx_trailing.idx", img + b"\0\0\0")
-    put("idx_zero_dim.idx", idx(0x803, [0, 4, 4], b""))
-    put("idx_too_big.idx", idx(0x803, [70000, 10000, 10000], b""))
-    gz = gzip.compress(img, mtime=0)
-    put("idx_gz_truncated.idx.gz", gz[:-6])
-    bad = bytearray(gz)
+    put("idx_zero_dim.idx", idx([0, 4, 4], b""))
+    put("idx_too_big.idx", idx([70000, 10000, 10000], b""))
+    img_gz = gz(img)
+    put("idx_gz_truncated.idx.gz", img_gz[:-6])
+    bad = bytearray(img_gz)
     bad[len(bad) // 2] ^= 0xff
     put("idx_gz_corrupt.idx.gz", bytes(bad))
-    put("idx_gz_bomb.idx.gz", gzip.compress(idx(0x803, [4000, 1000, 1000], b""), mtime=0))
+    put("idx_gz_bomb.idx.gz", gz(idx([4000, 1000, 1000], b"")))
     put("idx_images.idx", img)
-    put("idx_labels_count.idx", idx(0x801, [2], b"\0\1"))
+    put("idx_labels_count.idx", idx([2], b"\0\1"))
     put("idx_labels_magic.idx", img)
 
 
@@ -128,16 +111,6 @@ def gen_cifar():
 
 
 # ---- .npy ----------------------------------------------------------------------------------
-
-def npy(descr, shape, data, version=1, fortran=False, dict_text=None):
-    d = dict_text or "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
-        descr, "True" if fortran else "False", repr(tuple(shape)))
-    pre = 10 if version == 1 else 12
-    total = (pre + len(d) + 1 + 63) // 64 * 64
-    h = (d + " " * (total - pre - len(d) - 1) + "\n").encode()
-    size = struct.pack("<H", len(h)) if version == 1 else struct.pack("<I", len(h))
-    return b"\x93NUMPY" + bytes([version, 0]) + size + h + data
-
 
 def gen_npy():
     put("npy_magic.npy", b"\x93NUMPZ\x01\x00" + npy("|u1", (1, 2, 2), bytes(4))[8:])
@@ -157,22 +130,17 @@ def gen_npy():
 
 # ---- images (ImageFolder trees: files/<tree>/c/<image>) ------------------------------------
 
-def png(w, h, rows, crc_ok=True):
-    def chunk(kind, body, ok=True):
-        crc = zlib.crc32(kind + body) ^ (0 if ok else 1)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    raw = b"".join(b"\0" + bytes(w) for _ in range(rows))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
-            chunk(b"IDAT", zlib.compress(raw, 9), crc_ok) + chunk(b"IEND", b""))
+def gray(w, h, rows, crc_ok=True):
+    """An 8-bit grayscale PNG of `rows` black scanlines (fewer than h: truncated data)."""
+    return png(w, h, [bytes(w)] * rows, idat_crc_ok=crc_ok)
 
 
 def gen_images():
-    good = png(8, 8, 8)
+    good = gray(8, 8, 8)
     put("png_truncated/c/x.png", good[: len(good) - 20])
-    put("png_crc/c/x.png", png(8, 8, 8, crc_ok=False))
-    put("png_huge/c/x.png", png(100000, 2, 0))
-    put("png_bomb/c/x.png", png(16000, 4000, 1))
+    put("png_crc/c/x.png", gray(8, 8, 8, crc_ok=False))
+    put("png_huge/c/x.png", gray(100000, 2, 0))
+    put("png_bomb/c/x.png", gray(16000, 4000, 1))
     put("png_not_image/c/x.png", "not a picture\n")
     with open(os.path.join(HERE, "..", "data", "folder", "cat", "b.jpg"), "rb") as f:
         jpg = f.read()

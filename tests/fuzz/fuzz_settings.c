@@ -51,13 +51,9 @@ static void read_all(const struct byol_host_api *h, const struct byol_settings *
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (memchr(data, '@', size)) /* no @include: see fuzz_config.c */
-        return 0;
-    char *text = malloc(size + 1);
+    char *text = fuzz_config_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     struct byol_config *cfg = NULL;
     if (byol_config_parse(text, "fuzz.cfg", &cfg) == BYOL_OK) {
         const struct byol_host_api *h = byol_host_api();

@@ -34,6 +34,21 @@ static inline const char *fuzz_file(int slot, const void *data, size_t size)
     return paths[slot];
 }
 
+/* Config text from fuzz input: a NUL-terminated copy (the caller frees it), or NULL when memory
+ * runs out or the input holds an '@'. @include reads other files (libconfig 1.5 has no hook to
+ * stop it): not the config targets' business, and /dev/zero would hang them. */
+static inline char *fuzz_config_text(const uint8_t *data, size_t size)
+{
+    if (memchr(data, '@', size))
+        return NULL;
+    char *text = malloc(size + 1);
+    if (!text)
+        return NULL;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    return text;
+}
+
 /* Read every image (up to `max`) and label of a dataset that opened: the reader's own loads
  * are what ASan checks, so a handle that claims more data than it holds shows up here. */
 #ifdef BYOL_DATASET_H

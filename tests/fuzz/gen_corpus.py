@@ -1,83 +1,65 @@
 #!/usr/bin/env python3
 """Writes the seed corpora under tests/fuzz/corpus/<target>/: a few small valid inputs of each
 format and a few broken ones, so the fuzzers start from files that reach deep into the readers.
-Standard library only; the PNG / JPEG seeds are copied from tests/data (gen_images.py). The
-output is deterministic. Regressions (corpus/<target>/regress_*: inputs that once crashed or
-exhausted memory) are added by hand and kept; rerunning this script does not touch them.
+Standard library only; the format builders are in tests/formats.py, the PNG / JPEG seeds are
+copied from tests/data (gen_images.py). The output is deterministic. Regressions
+(corpus/<target>/regress_*: inputs that once crashed or exhausted memory) are added by hand and
+kept; rerunning this script does not touch them.
 
   /usr/bin/python3 tests/fuzz/gen_corpus.py
 """
-import gzip
-import json
 import os
 import struct
-import zlib
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
 OUT = os.path.join(HERE, "corpus")
+sys.path.insert(0, os.path.join(HERE, ".."))
+from formats import gz, idx, npy, png, st_raw, st_tensors, write_file  # noqa: E402
 
 
 def put(target, name, data):
-    d = os.path.join(OUT, target)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
+    write_file(os.path.join(OUT, target, name), data)
 
 
 # ---- safetensors ---------------------------------------------------------------------------
 
-def safetensors(tensors, meta=None, pad=True, extra=b""):
-    """tensors: list of (name, dtype, shape, bytes), laid out in order."""
-    header, off, blob = {}, 0, b""
-    if meta is not None:
-        header["__metadata__"] = meta
-    for name, dtype, shape, data in tensors:
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(data)]}
-        off += len(data)
-        blob += data
-    h = json.dumps(header, separators=(",", ":")).encode()
-    if pad:
-        h += b" " * ((8 - (8 + len(h)) % 8) % 8)
-    return struct.pack("<Q", len(h)) + h + blob + extra
-
-
 def gen_safetensors():
     f32 = struct.pack("<6f", *range(6))
-    put("fuzz_safetensors", "two_tensors", safetensors(
+    put("fuzz_safetensors", "two_tensors", st_tensors(
         [("fc.weight", "F32", [2, 3], f32), ("fc.bias", "F32", [2], f32[:8])], {"format": "pt"}))
-    put("fuzz_safetensors", "all_dtypes", safetensors(
+    put("fuzz_safetensors", "all_dtypes", st_tensors(
         [("a", "F64", [1], b"\0" * 8), ("b", "I64", [], b"\1" + b"\0" * 7), ("c", "I32", [1], b"\2\0\0\0"),
          ("d", "U8", [3], b"\1\2\3"), ("e", "BF16", [1], b"\0\0"), ("f", "F16", [1], b"\0\0"),
          ("g", "F32", [0, 4], b"")]))
-    put("fuzz_safetensors", "empty", safetensors([]))
-    put("fuzz_safetensors", "escapes", struct.pack("<Q", 64) +
-        b'{"\\u00e9\\ud83d\\ude00":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'.ljust(64) + b"x")
-    put("fuzz_safetensors", "bad_overlap", struct.pack("<Q", 104) +
+    put("fuzz_safetensors", "empty", st_tensors([]))
+    # These two length fields are shorter than their headers (70 and 105 bytes), so the JSON
+    # ends early; kept as the seeds were first written.
+    put("fuzz_safetensors", "escapes", st_raw(
+        b'{"\\u00e9\\ud83d\\ude00":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', b"x",
+        length=64))
+    put("fuzz_safetensors", "bad_overlap", st_raw(
         b'{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},'
-        b'"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}'.ljust(104) + b"abc")
-    put("fuzz_safetensors", "bad_trailing", safetensors([("t", "U8", [2], b"ab")], extra=b"zz"))
-    put("fuzz_safetensors", "bad_size", struct.pack("<Q", 56) +
-        b'{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}'.ljust(56) + b"abcd")
-    put("fuzz_safetensors", "bad_length", struct.pack("<Q", 1 << 40) + b"{}")
+        b'"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}', b"abc", length=104))
+    put("fuzz_safetensors", "bad_trailing", st_tensors([("t", "U8", [2], b"ab")], extra=b"zz"))
+    put("fuzz_safetensors", "bad_size", st_raw(
+        b'{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}'.ljust(56), b"abcd"))
+    put("fuzz_safetensors", "bad_length", st_raw(b"{}", length=1 << 40))
 
 
 # ---- IDX, CIFAR, npy -----------------------------------------------------------------------
 
-def idx(dims, data):
-    return struct.pack(">I", 0x0800 | len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + data
-
-
 def gen_idx():
     imgs = idx([3, 4, 4], bytes(range(48)))
     put("fuzz_idx", "images", imgs)
-    put("fuzz_idx", "images_gz", gzip.compress(imgs, mtime=0))
+    put("fuzz_idx", "images_gz", gz(imgs))
     put("fuzz_idx", "labels", idx([3], b"\0\1\2"))
-    put("fuzz_idx", "labels_gz", gzip.compress(idx([3], b"\0\1\2"), mtime=0))
+    put("fuzz_idx", "labels_gz", gz(idx([3], b"\0\1\2")))
     put("fuzz_idx", "bad_truncated", imgs[:30])
-    put("fuzz_idx", "bad_gz_truncated", gzip.compress(imgs, mtime=0)[:-6])
+    put("fuzz_idx", "bad_gz_truncated", gz(imgs)[:-6])
     put("fuzz_idx", "bad_magic", b"\0\0\x0d\x03" + imgs[4:])
-    put("fuzz_idx", "bad_huge_gz", gzip.compress(idx([60000, 1000, 1000], b""), mtime=0))
+    put("fuzz_idx", "bad_huge_gz", gz(idx([60000, 1000, 1000], b"")))
 
 
 def gen_cifar():
@@ -86,16 +68,6 @@ def gen_cifar():
     put("fuzz_cifar", "two_records", rec(0, 1) + rec(9, 2))
     put("fuzz_cifar", "bad_label", rec(10, 0))
     put("fuzz_cifar", "bad_truncated", rec(1, 0)[:3000])
-
-
-def npy(descr, shape, data, version=1, fortran=False):
-    d = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
-        descr, "True" if fortran else "False", repr(tuple(shape)))
-    pre = 10 if version == 1 else 12
-    total = (pre + len(d) + 1 + 63) // 64 * 64
-    h = (d + " " * (total - pre - len(d) - 1) + "\n").encode()
-    size = struct.pack("<H", len(h)) if version == 1 else struct.pack("<I", len(h))
-    return b"\x93NUMPY" + bytes([version, 0]) + size + h + data
 
 
 def gen_npy():
@@ -112,14 +84,6 @@ def gen_npy():
 
 # ---- images --------------------------------------------------------------------------------
 
-def png(w, h, color_type, depth, rows, interlace=0):
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, interlace)
-    raw = b"".join(b"\0" + r for r in rows)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-
-
 def gen_images():
     for sub in ("folder", "variants"):
         for root, _, files in sorted(os.walk(os.path.join(DATA, sub))):
@@ -131,10 +95,10 @@ def gen_images():
                         data = f.read()
                     put(target, sub + "_" + name, data)
                     put(target, "bad_truncated_" + sub + "_" + name, data[: len(data) * 2 // 3])
-    put("fuzz_png", "gray8_3x2", png(3, 2, 0, 8, [b"\0\x80\xff", b"\x10\x20\x30"]))
-    put("fuzz_png", "rgb_2x2", png(2, 2, 2, 8, [bytes(range(6)), bytes(range(6, 12))]))
-    put("fuzz_png", "bad_huge_dims", png(16384, 4096, 2, 8, [b""]))
-    put("fuzz_png", "bad_zero_width", png(0, 4, 0, 8, [b""] * 4))
+    put("fuzz_png", "gray8_3x2", png(3, 2, [b"\0\x80\xff", b"\x10\x20\x30"]))
+    put("fuzz_png", "rgb_2x2", png(2, 2, [bytes(range(6)), bytes(range(6, 12))], color_type=2))
+    put("fuzz_png", "bad_huge_dims", png(16384, 4096, [b""], color_type=2))
+    put("fuzz_png", "bad_zero_width", png(0, 4, [b""] * 4))
 
 
 # ---- configs -------------------------------------------------------------------------------
