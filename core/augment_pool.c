@@ -12,7 +12,7 @@ struct pool_job {
     const struct byol_augment_pipeline *p;
     const float *in;
     float *out;
-    size_t n, in_floats, out_floats;
+    size_t n, first, in_floats, out_floats; /* image b is image first + b of its batch */
     uint64_t seed, step;
     int view;
 };
@@ -57,8 +57,9 @@ static void pool_work(struct byol_augment_pool *pool, int index)
         if (b >= j->n)
             return;
         struct byol_rng rng;
-        byol_rng_init(&rng, j->seed,
-                      byol_rng_stream_id(j->step, b, (uint64_t)j->view, BYOL_AUGMENT_STREAM));
+        byol_rng_init(
+            &rng, j->seed,
+            byol_rng_stream_id(j->step, j->first + b, (uint64_t)j->view, BYOL_AUGMENT_STREAM));
         byol_status st = byol_augment_pipeline_apply(
             j->p, j->in + b * j->in_floats, j->out + b * j->out_floats, pool->scratch[index], &rng);
         if (st != BYOL_OK)
@@ -179,6 +180,13 @@ byol_status byol_augment_batch(struct byol_augment_pool *pool,
                                const struct byol_augment_pipeline *p, const float *in, size_t n,
                                float *out, uint64_t seed, uint64_t step, int view)
 {
+    return byol_augment_batch_at(pool, p, in, n, 0, out, seed, step, view);
+}
+
+byol_status byol_augment_batch_at(struct byol_augment_pool *pool,
+                                  const struct byol_augment_pipeline *p, const float *in, size_t n,
+                                  size_t first, float *out, uint64_t seed, uint64_t step, int view)
+{
     if (!pool || !p || (n && (!in || !out)))
         return byol_error(BYOL_ERR_INVALID, "byol_augment_batch: NULL argument");
     int c, h, w;
@@ -190,6 +198,7 @@ byol_status byol_augment_batch(struct byol_augment_pool *pool,
                            .in = in,
                            .out = out,
                            .n = n,
+                           .first = first,
                            .seed = seed,
                            .step = step,
                            .view = view,

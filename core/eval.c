@@ -1,6 +1,7 @@
 /* The evaluator (include/byol/eval.h): the config's eval group opened once, then kNN and the
  * linear probe on the online encoder's features of its labelled train and test splits,
  * whenever the trainer or byolctl asks. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct byol_evaluator {
     double knn_temperature;
     struct byol_probe_options probe;
     int n_classes;
+    int baseline; /* eval.baseline: byol_evaluator_run also scores the raw pixels */
 };
 
 static double eval_now(void)
@@ -44,7 +46,7 @@ static byol_status eval_range_error(const struct byol_settings *g, const char *k
     return byol_settings_error(byol_settings_child(g, key), BYOL_ERR_INVALID, "%s", what);
 }
 
-/* every, knn_k, knn_temperature, probe_l2, probe_iterations. */
+/* every, knn_k, knn_temperature, probe_l2, probe_iterations, baseline. */
 static byol_status eval_read_numbers(const struct byol_settings *g, struct byol_evaluator *ev)
 {
     int64_t k, iterations;
@@ -71,6 +73,8 @@ static byol_status eval_read_numbers(const struct byol_settings *g, struct byol_
         return byol_settings_error(byol_settings_child(g, "probe_iterations"), BYOL_ERR_INVALID,
                                    "%lld is out of range [1, %d]", (long long)iterations,
                                    EVAL_MAX_PROBE_ITERATIONS);
+    if (st == BYOL_OK)
+        st = byol_settings_bool(g, "baseline", 1, &ev->baseline);
     ev->knn_k = (int)k;
     ev->probe.max_iterations = (int)iterations;
     return st;
@@ -253,12 +257,48 @@ static byol_status eval_classify(struct byol_evaluator *ev, float *f[2], int dim
     return st;
 }
 
+/* The raw-pixel baseline: the same kNN and probe on both splits' images as the eval transform
+ * hands them to the encoder, so a user sees what the representation adds to the pixels. */
+static byol_status eval_baseline(struct byol_evaluator *ev, int *pred, struct byol_eval_result *r)
+{
+    double t0 = eval_now();
+    size_t dim = eval_transform_numel(ev->split[0].transform);
+    if (dim > (size_t)INT_MAX)
+        return byol_error(BYOL_ERR_INVALID,
+                          "eval.baseline: %zu values per image is too many for the classifiers",
+                          dim);
+    float *px[2] = {NULL, NULL};
+    byol_status st = BYOL_OK;
+    for (int s = 0; s < 2 && st == BYOL_OK; s++) {
+        px[s] = malloc(ev->split[s].n * dim * sizeof(float));
+        st = px[s]
+                 ? eval_transform_dataset(ev->split[s].ds, ev->split[s].transform, ev->pool, px[s])
+                 : byol_error(BYOL_ERR_NOMEM,
+                              "eval.baseline: out of memory for %zu x %zu pixels (set "
+                              "eval.baseline = false to leave the raw-pixel baseline out)",
+                              ev->split[s].n, dim);
+    }
+    struct byol_eval_result pixels = {0};
+    if (st == BYOL_OK)
+        st = eval_classify(ev, px, (int)dim, pred, &pixels);
+    if (st == BYOL_OK) {
+        r->baseline_knn_top1 = pixels.knn_top1;
+        r->baseline_linear_top1 = pixels.linear_top1;
+        r->baseline_dim = (int)dim;
+        r->baseline_seconds = eval_now() - t0;
+    }
+    free(px[0]);
+    free(px[1]);
+    return st;
+}
+
 byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_learner *l,
                                struct byol_eval_result *r)
 {
     if (!ev || !l || !r)
         return byol_error(BYOL_ERR_INVALID, "byol_evaluator_run: NULL argument");
     memset(r, 0, sizeof *r);
+    r->baseline_knn_top1 = r->baseline_linear_top1 = NAN;
     double t0 = eval_now();
     float *f[2] = {NULL, NULL};
     int *pred = malloc(ev->split[1].n * sizeof *pred);
@@ -273,8 +313,10 @@ byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_learner *l
     r->knn_k = ev->knn_k;
     r->n_classes = ev->n_classes;
     r->seconds = eval_now() - t0;
-    free(f[0]);
+    free(f[0]); /* before the pixels take their place */
     free(f[1]);
+    if (st == BYOL_OK && ev->baseline)
+        st = eval_baseline(ev, pred, r);
     free(pred);
     return st;
 }

@@ -16,8 +16,8 @@
 
 /* at_end and trainer are read by the trainer (core/train_session.c, core/trainer.c). */
 #define EVAL_COMMON_KEYS                                                                           \
-    "format", "every", "knn_k", "knn_temperature", "probe_l2", "probe_iterations", "transform",   \
-        "at_end", "trainer"
+    "format", "every", "knn_k", "knn_temperature", "probe_l2", "probe_iterations", "transform",    \
+        "baseline", "at_end", "trainer"
 
 int eval_format_has_label_files(const char *format)
 {
@@ -206,6 +206,8 @@ struct eval_buffers {
     struct byol_augment_pool *own_pool;
 };
 
+/* The loading buffers, and `img` for one chunk of transformed images when they go to a model
+ * (l; NULL: they are written straight to the caller's array, and any size is right). */
 static byol_status eval_buffers_alloc(struct eval_buffers *b, const struct byol_dataset *ds,
                                       const struct byol_augment_pipeline *t,
                                       const struct byol_learner *l)
@@ -215,17 +217,33 @@ static byol_status eval_buffers_alloc(struct eval_buffers *b, const struct byol_
     byol_augment_pipeline_input(t, &ic, &ih, &iw);
     byol_augment_pipeline_output(t, &oc, &oh, &ow);
     size_t in = (size_t)ic * ih * iw, img = (size_t)oc * oh * ow;
-    if (ih != h || iw != w || (c != ic && c != 1) || img != l->image_numel)
+    size_t want = l ? l->image_numel : img;
+    if (ih != h || iw != w || (c != ic && c != 1) || img != want)
         return byol_error(BYOL_ERR_SHAPE,
                           "eval: the transform takes %dx%dx%d and makes %zu values per image, "
                           "but the data is %dx%dx%d and the model takes %zu",
-                          ic, ih, iw, img, c, h, w, l->image_numel);
+                          ic, ih, iw, img, c, h, w, want);
     b->one = malloc((size_t)c * h * w * sizeof(float));
     b->raw = malloc(EVAL_CHUNK * in * sizeof(float));
-    b->img = malloc(EVAL_CHUNK * img * sizeof(float));
-    if (!b->one || !b->raw || !b->img)
+    b->img = l ? malloc(EVAL_CHUNK * img * sizeof(float)) : NULL;
+    if (!b->one || !b->raw || (l && !b->img))
         return byol_error(BYOL_ERR_NOMEM, "eval: out of memory for the image buffers");
     return BYOL_OK;
+}
+
+/* Images [start, start + m) of ds through `t` into dst (m x its output), each drawing from its
+ * own fixed stream, so a random op in eval.transform gives the same image every time. */
+static byol_status eval_transform_chunk(const struct byol_dataset *ds,
+                                        const struct byol_augment_pipeline *t,
+                                        struct byol_augment_pool *pool, size_t start, int m,
+                                        const struct eval_buffers *b, float *dst)
+{
+    int ic;
+    byol_augment_pipeline_input(t, &ic, NULL, NULL);
+    byol_status st = eval_load(ds, start, m, ic, b->one, b->raw);
+    if (st == BYOL_OK)
+        st = byol_augment_batch(pool, t, b->raw, (size_t)m, dst, 0, start, EVAL_VIEW);
+    return st;
 }
 
 byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_dataset *ds,
@@ -239,15 +257,11 @@ byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_da
     byol_status st = eval_buffers_alloc(&b, ds, transform, l);
     if (st == BYOL_OK && !pool)
         st = byol_augment_pool_create(1, &b.own_pool);
-    int ic, dim = l->embedding_dim, proj = l->cfg.projection_size;
-    byol_augment_pipeline_input(transform, &ic, NULL, NULL);
+    int dim = l->embedding_dim, proj = l->cfg.projection_size;
     size_t n = byol_dataset_count(ds);
     for (size_t start = 0; st == BYOL_OK && start < n; start += EVAL_CHUNK) {
         int m = (int)(n - start < EVAL_CHUNK ? n - start : EVAL_CHUNK);
-        st = eval_load(ds, start, m, ic, b.one, b.raw);
-        if (st == BYOL_OK)
-            st = byol_augment_batch(pool ? pool : b.own_pool, transform, b.raw, (size_t)m, b.img, 0,
-                                    start, EVAL_VIEW);
+        st = eval_transform_chunk(ds, transform, pool ? pool : b.own_pool, start, m, &b, b.img);
         if (st == BYOL_OK)
             st = byol_learner_embed(l, b.img, m, projection ? projection + start * proj : NULL,
                                     embedding ? embedding + start * dim : NULL);
@@ -256,6 +270,31 @@ byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_da
     free(b.one);
     free(b.raw);
     free(b.img);
+    return st;
+}
+
+size_t eval_transform_numel(const struct byol_augment_pipeline *t)
+{
+    int c, h, w;
+    byol_augment_pipeline_output(t, &c, &h, &w);
+    return (size_t)c * (size_t)h * (size_t)w;
+}
+
+byol_status eval_transform_dataset(const struct byol_dataset *ds,
+                                   const struct byol_augment_pipeline *transform,
+                                   struct byol_augment_pool *pool, float *out)
+{
+    if (!ds || !transform || !pool || !out)
+        return byol_error(BYOL_ERR_INVALID, "eval_transform_dataset: NULL argument");
+    struct eval_buffers b = {0};
+    byol_status st = eval_buffers_alloc(&b, ds, transform, NULL);
+    size_t numel = eval_transform_numel(transform), n = byol_dataset_count(ds);
+    for (size_t start = 0; st == BYOL_OK && start < n; start += EVAL_CHUNK) {
+        int m = (int)(n - start < EVAL_CHUNK ? n - start : EVAL_CHUNK);
+        st = eval_transform_chunk(ds, transform, pool, start, m, &b, out + start * numel);
+    }
+    free(b.one);
+    free(b.raw);
     return st;
 }
 

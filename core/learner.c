@@ -8,7 +8,9 @@
 
 #include "byol/encoder.h"
 #include "byol/registry.h"
+#include "dist_internal.h"
 #include "learner_internal.h"
+#include "net_internal.h"
 
 /* F.normalize's eps: x / max(||x||, eps). */
 #define LEARNER_NORM_EPS 1e-12
@@ -137,6 +139,16 @@ static byol_status add_layers(struct byol_learner *l, struct byol_net *net,
     return st;
 }
 
+/* Which batch norms a data-parallel learner synchronises: the projector's and predictor's
+ * always, the encoder's unless model.sync_batchnorm is false (byol-pytorch's BYOLTrainer
+ * converts the whole network to SyncBatchNorm). */
+static int want_sync(const char *layer, void *user)
+{
+    const struct byol_learner *l = user;
+    return l->sync_encoder_bn || strncmp(layer, "projector.", 10) == 0 ||
+           strncmp(layer, "predictor.", 10) == 0;
+}
+
 static byol_status build_net(struct byol_learner *l, const struct byol_encoder_ops *enc, int online,
                              struct byol_net **out)
 {
@@ -150,6 +162,9 @@ static byol_status build_net(struct byol_learner *l, const struct byol_encoder_o
         st = byol_net_set_fusion(net, 1);
     if (st == BYOL_OK)
         st = add_layers(l, net, enc, online);
+    /* A backend without BYOL_BACKEND_SYNC_BN refuses these batch norms when the net is built. */
+    if (st == BYOL_OK && l->distributed)
+        st = byol_net_set_bn_sync(net, dist_bn_sync(), want_sync, l);
     if (st == BYOL_OK)
         st = byol_net_build(net, c->seed);
     if (st == BYOL_OK && enc->init) {
@@ -282,13 +297,18 @@ static void frozen_copy(struct byol_learner *l, int save)
 
 /* ---- Create / free. ------------------------------------------------------------------- */
 
-static byol_status check_config(const struct byol_learner_config *c)
+static byol_status check_config(const struct byol_learner_config *c, int global_batch)
 {
-    if (c->batch_size < 2)
+    if (global_batch < 2)
         return byol_error(BYOL_ERR_INVALID,
                           "train.batch_size = %d: BYOL needs at least 2 images per view (batch "
                           "norm in the projector)",
-                          c->batch_size);
+                          global_batch);
+    if (c->batch_size < 1 || c->batch_size > global_batch)
+        return byol_error(BYOL_ERR_INVALID,
+                          "learner: %d images per view of a global batch of %d: each process "
+                          "needs at least one",
+                          c->batch_size, global_batch);
     if (c->in_channels < 1 || c->image_size < 1 || c->projection_size < 1 ||
         c->projection_hidden_size < 1)
         return byol_error(BYOL_ERR_INVALID,
@@ -349,13 +369,14 @@ static byol_status create_parts(struct byol_learner *l, const struct byol_encode
     return st;
 }
 
-byol_status byol_learner_create(struct byol_backend *be, struct byol_registry *reg,
-                                const struct byol_learner_config *c, struct byol_learner **out)
+static byol_status learner_make(struct byol_backend *be, struct byol_registry *reg,
+                                const struct byol_learner_config *c, int global_batch,
+                                int distributed, int sync_encoder_bn, struct byol_learner **out)
 {
     if (!be || !reg || !c || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_learner_create: NULL argument");
     *out = NULL;
-    byol_status st = check_config(c);
+    byol_status st = check_config(c, global_batch);
     if (st != BYOL_OK)
         return st;
     const void *ops = NULL;
@@ -368,6 +389,9 @@ byol_status byol_learner_create(struct byol_backend *be, struct byol_registry *r
     l->be = be;
     l->cfg = *c;
     l->batch = c->batch_size;
+    l->global_batch = global_batch;
+    l->distributed = distributed;
+    l->sync_encoder_bn = sync_encoder_bn;
     l->image_numel = (size_t)c->in_channels * (size_t)c->image_size * (size_t)c->image_size;
     if (c->hidden_layer && !(l->hidden_layer = strdup(c->hidden_layer)))
         st = byol_error(BYOL_ERR_NOMEM, "learner: out of memory");
@@ -380,6 +404,21 @@ byol_status byol_learner_create(struct byol_backend *be, struct byol_registry *r
     }
     *out = l;
     return BYOL_OK;
+}
+
+byol_status byol_learner_create(struct byol_backend *be, struct byol_registry *reg,
+                                const struct byol_learner_config *c, struct byol_learner **out)
+{
+    return learner_make(be, reg, c, c ? c->batch_size : 0, 0, 0, out);
+}
+
+byol_status learner_create_dist(struct byol_backend *be, struct byol_registry *reg,
+                                const struct byol_learner_config *c, int global_batch,
+                                int sync_encoder_bn, struct byol_learner **out)
+{
+    if (byol_dist_size() < 2)
+        return byol_error(BYOL_ERR_INVALID, "learner_create_dist: not a data-parallel run");
+    return learner_make(be, reg, c, global_batch, 1, sync_encoder_bn, out);
 }
 
 void byol_learner_free(struct byol_learner *l)
@@ -424,11 +463,13 @@ static double cosine_loss(const float *p, const float *z, int n, double scale, f
     return 2.0 - 2.0 * cos;
 }
 
-/* mean_b [loss(p1_b, z2_b) + loss(p2_b, z1_b)]: rows 0..B-1 are view 1, B..2B-1 view 2. */
+/* mean_b [loss(p1_b, z2_b) + loss(p2_b, z1_b)]: rows 0..B-1 are view 1, B..2B-1 view 2. In a
+ * data-parallel run the mean is over the global batch, so this process's rows contribute
+ * their share and the sums over the processes are the global loss and gradient. */
 static double byol_loss(struct byol_learner *l)
 {
     int b = l->batch, n = l->cfg.projection_size;
-    double total = 0, scale = 1.0 / b;
+    double total = 0, scale = 1.0 / l->global_batch;
     for (int i = 0; i < 2 * b; i++) {
         int other = i < b ? i + b : i - b;
         total += cosine_loss(l->predictions + (size_t)i * n, l->projections + (size_t)other * n, n,
@@ -477,6 +518,8 @@ byol_status byol_learner_forward_backward(struct byol_learner *l, const float *v
     st = byol_net_backward(l->online, l->prediction, l->dpred);
     if (st != BYOL_OK)
         return byol_error(st, "learner: backward: %s", byol_last_error());
+    if (l->distributed && (st = dist_sum_f64(&value, 1)) != BYOL_OK)
+        return st;
     if (loss)
         *loss = (float)value;
     return BYOL_OK;
@@ -486,9 +529,15 @@ byol_status byol_learner_optimizer_step(struct byol_learner *l)
 {
     if (!l)
         return byol_error(BYOL_ERR_INVALID, "byol_learner_optimizer_step: NULL learner");
+    /* Every process now holds the global gradient, so all take the same step. */
+    byol_status st = l->distributed
+                         ? dist_sum_f32(byol_net_grads(l->online), byol_net_num_params(l->online))
+                         : BYOL_OK;
+    if (st != BYOL_OK)
+        return st;
     if (l->frozen_numel)
         frozen_copy(l, 1);
-    byol_status st = byol_optim_step(l->opt);
+    st = byol_optim_step(l->opt);
     if (l->frozen_numel)
         frozen_copy(l, 0);
     return st;

@@ -154,7 +154,7 @@ static byol_status read_model(const struct byol_settings *m, struct byol_learner
                                        "sem_temperature",
                                        "sync_batchnorm",
                                        NULL};
-    int sync_bn = 0; /* read by the MPI trainer; checked for its type here */
+    int sync_bn = 1; /* used by the training session (data parallelism); checked here */
     const int big = 1 << 24;
     byol_status st = byol_settings_check_keys(m, keys);
     if (st == BYOL_OK)
@@ -183,7 +183,7 @@ static byol_status read_model(const struct byol_settings *m, struct byol_learner
     if (st == BYOL_OK)
         st = read_float(m, "sem_temperature", 0.0, 1, INFINITY, &c->sem_temperature);
     if (st == BYOL_OK)
-        st = byol_settings_bool(m, "sync_batchnorm", 0, &sync_bn);
+        st = byol_settings_bool(m, "sync_batchnorm", 1, &sync_bn);
     return st;
 }
 

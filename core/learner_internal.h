@@ -35,6 +35,12 @@ struct byol_learner {
     float *frozen_save; /* frozen_numel x (1 + optimizer states) floats */
 
     int batch;          /* images per view */
+    /* Data parallelism (learner_create_dist): the images per view over every process, which
+     * the loss averages over (batch in a run of one process), and whether this learner sums
+     * its gradients and loss over the processes. */
+    int global_batch;
+    int distributed;
+    int sync_encoder_bn; /* model.sync_batchnorm */
     size_t image_numel; /* C * S * S */
     int embedding_dim;  /* features of the hidden flatten */
     float *images;      /* 2 * batch images: both views, one batch */
@@ -43,6 +49,24 @@ struct byol_learner {
     float *dpred;       /* 2B x projection_size, the loss gradient */
     float *hidden_out;  /* 2B x embedding_dim, for embed */
 };
+
+/* One process's learner in a data-parallel run of byol_dist_size() > 1 processes: c->batch_size
+ * is this process's share of global_batch images per view (at least 1). The loss and its
+ * gradient are scaled so that their sums over the processes are those of one process
+ * training on the global batch; forward_backward reports that global loss, and
+ * optimizer_step first sums the gradients over the processes, so every process takes the
+ * same step. The batch norms of the projector and predictor, and with sync_encoder_bn the
+ * encoder's, are SyncBatchNorms (statistics over the global batch). Every process must make
+ * the same calls in the same order. */
+byol_status learner_create_dist(struct byol_backend *be, struct byol_registry *reg,
+                                const struct byol_learner_config *c, int global_batch,
+                                int sync_encoder_bn, struct byol_learner **out);
+/* Rank 0's whole state (parameters, running statistics, batch counters, optimizer state and
+ * step) to every process. */
+byol_status learner_broadcast(struct byol_learner *l);
+/* A 64-bit fingerprint of the trained state (online and target parameters, optimizer
+ * state): equal on every process while their weights are. */
+uint64_t learner_fingerprint(struct byol_learner *l);
 
 /* "online_encoder.net.conv1.weight" for the online net's "conv1.weight", and so on: the
  * state_dict name of one parameter, buffer or counter of the online (target = 0) or target

@@ -10,6 +10,7 @@
 
 #include "byol/net.h"
 #include "byol/rng.h"
+#include "net_internal.h"
 
 #define NET_ALIGN 64
 /* The valid names are listed in a "no layer" message only when they fit in this much text. */
@@ -324,6 +325,22 @@ byol_status byol_net_set_memory(struct byol_net *net, enum byol_net_memory mode)
     if (mode != BYOL_NET_KEEP_ALL && mode != BYOL_NET_FORWARD_ONLY && mode != BYOL_NET_SHARE_GRADS)
         return byol_error(BYOL_ERR_INVALID, "net: set_memory: unknown mode %d", (int)mode);
     net->memory = mode;
+    return BYOL_OK;
+}
+
+byol_status byol_net_set_bn_sync(struct byol_net *net, const struct byol_allreduce *sync,
+                                 int (*want)(const char *layer, void *user), void *user)
+{
+    if (!net)
+        return byol_error(BYOL_ERR_INVALID, "net: set_bn_sync on a NULL network");
+    if (net->built)
+        return byol_error(BYOL_ERR_INVALID, "net: set_bn_sync after byol_net_build");
+    for (size_t i = 0; i < net->n_layers; i++) {
+        struct net_layer *L = net->layers[i];
+        if (L->is_input || L->desc.kind != BYOL_OP_BATCHNORM || (want && !want(L->name, user)))
+            continue;
+        L->desc.bn_sync = sync;
+    }
     return BYOL_OK;
 }
 

@@ -22,7 +22,9 @@
 #include "byol/learner.h"
 #include "byol/metrics.h"
 #include "byol/rng.h"
+#include "dist_internal.h"
 #include "fileio_internal.h"
+#include "learner_internal.h"
 #include "train_internal.h"
 
 /* Stream ids that keep the loop's random draws apart from everything else seeded alike. */
@@ -33,6 +35,9 @@ struct train_data {
     int shuffle;
     size_t *order; /* this epoch's sample order */
     int64_t epoch; /* the epoch `order` belongs to (-1: none yet) */
+    /* This process's slice of every global batch (byol_dist_shard): all of it in a run of
+     * one process. */
+    int64_t shard_first, shard_count;
 };
 
 struct train_checkpoints {
@@ -77,6 +82,12 @@ struct byol_train_session {
     struct byol_evaluator *eval;  /* the eval group's splits, or NULL */
     int eval_at_end;              /* eval.at_end: evaluate after the last step */
     char digest_hex[17];
+    /* Data parallelism: this process's rank, the number of processes (1: none), and the stop
+     * that all of them agreed on at the end of the last step. Rank 0 alone writes
+     * checkpoints, metrics and progress and runs the evaluations. */
+    int rank, size;
+    int sync_batchnorm; /* model.sync_batchnorm: the encoder's batch norms synchronised too */
+    int stopping;
 };
 
 static void config_path(const char *dir, const char *path, char *out, size_t n)
@@ -133,20 +144,23 @@ static void shuffle_epoch(struct train_data *d, uint64_t seed, int64_t epoch)
     }
 }
 
-/* Batch `step` (drop-last epochs) as B images of in_channels x H x W (the data's size). */
+/* This process's slice of global batch `step` (drop-last epochs of train.batch_size images, in
+ * an order every process computes alike) as shard_count images of in_channels x H x W (the
+ * data's size). */
 static byol_status load_batch(struct train_data *d, const struct byol_learner_config *c,
                               uint64_t seed, int64_t step, float *out, float *scratch)
 {
     size_t per_epoch = byol_dataset_count(d->ds) / (size_t)c->batch_size;
     int64_t epoch = step / (int64_t)per_epoch;
-    size_t first = (size_t)(step % (int64_t)per_epoch) * (size_t)c->batch_size;
+    size_t first =
+        (size_t)(step % (int64_t)per_epoch) * (size_t)c->batch_size + (size_t)d->shard_first;
     if (epoch != d->epoch)
         shuffle_epoch(d, seed, epoch);
     int ch, h, w;
     byol_dataset_shape(d->ds, &ch, &h, &w);
     size_t plane = (size_t)h * (size_t)w;
     size_t image = plane * (size_t)c->in_channels;
-    for (int b = 0; b < c->batch_size; b++) {
+    for (int b = 0; b < (int)d->shard_count; b++) {
         float *dst = out + (size_t)b * image;
         byol_status st = byol_dataset_get(d->ds, d->order[first + (size_t)b], scratch);
         if (st != BYOL_OK)
@@ -356,7 +370,7 @@ static byol_status setup_augment(struct byol_train_session *t, struct byol_regis
     if (st == BYOL_OK)
         st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads,
                                       &t->pool);
-    size_t view = (size_t)t->c.batch_size * (size_t)t->c.in_channels * (size_t)t->c.image_size *
+    size_t view = (size_t)t->data.shard_count * (size_t)t->c.in_channels * (size_t)t->c.image_size *
                   (size_t)t->c.image_size;
     for (int i = 0; i < 4 && st == BYOL_OK; i++)
         if (!(t->view_buf[i / 2][i % 2] = malloc(view * sizeof(float))))
@@ -376,24 +390,30 @@ static byol_status resume_path(const struct train_checkpoints *ck, char *path, s
     return BYOL_OK;
 }
 
-/* The eval group (kNN monitor, final and `byolctl eval` evaluations), when there is one. */
+/* The eval group (kNN monitor, final and `byol_train_eval` evaluations), when there is one;
+ * in a data-parallel run only rank 0 evaluates, so only it reads the eval data. */
 static byol_status setup_eval(struct byol_train_session *t, struct byol_registry *reg)
 {
     const struct byol_settings *g = byol_settings_child(t->o->root, "eval");
     byol_status st = byol_settings_bool(g, "at_end", 1, &t->eval_at_end);
-    if (st == BYOL_OK)
+    if (st == BYOL_OK && t->rank == 0)
         st = byol_evaluator_open(t->o->root, t->o->config_dir, reg, t->c.in_channels,
                                  t->c.image_size, &t->eval);
     return st;
 }
 
-/* The learner and the encoder's pretrained weights. */
+/* The learner (in a data-parallel run: for this process's slice of each global batch, its
+ * gradients summed over the processes) and the encoder's pretrained weights. */
 static byol_status setup_learner(struct byol_train_session *t, struct byol_backend *be,
                                  struct byol_registry *reg)
 {
     char path[PATH_MAX];
     const char *weights = NULL;
-    byol_status st = byol_learner_create(be, reg, &t->c, &t->learner);
+    struct byol_learner_config local = t->c;
+    local.batch_size = (int)t->data.shard_count;
+    byol_status st = t->size > 1 ? learner_create_dist(be, reg, &local, t->c.batch_size,
+                                                       t->sync_batchnorm, &t->learner)
+                                 : byol_learner_create(be, reg, &t->c, &t->learner);
     if (st == BYOL_OK)
         st = byol_settings_string(t->c.encoder_settings, "weights", NULL, &weights);
     if (st == BYOL_OK && weights) {
@@ -468,13 +488,18 @@ byol_status byol_train_session_start(struct byol_train_session *t, int check_onl
 {
     byol_status st = byol_config_digest(byol_settings_config(t->o->root), &t->digest_text,
                                         t->digest_hex);
-    if (st == BYOL_OK)
+    /* In a data-parallel run rank 0 reads the state (so only its node needs the checkpoint
+     * folder) and hands it to the others: every process starts from the same weights, even
+     * where initialisation or a file could differ between them. */
+    if (st == BYOL_OK && t->rank == 0)
         st = load_start_state(t);
+    if (st == BYOL_OK && t->size > 1)
+        st = learner_broadcast(t->learner);
     if (st != BYOL_OK)
         return st;
     t->first = byol_learner_steps_done(t->learner);
-    /* Metrics belong to training; a check only checks their settings. */
-    if (t->needs & BYOL_TRAINER_NEEDS_DATA)
+    /* Metrics belong to training (rank 0's); a check only checks their settings. */
+    if ((t->needs & BYOL_TRAINER_NEEDS_DATA) && t->rank == 0)
         st = check_only ? byol_metrics_check(t->o->root)
                         : byol_metrics_open(t->o->root, t->first, &t->metrics);
     if (st != BYOL_OK)
@@ -500,11 +525,32 @@ static byol_status setup_data(struct byol_train_session *t, struct byol_registry
     byol_dataset_shape(t->data.ds, NULL, &dh, &dw);
     size_t image = (size_t)t->c.in_channels * (size_t)dh * (size_t)dw;
     t->data.order = malloc(n * sizeof *t->data.order);
-    t->batch = malloc((size_t)t->c.batch_size * image * sizeof(float));
+    t->batch = malloc((size_t)t->data.shard_count * image * sizeof(float));
     t->scratch = malloc(image * sizeof(float));
     if (!t->data.order || !t->batch || !t->scratch)
         return byol_error(BYOL_ERR_NOMEM, "out of memory for the batch buffers");
     t->data.epoch = -1;
+    return BYOL_OK;
+}
+
+/* This process's place in a data-parallel run and its slice of each global batch: every
+ * process needs at least one image per view. */
+static byol_status setup_shard(struct byol_train_session *t)
+{
+    const struct byol_settings *model = byol_settings_child(t->o->root, "model");
+    byol_status st = byol_settings_bool(model, "sync_batchnorm", 1, &t->sync_batchnorm);
+    if (st != BYOL_OK)
+        return st;
+    t->rank = byol_dist_rank();
+    t->size = byol_dist_size();
+    if (t->size > 1 && t->c.batch_size < t->size)
+        return byol_settings_error(
+            byol_settings_child(byol_settings_child(t->o->root, "train"), "batch_size"),
+            BYOL_ERR_INVALID,
+            "%d is the global batch, split over the %d processes: each needs at least one "
+            "image",
+            t->c.batch_size, t->size);
+    byol_dist_shard(t->c.batch_size, t->rank, t->size, &t->data.shard_first, &t->data.shard_count);
     return BYOL_OK;
 }
 
@@ -525,6 +571,8 @@ static byol_status session_setup(struct byol_train_session *t, struct byol_backe
         return st;
     t->seed = (uint64_t)seed;
     t->c.seed = t->seed;
+    if ((st = setup_shard(t)) != BYOL_OK)
+        return st;
     if ((t->needs & BYOL_TRAINER_NEEDS_DATA) && (st = setup_data(t, reg)) != BYOL_OK)
         return st;
     if ((st = setup_eval(t, reg)) != BYOL_OK)
@@ -585,15 +633,18 @@ void byol_train_session_close(struct byol_train_session *t)
 
 /* ---- the calls a trainer makes (struct byol_train_api) ------------------------------------ */
 
-/* Load batch `step` and augment both views into slot `slot`. Image b of view v draws from the
- * stream (seed, step, b, v): a resumed run augments exactly as an uninterrupted one. */
+/* Load this process's slice of batch `step` and augment both views into slot `slot`. Image b
+ * of view v draws from the stream (seed, step, b, v), b its position in the global batch: a
+ * resumed run augments exactly as an uninterrupted one, and any number of processes as
+ * one. */
 static byol_status prepare_batch(struct byol_train_session *t, int64_t step, int slot)
 {
     t->slot_step[slot] = -1;
     byol_status st = load_batch(&t->data, &t->c, t->seed, step, t->batch, t->scratch);
     for (int v = 0; v < 2 && st == BYOL_OK; v++)
-        st = byol_augment_batch(t->pool, t->views[v], t->batch, (size_t)t->c.batch_size,
-                                t->view_buf[slot][v], t->seed, (uint64_t)step, v + 1);
+        st = byol_augment_batch_at(t->pool, t->views[v], t->batch, (size_t)t->data.shard_count,
+                                   (size_t)t->data.shard_first, t->view_buf[slot][v], t->seed,
+                                   (uint64_t)step, v + 1);
     if (st == BYOL_OK)
         t->slot_step[slot] = step;
     return st;
@@ -655,10 +706,11 @@ static byol_status api_update_target(struct byol_train_session *t)
     return byol_learner_update_target(t->learner);
 }
 
+/* One process alone must never leave the loop: in a data-parallel run the answer is the stop
+ * that every process agreed on in end_step. */
 static int api_stop_requested(const struct byol_train_session *t)
 {
-    (void)t;
-    return train_stop_flag != 0;
+    return t->size > 1 ? t->stopping : train_stop_flag != 0;
 }
 
 static byol_status api_evaluate(struct byol_train_session *t, int linear,
@@ -668,6 +720,11 @@ static byol_status api_evaluate(struct byol_train_session *t, int linear,
     memset(out, 0, sizeof *out);
     out->step = byol_learner_steps_done(t->learner);
     out->linear_top1 = NAN;
+    /* Only rank 0 of a data-parallel run evaluates (the weights are the same everywhere). */
+    if (t->rank != 0) {
+        out->knn_top1 = NAN;
+        return BYOL_OK;
+    }
     if (!t->eval)
         return byol_error(BYOL_ERR_INVALID,
                           "evaluation needs an eval group: eval = { train_images = ...; "
@@ -678,7 +735,9 @@ static byol_status api_evaluate(struct byol_train_session *t, int linear,
     if (st != BYOL_OK)
         return st;
     out->knn_k = byol_evaluator_knn_k(t->eval);
-    out->seconds = now_s() - t0;
+    /* The encoder's evaluation alone (features, kNN, probe); a raw-pixel baseline has its own
+     * time in the detail. */
+    out->seconds = linear ? res.seconds : now_s() - t0;
     if (linear) {
         out->knn_top1 = res.knn_top1;
         out->linear_top1 = res.linear_top1;
@@ -693,9 +752,24 @@ static byol_status api_evaluate(struct byol_train_session *t, int linear,
     return BYOL_OK;
 }
 
+/* Before a data-parallel checkpoint: the processes' weights must still be one state (the
+ * reductions give every process the same sums), or rank 0's file would not be the run's. */
+static byol_status check_replicas(struct byol_train_session *t, int64_t done)
+{
+    int same = 1;
+    byol_status st = dist_same_u64(learner_fingerprint(t->learner), &same);
+    if (st == BYOL_OK && !same)
+        st = byol_error(BYOL_ERR_INTERNAL,
+                        "after step %lld the processes' weights differ: the MPI reductions did "
+                        "not give every process the same sums",
+                        (long long)done);
+    return st;
+}
+
 /* After step k: a checkpoint when due (every N, the last step, a requested stop), the kNN
  * monitor when due, the metrics row and progress report, and after the last step the run's
- * evaluation. */
+ * evaluation. In a data-parallel run every process takes the decisions alike (a stop asked of
+ * any of them counts for all) and rank 0 does the writing and evaluating. */
 static byol_status api_end_step(struct byol_train_session *t, int64_t k, double loss)
 {
     int64_t total = t->c.optim.total_steps, done = k + 1;
@@ -704,15 +778,20 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
                                   .loss = loss, .knn_top1 = NAN};
     r.lr = byol_optim_lr_at(&t->c.optim, k);
     char why[1024];
-    byol_status st;
-    if (done == total || (t->ck.every > 0 && done % t->ck.every == 0) || train_stop_flag) {
-        st = save_checkpoint(t, done, ckpt, sizeof ckpt);
-        if (st != BYOL_OK && (!t->ck.keep_going || done == total || train_stop_flag))
+    byol_status st = dist_any(train_stop_flag, &t->stopping);
+    if (st != BYOL_OK)
+        return st;
+    if (done == total || (t->ck.every > 0 && done % t->ck.every == 0) || t->stopping) {
+        if (t->size > 1 && (st = check_replicas(t, done)) != BYOL_OK)
+            return st;
+        if (t->rank == 0)
+            st = save_checkpoint(t, done, ckpt, sizeof ckpt);
+        if (st != BYOL_OK && (!t->ck.keep_going || done == total || t->stopping))
             return st;
         if (st != BYOL_OK) {
             snprintf(why, sizeof why, "%s", byol_last_error());
             r.checkpoint_error = why;
-        } else {
+        } else if (t->rank == 0) {
             r.checkpoint = ckpt;
         }
     }
@@ -726,7 +805,7 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
     struct byol_metrics_row row = {done, r.loss, r.lr, r.tau, r.images_per_s, r.elapsed_s,
                                    r.knn_top1};
     st = byol_metrics_log(t->metrics, &row);
-    if (t->o->progress)
+    if (t->o->progress && t->rank == 0)
         t->o->progress(&r, t->o->user);
     /* The run's evaluation (kNN only with at_end = false and a monitor) comes last. */
     struct byol_train_eval_report ev;
@@ -756,9 +835,10 @@ static int64_t api_total_steps(const struct byol_train_session *t)
     return t->c.optim.total_steps;
 }
 
+/* Images per view in api->views: this process's slice of train.batch_size. */
 static int api_batch_size(const struct byol_train_session *t)
 {
-    return t->c.batch_size;
+    return (int)t->data.shard_count;
 }
 
 static double api_lr_at(const struct byol_train_session *t, int64_t k)

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libopenblas-dev libdnnl-dev libconfig-dev libcunit1-dev zlib1g-dev
   libpng-dev libjpeg62-turbo-dev
+  libopenmpi-dev openmpi-bin            # data-parallel training (mpirun -np N byolctl run)
   valgrind
   clang-14 libclang-rt-14-dev llvm-14   # libFuzzer targets, sanitizer runtimes, llvm-symbolizer
   dataset-fashion-mnist

@@ -435,6 +435,109 @@ static void test_evaluator_run(void)
     env_close(&e);
 }
 
+/* A split's images as the eval transform makes them (1 channel replicated to `channels`),
+ * through the public pieces, one batch for the whole split; and its labels. */
+static float *split_pixels(const struct byol_settings *root, const char *split, int channels,
+                           int size, size_t *n, int **labels, int *dim)
+{
+    struct byol_dataset *ds = NULL;
+    struct byol_augment_pipeline *t = NULL;
+    struct byol_augment_pool *pool = NULL;
+    BYOL_CHECK_OK(byol_eval_open_split(root, dir, split, channels, size, &ds));
+    BYOL_CHECK_OK(byol_eval_transform_create(reg, root, ds, channels, size, &t));
+    BYOL_CHECK_OK(byol_augment_pool_create(1, &pool));
+    *n = byol_dataset_count(ds);
+    *dim = channels * size * size;
+    size_t px = SIDE * SIDE;
+    float *raw = malloc(*n * (size_t)channels * px * sizeof *raw);
+    float *out = malloc(*n * (size_t)*dim * sizeof *out);
+    *labels = malloc(*n * sizeof **labels);
+    for (size_t i = 0; i < *n; i++) {
+        BYOL_CHECK_OK(byol_dataset_get(ds, i, raw + i * channels * px));
+        for (int c = 1; c < channels; c++)
+            memcpy(raw + (i * channels + c) * px, raw + i * channels * px, px * sizeof *raw);
+        (*labels)[i] = byol_dataset_label(ds, i);
+    }
+    BYOL_CHECK_OK(byol_augment_batch(pool, t, raw, *n, out, 0, 0, 0));
+    free(raw);
+    byol_augment_pool_free(pool);
+    byol_augment_pipeline_free(t);
+    byol_dataset_free(ds);
+    return out;
+}
+
+/* byol_evaluator_run's raw-pixel baseline for `eval` equals kNN and the probe run here on the
+ * transformed pixels with the same settings; returns the encoder's result. */
+static struct byol_eval_result check_baseline(int channels, int size, const char *augment,
+                                              const char *eval, int k, double temperature,
+                                              const struct byol_probe_options *probe)
+{
+    struct eval_env e;
+    struct byol_eval_result r;
+    memset(&r, 0, sizeof r);
+    BYOL_CHECK_OK(env_open(config_text(channels, size, augment, eval), &e));
+    BYOL_CHECK_OK(byol_evaluator_run(e.ev, e.l, &r));
+    size_t n[2];
+    int *y[2], dim;
+    float *px[2];
+    const char *const split[2] = {"train", "test"};
+    for (int s = 0; s < 2; s++)
+        px[s] = split_pixels(byol_config_root(e.cfg), split[s], channels, size, &n[s], &y[s], &dim);
+    int *pred = malloc(n[1] * sizeof *pred);
+    BYOL_CHECK_OK(byol_knn_classify(px[0], y[0], n[0], px[1], n[1], dim, 3, k, temperature, pred));
+    double knn = byol_eval_accuracy(pred, y[1], n[1]);
+    BYOL_CHECK_OK(
+        byol_linear_probe(px[0], y[0], n[0], px[1], n[1], dim, 3, probe, pred, NULL, NULL));
+    double linear = byol_eval_accuracy(pred, y[1], n[1]);
+    printf("\n  %d-d pixels: kNN %.3f, linear %.3f (encoder: %.3f, %.3f) ", r.baseline_dim,
+           r.baseline_knn_top1, r.baseline_linear_top1, r.knn_top1, r.linear_top1);
+    CU_ASSERT_EQUAL(r.baseline_dim, dim);
+    CU_ASSERT_DOUBLE_EQUAL(r.baseline_knn_top1, knn, 0);
+    CU_ASSERT_DOUBLE_EQUAL(r.baseline_linear_top1, linear, 0);
+    CU_ASSERT(r.baseline_seconds > 0);
+    for (int s = 0; s < 2; s++)
+        free(px[s]), free(y[s]);
+    free(pred);
+    env_close(&e);
+    return r;
+}
+
+/* eval.baseline: the same kNN (k, temperature) and probe (l2, iterations) on the images the
+ * encoder gets, at the data's size and resized with channels replicated; false leaves it out
+ * and changes nothing else. */
+static void test_evaluator_baseline(void)
+{
+    struct byol_probe_options o;
+    byol_probe_options_default(&o);
+    struct byol_eval_result on =
+        check_baseline(1, SIDE, NULL, EVAL_FILES "knn_k = 5;", 5, 0.07, &o);
+    /* Settings that change both figures on these images (all train images voting almost
+     * alike; a probe stopped early), so a baseline that ignored them would fail here. */
+    o.l2 = 0.1;
+    o.max_iterations = 2;
+    struct byol_eval_result tuned =
+        check_baseline(1, SIDE, NULL,
+                       EVAL_FILES "knn_k = 23; knn_temperature = 10.0; probe_l2 = 0.1; "
+                                  "probe_iterations = 2; baseline = true;",
+                       23, 10.0, &o);
+    CU_ASSERT(tuned.baseline_knn_top1 != on.baseline_knn_top1);
+    CU_ASSERT(tuned.baseline_linear_top1 != on.baseline_linear_top1);
+    byol_probe_options_default(&o);
+    check_baseline(3, 6, "", EVAL_FILES "knn_k = 5;", 5, 0.07, &o);
+
+    struct eval_env e;
+    struct byol_eval_result off;
+    BYOL_CHECK_OK(
+        env_open(config_text(1, SIDE, NULL, EVAL_FILES "knn_k = 5; baseline = false;"), &e));
+    BYOL_CHECK_OK(byol_evaluator_run(e.ev, e.l, &off));
+    CU_ASSERT(isnan(off.baseline_knn_top1) && isnan(off.baseline_linear_top1));
+    CU_ASSERT(off.baseline_dim == 0 && off.baseline_seconds == 0);
+    CU_ASSERT_DOUBLE_EQUAL(off.knn_top1, on.knn_top1, 0);
+    CU_ASSERT_DOUBLE_EQUAL(off.linear_top1, on.linear_top1, 0);
+    CU_ASSERT_EQUAL(off.probe_iterations, on.probe_iterations);
+    env_close(&e);
+}
+
 /* The default transform normalises like augment_fn: the features equal those of images
  * normalised by hand. */
 static void test_embed_matches_manual(void)
@@ -578,6 +681,8 @@ static void test_evaluator_errors(void)
                       BYOL_ERR_INVALID, "eval: missing 'test_images'");
     expect_eval_error(EVAL_FILES "transform = \"byol_paper\";", BYOL_ERR_INVALID,
                       "eval.transform: expected a list of ops");
+    expect_eval_error(EVAL_FILES "baseline = 3;", BYOL_ERR_INVALID,
+                      "test-eval.cfg:9: eval.baseline: expected true or false");
 }
 
 /* The splits byolctl embed names. */
@@ -645,6 +750,7 @@ int main(int argc, char **argv)
         {"linear probe errors", test_probe_errors, 0},
         {".npy writer round trip", test_npy_roundtrip, 0},
         {"evaluator: kNN and probe", test_evaluator_run, 0},
+        {"evaluator: the raw-pixel baseline", test_evaluator_baseline, 0},
         {"embedding equals hand-made normalisation", test_embed_matches_manual, 0},
         {"the default eval transform", test_transform_default, 0},
         {"evaluator errors", test_evaluator_errors, 0},

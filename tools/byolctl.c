@@ -2,6 +2,7 @@
  * in the project that exits the process, always with a one-line message. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,10 @@
 #include "byol/bench.h"
 #include "byol/byol.h"
 #include "byol/dataset.h"
+#include "byol/dist.h"
 #include "byol/eval.h"
-#include "byol/learner.h"
 #include "byol/export.h"
+#include "byol/learner.h"
 #include "byol/trainer.h"
 
 /* Exit statuses: 0 ok, 1 a failure reported on stderr, 2 bad usage. */
@@ -22,6 +24,10 @@ enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
 #define CTL_MAX_DIRS 64
 #define CTL_MAX_LIST 64
+
+/* What every message starts with: "byolctl: ", and in a run of several processes
+ * "byolctl: rank R: ", so the process that failed is named. */
+static char ctl_tag[48] = "byolctl: ";
 
 /* Settings the top level of a config may have: the DESIGN contract. A typo fails early. */
 static const char *const ctl_top_keys[] = {
@@ -75,6 +81,9 @@ static void ctl_usage(FILE *f)
             "Commands that take a CFG also take --set KEY.PATH=VALUE (repeatable), e.g.\n"
             "--set train.steps=20 --set backend.name=blas.\n"
             "\n"
+            "run and check also run as several processes of one data-parallel run (MPI):\n"
+            "mpirun -np 2 byolctl run CFG; train.batch_size is then the global batch.\n"
+            "\n"
             "Plugins are searched in: --plugin-path, the config's plugin_path, $BYOL_PLUGIN_PATH\n"
             "(colon-separated), <exe>/../lib/byol/plugins, and the install folder. Relative\n"
             "paths in a config (plugin_path, plugins, backend.name) are relative to its folder.\n");
@@ -82,7 +91,7 @@ static void ctl_usage(FILE *f)
 
 static int ctl_fail(void)
 {
-    fprintf(stderr, "byolctl: %s\n", byol_last_error());
+    fprintf(stderr, "%s%s\n", ctl_tag, byol_last_error());
     return CTL_FAIL;
 }
 
@@ -107,14 +116,14 @@ static int ctl_parse_args(int argc, char **argv, int want_cfg, struct ctl_args *
         if (dir && a->ndirs < CTL_MAX_DIRS) {
             a->plugin_dirs[a->ndirs++] = dir;
         } else if (dir || arg[0] == '-' || !want_cfg || a->cfg) {
-            fprintf(stderr, "byolctl: unexpected argument '%s' (see byolctl --help)\n", arg);
+            fprintf(stderr, "%sunexpected argument '%s' (see byolctl --help)\n", ctl_tag, arg);
             return CTL_USAGE;
         } else {
             a->cfg = arg;
         }
     }
     if (want_cfg && !a->cfg) {
-        fprintf(stderr, "byolctl: missing config file (see byolctl --help)\n");
+        fprintf(stderr, "%smissing config file (see byolctl --help)\n", ctl_tag);
         return CTL_USAGE;
     }
     return CTL_OK;
@@ -192,9 +201,9 @@ static int ctl_fail_at(const char *cfg_path)
 {
     const char *msg = byol_last_error();
     if (ctl_has_location(msg))
-        fprintf(stderr, "byolctl: %s\n", msg);
+        fprintf(stderr, "%s%s\n", ctl_tag, msg);
     else
-        fprintf(stderr, "byolctl: %s: %s\n", cfg_path, msg);
+        fprintf(stderr, "%s%s: %s\n", ctl_tag, cfg_path, msg);
     return CTL_FAIL;
 }
 
@@ -301,7 +310,7 @@ static int ctl_print_resolved(const struct ctl_session *s, const struct ctl_args
 static void ctl_warn(const char *message, void *user)
 {
     (void)user;
-    fprintf(stderr, "byolctl: warning: %s\n", message);
+    fprintf(stderr, "%swarning: %s\n", ctl_tag, message);
 }
 
 static int ctl_column_width(const struct byol_registry *reg, int which, int min)
@@ -360,7 +369,7 @@ static int cmd_check(int argc, char **argv)
     o.config_dir = dir;
     if (byol_train_check(s.backend, s.reg, &o) != BYOL_OK)
         rc = ctl_fail_at(a.cfg);
-    else
+    else if (byol_dist_rank() == 0)
         rc = ctl_print_resolved(&s, &a);
     ctl_session_free(&s);
     return rc;
@@ -375,16 +384,29 @@ static void ctl_print_eval(const struct byol_train_eval_report *e, void *user)
            "features, %.1f s)\n",
            e->knn_k, 100 * e->knn_top1, 100 * e->linear_top1, e->n_train, e->n_test, e->dim,
            e->seconds);
+    if (r && r->baseline_dim > 0) /* eval.baseline */
+        printf("raw pixels (%d-d):  kNN top-1: %.2f%%  linear probe top-1: %.2f%%  (%.1f s)\n",
+               r->baseline_dim, 100 * r->baseline_knn_top1, 100 * r->baseline_linear_top1,
+               r->baseline_seconds);
     if (r)
         printf("time: features %.1f s, kNN %.1f s, linear probe %.1f s (%d L-BFGS iterations)\n",
                r->embed_seconds, r->knn_seconds, r->probe_seconds, r->probe_iterations);
     fflush(stdout);
 }
 
+/* Where a run is: whether stderr is a terminal, and the last step reported. */
+struct ctl_progress {
+    int tty;
+    int64_t step, total;
+};
+
 /* Progress: a bar redrawn in place on a terminal, a log line every 10 steps otherwise. */
 static void ctl_progress(const struct byol_train_report *r, void *user)
 {
-    int tty = *(const int *)user;
+    struct ctl_progress *p = user;
+    int tty = p->tty;
+    p->step = r->step;
+    p->total = r->total_steps;
     int64_t done = r->step - r->start_step; /* steps of this run */
     double eta = done > 0 ? r->elapsed_s / (double)done * (double)(r->total_steps - r->step) : 0;
     if (tty) {
@@ -402,6 +424,11 @@ static void ctl_progress(const struct byol_train_report *r, void *user)
     }
     if (r->checkpoint && !tty)
         printf("checkpoint %s\n", r->checkpoint);
+    if (!isnan(r->knn_top1)) { /* the kNN monitor (eval.every) */
+        printf("%sstep %lld kNN top-1: %.2f%%\n", tty ? "\n" : "", (long long)r->step,
+               100 * r->knn_top1);
+        fflush(stdout);
+    }
     if (r->checkpoint_error) {
         fprintf(stderr, "%swarning: checkpoint after step %lld not written: %s\n", tty ? "\n" : "",
                 (long long)r->step, r->checkpoint_error);
@@ -446,17 +473,23 @@ static int cmd_run(int argc, char **argv)
         return ctl_fail();
     char dir[PATH_MAX];
     ctl_config_relative(a.cfg, ".", dir, sizeof dir);
-    int tty = isatty(STDERR_FILENO);
-    struct byol_train_options o = {
-        .root = byol_config_root(s.cfg), .config_dir = dir, .progress = ctl_progress, .user = &tty,
-        .resume = a.resume, .evaluated = ctl_print_eval};
+    struct ctl_progress p = {.tty = isatty(STDERR_FILENO)};
+    struct byol_train_options o = {.root = byol_config_root(s.cfg),
+                                   .config_dir = dir,
+                                   .progress = ctl_progress,
+                                   .user = &p,
+                                   .resume = a.resume,
+                                   .evaluated = ctl_print_eval};
     ctl_catch_stop_signals();
     byol_status st = byol_train_run(s.backend, s.reg, &o);
     if (st != BYOL_OK) {
         rc = ctl_fail_at(a.cfg);
-    } else {
-        printf(ctl_stopping ? "stopped: checkpoint written; continue with --resume\n"
-                            : "training complete\n");
+    } else if (byol_dist_rank() == 0) {
+        /* A stop asked of any process stops them all: rank 0 may not have seen the signal,
+         * but its last report tells. */
+        int stopped = ctl_stopping || (p.step > 0 && p.step < p.total);
+        printf(stopped ? "stopped: checkpoint written; continue with --resume\n"
+                       : "training complete\n");
         fflush(stdout);
     }
     ctl_session_free(&s);
@@ -473,7 +506,7 @@ static int ctl_parse_count(const char *opt, const char *val, int min, int *out)
     char *end = NULL;
     long v = val ? strtol(val, &end, 10) : 0;
     if (!val || !*val || *end || v < min || v > 1000000) {
-        fprintf(stderr, "byolctl: %s needs an integer >= %d (got '%s')\n", opt, min,
+        fprintf(stderr, "%s%s needs an integer >= %d (got '%s')\n", ctl_tag, opt, min,
                 val ? val : "");
         return CTL_USAGE;
     }
@@ -559,7 +592,7 @@ static int cmd_bench(int argc, char **argv)
                                    .profile = b.profile};
     struct byol_bench_result r;
     if (byol_bench_run(s.backend, s.reg, &o, &r) != BYOL_OK) {
-        fprintf(stderr, "byolctl: %s: %s\n", a.cfg, byol_last_error());
+        fprintf(stderr, "%s%s: %s\n", ctl_tag, a.cfg, byol_last_error());
         rc = CTL_FAIL;
     } else {
         ctl_print_bench(&s, &b, &r);
@@ -579,7 +612,7 @@ static int cmd_export(int argc, char **argv)
         if (strcmp(argv[i], "--drop") == 0 && i + 1 < argc) {
             drop = argv[++i];
         } else if (argv[i][0] == '-' || n == 2) {
-            fprintf(stderr, "byolctl: export: unexpected argument '%s' (see byolctl --help)\n",
+            fprintf(stderr, "%sexport: unexpected argument '%s' (see byolctl --help)\n", ctl_tag,
                     argv[i]);
             return CTL_USAGE;
         } else {
@@ -587,7 +620,7 @@ static int cmd_export(int argc, char **argv)
         }
     }
     if (n != 2) {
-        fprintf(stderr, "byolctl: export needs CKPT and OUT.safetensors (see byolctl --help)\n");
+        fprintf(stderr, "%sexport needs CKPT and OUT.safetensors (see byolctl --help)\n", ctl_tag);
         return CTL_USAGE;
     }
     if (byol_export_encoder(files[0], files[1], drop) != BYOL_OK)
@@ -626,16 +659,16 @@ static int ctl_parse_eval_args(int argc, char **argv, int embed, struct ctl_eval
         } else if (i + 1 < argc) {
             *slot = argv[++i];
         } else {
-            fprintf(stderr, "byolctl: %s needs a value (see byolctl --help)\n", argv[i]);
+            fprintf(stderr, "%s%s needs a value (see byolctl --help)\n", ctl_tag, argv[i]);
             return CTL_USAGE;
         }
     }
     if (embed && !e->out) {
-        fprintf(stderr, "byolctl: embed needs --out FILE.npy (see byolctl --help)\n");
+        fprintf(stderr, "%sembed needs --out FILE.npy (see byolctl --help)\n", ctl_tag);
         return CTL_USAGE;
     }
     if (strcmp(e->split, "train") != 0 && strcmp(e->split, "test") != 0) {
-        fprintf(stderr, "byolctl: --split must be train or test, not '%s'\n", e->split);
+        fprintf(stderr, "%s--split must be train or test, not '%s'\n", ctl_tag, e->split);
         return CTL_USAGE;
     }
     return CTL_OK;
@@ -834,27 +867,23 @@ static int cmd_version(int argc, char **argv)
 {
     (void)argv;
     if (argc > 0) {
-        fprintf(stderr, "byolctl: version takes no arguments\n");
+        fprintf(stderr, "%sversion takes no arguments\n", ctl_tag);
         return CTL_USAGE;
     }
     printf("byolctl %s (plugin ABI %d.%d)\n", BYOL_VERSION_STRING, BYOL_ABI_MAJOR, BYOL_ABI_MINOR);
     return CTL_OK;
 }
 
-int main(int argc, char **argv)
+static int ctl_dispatch(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*fn)(int argc, char **argv);
+        int parallel; /* runs as one of several processes (mpirun, srun) */
     } commands[] = {
-        {"plugins", cmd_plugins},
-        {"check", cmd_check},
-        {"run", cmd_run},
-        {"bench", cmd_bench},
-        {"export", cmd_export},
-        {"embed", cmd_embed},
-        {"eval", cmd_eval},
-        {"version", cmd_version},
+        {"plugins", cmd_plugins, 0}, {"check", cmd_check, 1},     {"run", cmd_run, 1},
+        {"bench", cmd_bench, 0},     {"export", cmd_export, 0},   {"embed", cmd_embed, 0},
+        {"eval", cmd_eval, 0},       {"version", cmd_version, 0},
     };
     if (argc < 2) {
         ctl_usage(stderr);
@@ -867,9 +896,33 @@ int main(int argc, char **argv)
         ctl_usage(stdout);
         return CTL_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].fn(argc - 2, argv + 2);
-    fprintf(stderr, "byolctl: unknown command '%s' (see byolctl --help)\n", argv[1]);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        if (!commands[i].parallel && byol_dist_size() > 1) {
+            fprintf(stderr, "%s%s runs in one process: start it without mpirun or srun\n", ctl_tag,
+                    argv[1]);
+            return CTL_USAGE;
+        }
+        return commands[i].fn(argc - 2, argv + 2);
+    }
+    fprintf(stderr, "%sunknown command '%s' (see byolctl --help)\n", ctl_tag, argv[1]);
     return CTL_USAGE;
+}
+
+/* One process of a data-parallel run that fails ends the whole run at once: the others may be
+ * waiting for it in a collective and would otherwise hang. */
+int main(int argc, char **argv)
+{
+    if (byol_dist_init(&argc, &argv) != BYOL_OK) {
+        fprintf(stderr, "%s%s\n", ctl_tag, byol_last_error());
+        return CTL_FAIL;
+    }
+    if (byol_dist_size() > 1)
+        snprintf(ctl_tag, sizeof ctl_tag, "byolctl: rank %d: ", byol_dist_rank());
+    int rc = ctl_dispatch(argc, argv);
+    if (rc != CTL_OK)
+        byol_dist_abort(rc);
+    byol_dist_finalize();
+    return rc;
 }

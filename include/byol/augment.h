@@ -125,6 +125,13 @@ BYOL_API byol_status byol_augment_batch(struct byol_augment_pool *pool,
                                         const struct byol_augment_pipeline *p, const float *in,
                                         size_t n, float *out, uint64_t seed, uint64_t step,
                                         int view);
+/* byol_augment_batch for the images at positions first .. first + n - 1 of a larger batch:
+ * image b draws from the stream of (seed, step, first + b, view), so a slice comes out as it
+ * would within the whole batch (a data-parallel process's share of a global batch). */
+BYOL_API byol_status byol_augment_batch_at(struct byol_augment_pool *pool,
+                                           const struct byol_augment_pipeline *p, const float *in,
+                                           size_t n, size_t first, float *out, uint64_t seed,
+                                           uint64_t step, int view);
 
 #ifdef __cplusplus
 }

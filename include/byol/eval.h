@@ -136,6 +136,7 @@ struct byol_evaluator;
  *   probe_l2         float >= 0, default BYOL_PROBE_L2
  *   probe_iterations int >= 1, default BYOL_PROBE_MAX_ITERATIONS
  *   transform        a list of augment ops replacing the default eval transform
+ *   baseline         bool, default true: byol_evaluator_run also scores the raw pixels
  * No eval group: *out = NULL and BYOL_OK. Opens both labelled datasets and builds their eval
  * transforms (byol_eval_transform_create) and a pool of backend.threads workers. Relative
  * paths are relative to config_dir. Errors are one line with FILE:LINE and the setting. */
@@ -148,7 +149,7 @@ BYOL_API int64_t byol_evaluator_every(const struct byol_evaluator *ev);
 BYOL_API int byol_evaluator_knn_k(const struct byol_evaluator *ev);
 
 /* The kNN monitor: features of the train and test splits through byol_learner_embed, kNN
- * top-1 accuracy on test, in [0, 1]. */
+ * top-1 accuracy on test, in [0, 1]. It never computes the raw-pixel baseline. */
 BYOL_API byol_status byol_evaluator_knn(struct byol_evaluator *ev, struct byol_learner *l,
                                         double *top1);
 
@@ -161,10 +162,18 @@ struct byol_eval_result {
     double embed_seconds, knn_seconds, probe_seconds; /* its parts */
     int knn_k, n_classes;
     int probe_iterations;
+    /* Appended: the raw-pixel baseline (eval.baseline): the same kNN and probe on the images
+     * the encoder gets (after the eval transform, flattened C x H x W). NAN, NAN, 0, 0 when it
+     * was not computed. `seconds` leaves out baseline_seconds. */
+    double baseline_knn_top1, baseline_linear_top1; /* in [0, 1] */
+    int baseline_dim;                               /* C x H x W */
+    double baseline_seconds;
 };
 
 /* Features of both splits, then kNN and the linear probe (byol_linear_probe with eval's
- * probe_l2 / probe_iterations). */
+ * probe_l2 / probe_iterations); then, with eval.baseline, the same kNN (k, temperature) and
+ * probe on both splits' transformed pixels, which takes n_train + n_test images of C x H x W
+ * floats of memory at once. */
 BYOL_API byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_learner *l,
                                         struct byol_eval_result *r);
 /* NULL is a no-op. */

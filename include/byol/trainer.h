@@ -41,7 +41,7 @@ struct byol_train_eval_report {
     int knn_k;
     size_t n_train, n_test;
     int dim;        /* feature size */
-    double seconds; /* features, kNN and probe */
+    double seconds; /* features, kNN and probe (a raw-pixel baseline not included) */
     const struct byol_eval_result *detail; /* the evaluator's full result; NULL for kNN only */
 };
 
@@ -125,7 +125,8 @@ struct byol_train_api {
     const struct byol_settings *(*config)(const struct byol_train_session *s);
     const struct byol_settings *(*own_settings)(const struct byol_train_session *s);
 
-    /* Steps already done (after --resume or a checkpoint), train.steps, images per view. */
+    /* Steps already done (after --resume or a checkpoint), train.steps, images per view (in a
+     * data-parallel run: this process's slice of the global batch). */
     int64_t (*first_step)(const struct byol_train_session *s);
     int64_t (*total_steps)(const struct byol_train_session *s);
     int (*batch_size)(const struct byol_train_session *s);
@@ -138,7 +139,9 @@ struct byol_train_api {
     byol_status (*views)(struct byol_train_session *s, int64_t k, const float **view1,
                          const float **view2);
 
-    /* The learner's step in parts (byol/learner.h). */
+    /* The learner's step in parts (byol/learner.h). In a data-parallel run forward_backward
+     * reports the global batch's loss and optimizer_step sums the gradients over the
+     * processes first, so every process must call them alike. */
     byol_status (*forward_backward)(struct byol_train_session *s, const float *view1,
                                     const float *view2, float *loss);
     byol_status (*optimizer_step)(struct byol_train_session *s);
@@ -146,11 +149,14 @@ struct byol_train_api {
     byol_status (*update_target)(struct byol_train_session *s);
 
     /* After step k: progress report, metrics row, the kNN monitor when due, a checkpoint when
-     * due (and after the last step), and the final evaluation after the last step. */
+     * due (and after the last step), and the final evaluation after the last step. Every
+     * process of a data-parallel run calls it after every step: it is where they agree on a
+     * stop (rank 0 writes and evaluates). */
     byol_status (*end_step)(struct byol_train_session *s, int64_t k, double loss);
 
     /* kNN (and, with `linear`, the linear probe) on the eval group's train/test pair; the
-     * report also goes to the options' `evaluated`. Fails when the config has no eval group. */
+     * report also goes to the options' `evaluated`. Fails when the config has no eval group.
+     * In a data-parallel run only rank 0 evaluates; the others get NaN accuracies. */
     byol_status (*evaluate)(struct byol_train_session *s, int linear,
                             struct byol_train_eval_report *out);
 

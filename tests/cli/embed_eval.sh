@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # byolctl embed and eval end to end on tiny IDX files and a config-defined encoder: a short run,
 # the .npy files embed writes (shapes, the default checkpoint, --split test), eval's result
-# line, and one-line errors (exit 1) for bad settings and a missing test split.
+# line and its raw-pixel baseline, and one-line errors (exit 1) for bad settings and a missing
+# test split.
 set -euo pipefail
 byolctl=$1
 tmp=$(mktemp -d)
@@ -80,6 +81,16 @@ out=$("$byolctl" eval "$tmp/eval.cfg")
 echo "$out"
 echo "$out" | head -n 1 | grep -Eq '^kNN \(k=5\) top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \(24 train / 12 test, 8-d features, [0-9.]+ s\)$' ||
   { echo "FAIL: eval's result line"; exit 1; }
+# Then the raw-pixel baseline (eval.baseline, on by default): the same kNN and probe on the
+# 8x8 transformed images, whatever the encoder's weights; eval.baseline=false leaves it out.
+pixels='^raw pixels \(64-d\):  kNN top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \([0-9.]+ s\)$'
+echo "$out" | sed -n 2p | grep -Eq "$pixels" || { echo "FAIL: eval's raw-pixel line"; exit 1; }
+out2=$("$byolctl" eval "$tmp/eval.cfg" --checkpoint none)
+[ "$(echo "$out" | sed -n 2p | sed 's/  (.*//')" = "$(echo "$out2" | sed -n 2p | sed 's/  (.*//')" ] ||
+  { echo "FAIL: the raw-pixel baseline depends on the weights: $out2"; exit 1; }
+out=$("$byolctl" eval "$tmp/eval.cfg" --set eval.baseline=false)
+echo "$out" | head -n 1 | grep -q '^kNN (k=5) top-1: ' && ! echo "$out" | grep -q '^raw pixels' ||
+  { echo "FAIL: eval.baseline=false: $out"; exit 1; }
 
 . "$(dirname "$0")/lib.sh"
 expect_fail "the config has no eval group: the test split is eval.test_images" \
