@@ -22,9 +22,11 @@ void byol_probe_options_default(struct byol_probe_options *o)
     o->tolerance = BYOL_PROBE_TOLERANCE;
 }
 
-/* Rows per pass of the loss: 2048 x 512 features (4 MiB) stay in cache between the two sgemm
- * calls that read them, so each evaluation reads the features from memory once. */
-#define PROBE_ROWS 2048
+/* Rows per pass of the loss: a block of about 4 MiB of features (2048 rows of 512, 256 of
+ * 4096) stays in cache between the two sgemm calls that read it, so each evaluation reads the
+ * features from memory once. */
+#define PROBE_BLOCK_FLOATS ((size_t)1 << 20)
+#define PROBE_MIN_ROWS 64
 
 /* The training problem: standardised features and what one evaluation needs. */
 struct probe {
@@ -35,8 +37,9 @@ struct probe {
     double l2;
     size_t np; /* parameters: d * c weights (row-major d x c), then c biases */
     float *wf; /* d x c: the weights as floats for sgemm */
-    float *z;  /* PROBE_ROWS x c: logits, then dLoss/dlogits */
+    float *z;  /* rows x c: logits, then dLoss/dlogits */
     float *gw; /* d x c */
+    size_t rows; /* rows per pass */
 };
 
 /* Softmax cross-entropy of rows [r0, r0 + m) whose logits (bias not yet added) are in z; z
@@ -65,7 +68,7 @@ static double probe_rows(const struct probe *p, size_t r0, int m, const double *
     return loss;
 }
 
-/* Loss and gradient at theta, PROBE_ROWS rows at a time. */
+/* Loss and gradient at theta, p->rows rows at a time. */
 static double probe_eval(struct probe *p, const double *theta, double *grad)
 {
     size_t dc = (size_t)p->d * p->c;
@@ -74,8 +77,8 @@ static double probe_eval(struct probe *p, const double *theta, double *grad)
     for (size_t i = 0; i < dc; i++)
         p->wf[i] = (float)theta[i];
     memset(grad + dc, 0, (size_t)p->c * sizeof *grad);
-    for (size_t r0 = 0; r0 < p->n; r0 += PROBE_ROWS) {
-        int m = (int)(p->n - r0 < PROBE_ROWS ? p->n - r0 : PROBE_ROWS);
+    for (size_t r0 = 0; r0 < p->n; r0 += p->rows) {
+        int m = (int)(p->n - r0 < p->rows ? p->n - r0 : p->rows);
         const float *x = p->x + r0 * (size_t)p->d;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, p->c, p->d, 1.0f, x, p->d, p->wf,
                     p->c, 0.0f, p->z, p->c);
@@ -261,14 +264,14 @@ static void probe_score_rows(const struct probe *p, const double *b, int m, int 
     }
 }
 
-/* The test rows through the trained weights, PROBE_ROWS at a time. */
+/* The test rows through the trained weights, p->rows at a time. */
 static void probe_score(struct probe *p, const double *theta, const float *test, size_t n_test,
                         int *pred, float *proba)
 {
     for (size_t i = 0; i < (size_t)p->d * p->c; i++)
         p->wf[i] = (float)theta[i];
-    for (size_t r0 = 0; r0 < n_test; r0 += PROBE_ROWS) {
-        int m = (int)(n_test - r0 < PROBE_ROWS ? n_test - r0 : PROBE_ROWS);
+    for (size_t r0 = 0; r0 < n_test; r0 += p->rows) {
+        int m = (int)(n_test - r0 < p->rows ? n_test - r0 : p->rows);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, p->c, p->d, 1.0f,
                     test + r0 * (size_t)p->d, p->d, p->wf, p->c, 0.0f, p->z, p->c);
         probe_score_rows(p, theta + (size_t)p->d * p->c, m, pred + r0,
@@ -329,12 +332,14 @@ byol_status byol_linear_probe(const float *train, const int *train_labels, size_
         return st;
     struct probe p = {.y = train_labels, .n = n_train, .d = dim, .c = n_classes, .l2 = o->l2};
     p.np = (size_t)dim * n_classes + (size_t)n_classes;
+    p.rows = PROBE_BLOCK_FLOATS / (size_t)dim;
+    p.rows = p.rows < PROBE_MIN_ROWS ? PROBE_MIN_ROWS : p.rows;
     float *xs = malloc(n_train * (size_t)dim * sizeof(float));
     float *ts = malloc((n_test ? n_test : 1) * (size_t)dim * sizeof(float));
     double *mean = malloc(2 * (size_t)dim * sizeof(double));
     p.wf = malloc((size_t)dim * n_classes * sizeof(float));
     p.gw = malloc((size_t)dim * n_classes * sizeof(float));
-    p.z = malloc((size_t)PROBE_ROWS * (size_t)n_classes * sizeof(float));
+    p.z = malloc(p.rows * (size_t)n_classes * sizeof(float));
     if (!xs || !ts || !mean || !p.wf || !p.gw || !p.z) {
         st = byol_error(BYOL_ERR_NOMEM, "linear probe: out of memory for %zu x %d features",
                         n_train, dim);
