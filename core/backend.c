@@ -444,3 +444,17 @@ byol_status byol_backend_set_threads(struct byol_backend *be, int threads)
         return BYOL_OK;
     return be->ops.set_threads(be->ctx, threads);
 }
+
+void byol_backend_plan_describe(struct byol_backend *be, const void *plan, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return;
+    buf[0] = '\0';
+    if (!be || !plan)
+        return;
+    if (be->ops.plan_describe)
+        be->ops.plan_describe(be->ctx, plan, buf, size);
+    else
+        snprintf(buf, size, "%s", be->ops.name ? be->ops.name : "?");
+    buf[size - 1] = '\0';
+}

@@ -184,9 +184,26 @@ static byol_status bench_loop(struct bench_run *b, const struct byol_bench_optio
     return BYOL_OK;
 }
 
+/* Counts layer (kind, impl) under its kernels entry, adding one when it is new. */
+static void bench_kernel_add(struct byol_bench_profile *p, int kind, const char *impl, double ms)
+{
+    int i = 0;
+    while (i < p->n_kernels && (p->kernels[i].kind != kind || strcmp(p->kernels[i].impl, impl)))
+        i++;
+    if (i == BYOL_BENCH_KERNELS)
+        return;
+    if (i == p->n_kernels) {
+        p->kernels[i].kind = kind;
+        snprintf(p->kernels[i].impl, sizeof p->kernels[i].impl, "%s", impl);
+        p->n_kernels++;
+    }
+    p->kernels[i].layers++;
+    p->kernels[i].ms += ms;
+}
+
 /* Keep the BYOL_BENCH_TOP slowest layers, slowest first. */
 static void bench_top_insert(struct byol_bench_profile *p, const char *net, const char *layer,
-                             double fwd_ms, double bwd_ms)
+                             const char *impl, double fwd_ms, double bwd_ms)
 {
     int n = p->n_top, at = n;
     while (at > 0 && p->top[at - 1].forward_ms + p->top[at - 1].backward_ms < fwd_ms + bwd_ms)
@@ -199,6 +216,7 @@ static void bench_top_insert(struct byol_bench_profile *p, const char *net, cons
     snprintf(p->top[at].name, sizeof p->top[at].name, "%s %s", net, layer);
     p->top[at].forward_ms = fwd_ms;
     p->top[at].backward_ms = bwd_ms;
+    snprintf(p->top[at].impl, sizeof p->top[at].impl, "%s", impl);
     p->n_top = n + 1;
 }
 
@@ -218,7 +236,12 @@ static double bench_net_profile(struct byol_net *net, const char *which, int ste
         p->forward_ms[kind] += f;
         p->backward_ms[kind] += b;
         total += f + b;
-        bench_top_insert(p, which, byol_net_layer_name(net, i), f, b);
+        char impl[BYOL_BENCH_IMPL_LEN];
+        byol_net_layer_describe(net, i, impl, sizeof impl);
+        if (!impl[0]) /* no plan of its own: a relu fused into the batch norm before it */
+            snprintf(impl, sizeof impl, "fused into the layer before");
+        bench_top_insert(p, which, byol_net_layer_name(net, i), impl, f, b);
+        bench_kernel_add(p, kind, impl, f + b);
     }
     return total;
 }

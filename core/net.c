@@ -1334,3 +1334,12 @@ byol_status byol_net_layer_time(const struct byol_net *net, size_t i, int *kind,
         *backward_s = L->t_bwd;
     return BYOL_OK;
 }
+
+void byol_net_layer_describe(const struct byol_net *net, size_t i, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return;
+    buf[0] = '\0';
+    if (net && i < net->n_layers && net->layers[i]->plan)
+        byol_backend_plan_describe(net->be, net->layers[i]->plan, buf, size);
+}

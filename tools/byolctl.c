@@ -564,8 +564,14 @@ static void ctl_print_profile(const struct byol_bench_profile *p)
            p->zero_grad_ms, "other", p->other_ms);
     printf("\nslowest layers (ms per step)\n");
     for (int i = 0; i < p->n_top; i++)
-        printf("%-36s %9.1f %9.1f\n", p->top[i].name, p->top[i].forward_ms,
-               p->top[i].backward_ms);
+        printf("%-36s %9.1f %9.1f  %s\n", p->top[i].name, p->top[i].forward_ms,
+               p->top[i].backward_ms, p->top[i].impl);
+    printf("\nkernels (layers of both networks, ms per step)\n");
+    for (int i = 0; i < p->n_kernels; i++)
+        printf("%-10s %4d layers %9.1f  %s%s\n",
+               byol_op_kind_name((enum byol_op_kind)p->kernels[i].kind), p->kernels[i].layers,
+               p->kernels[i].ms, p->kernels[i].impl,
+               strstr(p->kernels[i].impl, "=ref") ? "  <-- reference kernel" : "");
 }
 
 static int cmd_bench(int argc, char **argv)

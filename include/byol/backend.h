@@ -176,6 +176,13 @@ struct byol_backend_ops {
 
     /* (optional) BYOL_BACKEND_* capabilities; 0 (or an older plugin without the field): none. */
     uint32_t flags;
+
+    /* (optional) What a plan runs, as one line of `role=implementation` words for profiles and
+     * for the tests that refuse slow kernels: "fwd=jit:avx2 bwd_d=jit:avx2 bwd_w=gemm:jit".
+     * Writes at most `size` bytes, NUL-terminated. A kernel that is a reference (unvectorised)
+     * implementation says so with an implementation name starting "ref". Without the slot the
+     * host writes the backend's name. */
+    void (*plan_describe)(void *ctx, const void *plan, char *buf, size_t size);
 };
 
 /* Plans honour bn.fuse_relu. */
@@ -231,6 +238,9 @@ BYOL_API byol_status byol_backend_sgd(struct byol_backend *be, float *param, con
 BYOL_API byol_status byol_backend_ema(struct byol_backend *be, float *target,
                                       const float *online, size_t n, double tau);
 BYOL_API byol_status byol_backend_set_threads(struct byol_backend *be, int threads);
+/* What `plan` runs (see plan_describe), into buf (at most size bytes, NUL-terminated). */
+BYOL_API void byol_backend_plan_describe(struct byol_backend *be, const void *plan, char *buf,
+                                         size_t size);
 /* 1 if the backend declares capability `flag` (BYOL_BACKEND_FUSES_BN_RELU, ...). */
 BYOL_API int byol_backend_has_flag(const struct byol_backend *be, uint32_t flag);
 

@@ -26,6 +26,8 @@ struct byol_bench_options {
 
 #define BYOL_BENCH_KINDS 16 /* indexed by enum byol_op_kind */
 #define BYOL_BENCH_TOP 12
+#define BYOL_BENCH_KERNELS 48  /* distinct (op kind, kernels) pairs listed by a profile */
+#define BYOL_BENCH_IMPL_LEN 160
 
 /* Where a step's time goes, in milliseconds per step (profile only). */
 struct byol_bench_profile {
@@ -40,8 +42,19 @@ struct byol_bench_profile {
     struct {
         char name[64]; /* "online layer1.0.conv1" */
         double forward_ms, backward_ms;
+        char impl[BYOL_BENCH_IMPL_LEN]; /* what its plan runs (byol_net_layer_describe) */
     } top[BYOL_BENCH_TOP]; /* the slowest layers, slowest first */
     int n_top;
+    /* Every layer of both networks, grouped by what runs: the op kind, the plan's kernels
+     * ("fwd=jit:avx2 bwd_d=jit:avx2 bwd_w=gemm:jit ...") and how many layers run them, with
+     * their time. A kernel name starting "ref" is one of oneDNN's reference kernels. */
+    struct {
+        int kind;
+        char impl[BYOL_BENCH_IMPL_LEN];
+        int layers;
+        double ms;
+    } kernels[BYOL_BENCH_KERNELS];
+    int n_kernels;
 };
 
 struct byol_bench_result {

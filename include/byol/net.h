@@ -172,6 +172,10 @@ BYOL_API void byol_net_set_profiling(struct byol_net *net, int on);
 BYOL_API byol_status byol_net_layer_time(const struct byol_net *net, size_t i, int *kind,
                                          double *forward_s, double *backward_s);
 BYOL_API size_t byol_net_layer_count(const struct byol_net *net);
+/* What layer i's backend plan runs ("fwd=jit:avx2 bwd_d=... "; see byol_backend_plan_describe),
+ * into buf; empty for an input layer, an index out of range, or a network not yet built. */
+BYOL_API void byol_net_layer_describe(const struct byol_net *net, size_t i, char *buf,
+                                      size_t size);
 BYOL_API const char *byol_net_layer_name(const struct byol_net *net, size_t i);
 
 #ifdef __cplusplus

@@ -268,6 +268,20 @@ static byol_status plan_check(struct blas_ctx *ctx, struct blas_plan *p, size_t 
     return BYOL_OK;
 }
 
+/* The kernels each op kind runs here: OpenBLAS sgemm where the work is a matrix product,
+ * loops in C (vectorised by the compiler) for the rest. */
+static void blas_plan_describe(void *vctx, const void *vplan, char *buf, size_t size)
+{
+    (void)vctx;
+    const struct blas_plan *p = vplan;
+    const char *what = "fwd=c bwd=c";
+    if (p->desc.kind == BYOL_OP_CONV2D)
+        what = "fwd=im2col+sgemm bwd_d=sgemm+col2im bwd_w=im2col+sgemm";
+    else if (p->desc.kind == BYOL_OP_LINEAR)
+        what = "fwd=sgemm bwd=sgemm";
+    snprintf(buf, size, "%s", what);
+}
+
 static void blas_plan_destroy(void *vctx, void *vplan)
 {
     struct blas_ctx *ctx = vctx;
@@ -697,6 +711,7 @@ static const struct byol_backend_ops blas_ops = {
     .ema_update = blas_ema,
     .set_threads = blas_set_threads,
     .flags = BYOL_BACKEND_FUSES_BN_RELU | BYOL_BACKEND_SYNC_BN,
+    .plan_describe = blas_plan_describe,
 };
 
 BYOL_PLUGIN_INIT(host, reg)

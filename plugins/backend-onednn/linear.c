@@ -8,6 +8,8 @@ byol_status od_linear_plan(struct od_ctx *ctx, struct od_plan *p)
     if (p->desc.u.linear.out_features < 1)
         return od_fail(ctx, BYOL_ERR_INVALID, "linear: out_features %d must be at least 1",
                        p->desc.u.linear.out_features);
+    od_plan_note(p, 0, "fwd", "dnnl_sgemm");
+    od_plan_note(p, 1, "bwd", "dnnl_sgemm");
     return BYOL_OK;
 }
 

@@ -259,6 +259,12 @@ static byol_status od_plan_create(void *vctx, const struct byol_op_desc *desc, v
     return BYOL_OK;
 }
 
+static void od_describe(void *vctx, const void *vplan, char *buf, size_t size)
+{
+    (void)vctx;
+    od_plan_describe(vplan, buf, size);
+}
+
 /* ---- argument checks ------------------------------------------------------------------ */
 
 /* Primitives are made for the plan's batch, so every tensor has exactly the planned shape. */
@@ -431,6 +437,7 @@ static const struct byol_backend_ops od_ops = {
     .ema_update = od_ema,
     .set_threads = od_set_threads,
     .flags = BYOL_BACKEND_FUSES_BN_RELU | BYOL_BACKEND_SYNC_BN,
+    .plan_describe = od_describe,
 };
 
 BYOL_PLUGIN_INIT(host, reg)

@@ -22,8 +22,10 @@ enum od_slot {
     OD_SLOT_PAD,   /* oneDNN's own scratchpad (user-managed mode) */
     OD_SLOT_WFWD,  /* conv weights in the forward primitive's layout, reordered per call */
     OD_SLOT_WBWD,  /* conv weights in the backward-data primitive's layout, likewise */
-    OD_SLOT_XB,    /* bf16: a conv's input rounded to bfloat16 */
-    OD_SLOT_DYB,   /* bf16: a conv's output gradient rounded to bfloat16 */
+    OD_SLOT_XV,    /* conv: x in the layout / type a primitive reads (bf16, or another layout) */
+    OD_SLOT_DYV,   /* conv: dy as backward data reads it (and backward weights, if the same) */
+    OD_SLOT_YV,    /* conv: y as the forward primitive writes it, before the reorder into y */
+    OD_SLOT_DYWV,  /* conv: dy as backward weights reads it, when unlike backward data's */
     OD_SLOT_STATS, /* batch norm: per-image partial sums of the batch statistics (doubles) */
     OD_SLOTS
 };
@@ -44,8 +46,21 @@ struct od_layout {
     int block;
 };
 
-#define OD_MAX_PRIMS 10
-#define OD_MAX_MEMS 16
+#define OD_MAX_PRIMS 16
+#define OD_MAX_MEMS 20
+#define OD_IMPL_LEN 40
+
+/* Convolution plans: how the primitives' layouts relate to the plan's (conv.c). */
+struct od_conv {
+    int variant[3];      /* forward, backward data, backward weights: the layouts asked for */
+    int wbwd_alias;      /* backward data reads the forward's weight layout */
+    int dx_reorder;      /* backward data writes its own layout of dx */
+    int taps_bww;        /* backward weights by per-tap GEMMs (conv_taps.c) */
+    int x_fwd, y_fwd;    /* the forward reads x / writes y in another layout or type */
+    int dy_bwd_data;     /* backward data reads dy in another layout or type */
+    int x_bwd_w, dy_bwd_w; /* backward weights likewise */
+    int dy_bwd_w_shared; /* ... and reads backward data's copy of dy */
+};
 
 struct od_plan {
     struct byol_op_desc desc; /* with desc.out inferred */
@@ -53,9 +68,11 @@ struct od_plan {
     dnnl_primitive_t prim[OD_MAX_PRIMS];
     dnnl_memory_t pad[OD_MAX_PRIMS]; /* each primitive's scratchpad, or NULL */
     dnnl_memory_t mem[OD_MAX_MEMS];  /* handles set per call; indices are per op */
-    int wbwd_alias;                  /* conv: backward data reads the forward's weight layout */
-    int dx_reorder;                  /* conv: backward data writes its own layout of dx */
-    int taps_bww;                    /* conv: backward weights by per-tap GEMMs (conv_taps.c) */
+    /* What each primitive runs, for od_plan_describe: its role ("fwd", "bwd_w", "reorder")
+     * and oneDNN's implementation name ("jit:avx2", "gemm:jit", "ref:any"). */
+    const char *role[OD_MAX_PRIMS];
+    char impl[OD_MAX_PRIMS][OD_IMPL_LEN];
+    struct od_conv conv;
     int bf16;                        /* conv: runs in bfloat16 (the context's precision) */
     size_t need[OD_SLOTS];           /* arena bytes this plan uses per slot */
     size_t saved_bytes;
@@ -99,6 +116,15 @@ void od_add_into(float *out, const float *in, size_t n);
 /* A primitive descriptor with a user-managed scratchpad (and optional extra attributes). */
 byol_status od_pd_create(struct od_ctx *ctx, struct od_plan *p, const void *op_desc,
                          const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd);
+/* The same without an error message: for asking again with other layouts. */
+byol_status od_pd_try(struct od_ctx *ctx, struct od_plan *p, const void *op_desc,
+                      const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd);
+/* 1 when oneDNN implements pd with a reference (unvectorised C++) kernel: "ref:any", ... */
+int od_pd_is_ref(const_dnnl_primitive_desc_t pd);
+/* Records that primitive slot i of p runs `impl` in role `role` (kernels not from oneDNN). */
+void od_plan_note(struct od_plan *p, int i, const char *role, const char *impl);
+/* "fwd=jit:avx2 bwd_d=jit:avx2 bwd_w=gemm:jit reorder=jit:uni": what the plan runs. */
+void od_plan_describe(const struct od_plan *p, char *buf, size_t size);
 /* Makes p->prim[i] from pd, and its scratchpad memory; grows p->need[OD_SLOT_PAD]. */
 byol_status od_prim_create(struct od_ctx *ctx, struct od_plan *p, int i,
                            const_dnnl_primitive_desc_t pd);

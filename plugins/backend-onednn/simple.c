@@ -61,7 +61,31 @@ static byol_status softmax_pds(struct od_ctx *ctx, struct od_plan *p,
     byol_status st = od_pd_create(ctx, p, &scale, NULL, &pd[P_SCALE]);
     if (st == BYOL_OK)
         st = od_pd_create(ctx, p, &fwd, NULL, &pd[P_FWD]);
-    return st == BYOL_OK ? od_pd_create(ctx, p, &bwd, pd[P_FWD], &pd[P_BWD]) : st;
+    if (st == BYOL_OK)
+        st = od_pd_create(ctx, p, &bwd, pd[P_FWD], &pd[P_BWD]);
+    if (st == BYOL_OK && od_pd_is_ref(pd[P_BWD])) { /* oneDNN 2.6 on AVX2: softmax_rows */
+        dnnl_primitive_desc_destroy(pd[P_BWD]);
+        pd[P_BWD] = NULL;
+        od_plan_note(p, P_BWD, "bwd_d", "c:rows");
+    }
+    return st;
+}
+
+/* dx = y * (dy - sum(dy * y)) over each row of `group` (softmax's backward), for ISAs where
+ * oneDNN has only its reference kernel; a vectorisable loop, memory-bound like the kernel. */
+static void softmax_rows_backward(float *dx, const float *y, const float *dy, size_t rows,
+                                  int group, int threads)
+{
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *yr = y + r * (size_t)group, *dyr = dy + r * (size_t)group;
+        float *dxr = dx + r * (size_t)group;
+        double dot = 0;
+        for (int k = 0; k < group; k++)
+            dot += (double)dyr[k] * yr[k];
+        for (int k = 0; k < group; k++)
+            dxr[k] = yr[k] * (dyr[k] - (float)dot);
+    }
 }
 
 static byol_status simple_check(struct od_ctx *ctx, const struct od_plan *p)
@@ -82,6 +106,8 @@ byol_status od_simple_plan(struct od_ctx *ctx, struct od_plan *p)
 {
     enum byol_op_kind kind = p->desc.kind;
     byol_status st = simple_check(ctx, p);
+    if (st == BYOL_OK && kind == BYOL_OP_FLATTEN) /* a layout conversion at most */
+        od_plan_note(p, 0, "fwd", "copy");
     if (st != BYOL_OK || kind == BYOL_OP_FLATTEN)
         return st;
     dnnl_memory_desc_t md;
@@ -146,6 +172,13 @@ static byol_status eltwise_backward(struct od_ctx *ctx, struct od_plan *p,
     const float *yy = od_input(ctx, y, p->in_block, OD_SLOT_IN0);
     const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
     float *dx = od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0], scale, OD_SLOT_DX);
+    if (soft && !p->prim[P_BWD]) {
+        const struct byol_shape *in = &p->desc.in[0];
+        size_t rows = (size_t)in->n * (size_t)in->c / (size_t)p->desc.u.softmax.group;
+        softmax_rows_backward(dx, yy, dy, rows, p->desc.u.softmax.group, ctx->threads);
+        od_output_end(ctx, a->dx[0], p->in_block, dx, a->accumulate[0], scale);
+        return BYOL_OK;
+    }
     dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, od_bind(p, M_DST, yy)},
                               {DNNL_ARG_DIFF_DST, od_bind(p, M_DDST, dy)},
                               {DNNL_ARG_DIFF_SRC, od_bind(p, M_DSRC, dx)}};
