@@ -1,6 +1,7 @@
 /* The light ops of backend-onednn: relu (eltwise), add (binary), flatten (a conversion to
  * plain NCHW) and the grouped softmax with temperature (eltwise scale + softmax). Their
  * gradient copies and sums go through the layout conversions of layout.c. */
+#include "blas_internal.h"
 #include "onednn_internal.h"
 
 enum { P_FWD, P_BWD, P_SCALE };
@@ -63,30 +64,15 @@ static byol_status softmax_pds(struct od_ctx *ctx, struct od_plan *p,
         st = od_pd_create(ctx, p, &fwd, NULL, &pd[P_FWD]);
     if (st == BYOL_OK)
         st = od_pd_create(ctx, p, &bwd, pd[P_FWD], &pd[P_BWD]);
-    if (st == BYOL_OK && od_pd_is_ref(pd[P_BWD])) { /* oneDNN 2.6 on AVX2: softmax_rows */
+    /* oneDNN 2.6 on AVX2 has only a reference softmax backward: backend-blas's loop instead. */
+    if (st == BYOL_OK && od_pd_is_ref(pd[P_BWD])) {
         dnnl_primitive_desc_destroy(pd[P_BWD]);
         pd[P_BWD] = NULL;
-        od_plan_note(p, P_BWD, "bwd_d", "c:rows");
+        od_plan_note(p, P_BWD, "bwd_d", "blas:softmax_backward");
     }
     return st;
 }
 
-/* dx = y * (dy - sum(dy * y)) over each row of `group` (softmax's backward), for ISAs where
- * oneDNN has only its reference kernel; a vectorisable loop, memory-bound like the kernel. */
-static void softmax_rows_backward(float *dx, const float *y, const float *dy, size_t rows,
-                                  int group, int threads)
-{
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        const float *yr = y + r * (size_t)group, *dyr = dy + r * (size_t)group;
-        float *dxr = dx + r * (size_t)group;
-        double dot = 0;
-        for (int k = 0; k < group; k++)
-            dot += (double)dyr[k] * yr[k];
-        for (int k = 0; k < group; k++)
-            dxr[k] = yr[k] * (dyr[k] - (float)dot);
-    }
-}
 
 static byol_status simple_check(struct od_ctx *ctx, const struct od_plan *p)
 {
@@ -128,8 +114,8 @@ byol_status od_simple_plan(struct od_ctx *ctx, struct od_plan *p)
     return st;
 }
 
-static byol_status softmax_forward(struct od_ctx *ctx, struct od_plan *p,
-                                   const struct byol_op_args *a)
+static byol_status od_softmax_forward(struct od_ctx *ctx, struct od_plan *p,
+                                      const struct byol_op_args *a)
 {
     dnnl_exec_arg_t scale[] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, a->x[0]->data)},
                                {DNNL_ARG_DST, od_bind(p, M_DST, a->y->data)}};
@@ -149,7 +135,7 @@ byol_status od_simple_forward(struct od_ctx *ctx, struct od_plan *p, const struc
         return BYOL_OK;
     }
     if (d->kind == BYOL_OP_SOFTMAX)
-        return softmax_forward(ctx, p, a);
+        return od_softmax_forward(ctx, p, a);
     const float *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
     if (d->kind == BYOL_OP_RELU) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, od_bind(p, M_SRC, x)},
@@ -171,14 +157,16 @@ static byol_status eltwise_backward(struct od_ctx *ctx, struct od_plan *p,
     float scale = soft ? 1.0f / p->desc.u.softmax.temperature : 1.0f;
     const float *yy = od_input(ctx, y, p->in_block, OD_SLOT_IN0);
     const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
-    float *dx = od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0], scale, OD_SLOT_DX);
     if (soft && !p->prim[P_BWD]) {
+        /* backend-blas's kernel; softmax tensors are one pixel per channel, so every layout is
+         * plain NCHW and dx is written (or added into) directly. */
         const struct byol_shape *in = &p->desc.in[0];
         size_t rows = (size_t)in->n * (size_t)in->c / (size_t)p->desc.u.softmax.group;
-        softmax_rows_backward(dx, yy, dy, rows, p->desc.u.softmax.group, ctx->threads);
-        od_output_end(ctx, a->dx[0], p->in_block, dx, a->accumulate[0], scale);
+        softmax_backward(a->dx[0]->data, dy, yy, rows, p->desc.u.softmax.group,
+                         p->desc.u.softmax.temperature, a->accumulate[0], ctx->threads);
         return BYOL_OK;
     }
+    float *dx = od_output_begin(ctx, a->dx[0], p->in_block, a->accumulate[0], scale, OD_SLOT_DX);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, od_bind(p, M_DST, yy)},
                               {DNNL_ARG_DIFF_DST, od_bind(p, M_DDST, dy)},
                               {DNNL_ARG_DIFF_SRC, od_bind(p, M_DSRC, dx)}};
