@@ -60,23 +60,11 @@ enum {
 enum conv_variant { CV_PLAN, CV_NHWC, CV_ANY, CV_PLAIN, CV_COUNT };
 
 struct conv_mds {
-    dnnl_memory_desc_t src, dst, wuser, bias, src_any;
-    dnnl_memory_desc_t x[CV_COUNT], y[CV_COUNT]; /* f32 */
-    dnnl_memory_desc_t xb[CV_COUNT], yb[CV_COUNT], wany, wany_b;
+    dnnl_memory_desc_t src, dst, wuser, bias, src_any, wany, wany_b;
     dnnl_dims_t strides, pad;
 };
 
-/* Where a primitive's x / y sides are: variant v, bfloat16 or not. */
-static const dnnl_memory_desc_t *conv_x(const struct conv_mds *m, int v, int bf16)
-{
-    return bf16 ? &m->xb[v] : &m->x[v];
-}
-
-static const dnnl_memory_desc_t *conv_y(const struct conv_mds *m, int v, int bf16)
-{
-    return bf16 ? &m->yb[v] : &m->y[v];
-}
-
+/* The plan's layout `plan` as variant v asks for it, in data type dt. */
 static dnnl_status_t variant_md(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plan, int v,
                                 dnnl_data_type_t dt)
 {
@@ -88,21 +76,6 @@ static dnnl_status_t variant_md(dnnl_memory_desc_t *md, const dnnl_memory_desc_t
         return dnnl_success;
     }
     return dnnl_memory_desc_init_by_tag(md, 4, plan->dims, dt, tags[v]);
-}
-
-static dnnl_status_t conv_variant_mds(struct conv_mds *m)
-{
-    dnnl_status_t s = dnnl_success;
-    for (int v = 0; s == dnnl_success && v < CV_COUNT; v++) {
-        s = variant_md(&m->x[v], &m->src, v, dnnl_f32);
-        if (s == dnnl_success)
-            s = variant_md(&m->y[v], &m->dst, v, dnnl_f32);
-        if (s == dnnl_success)
-            s = variant_md(&m->xb[v], &m->src, v, dnnl_bf16);
-        if (s == dnnl_success)
-            s = variant_md(&m->yb[v], &m->dst, v, dnnl_bf16);
-    }
-    return s;
 }
 
 static byol_status conv_mds(struct od_ctx *ctx, struct od_plan *p, struct conv_mds *m)
@@ -124,8 +97,6 @@ static byol_status conv_mds(struct od_ctx *ctx, struct od_plan *p, struct conv_m
         s = dnnl_memory_desc_init_by_tag(&m->bias, 1, bd, dnnl_f32, dnnl_x);
     if (s == dnnl_success)
         s = dnnl_memory_desc_init_by_tag(&m->wany_b, 4, wd, dnnl_bf16, dnnl_format_tag_any);
-    if (s == dnnl_success)
-        s = conv_variant_mds(m);
     m->strides[0] = d->u.conv.stride_h;
     m->strides[1] = d->u.conv.stride_w;
     m->pad[0] = d->u.conv.pad_h;
@@ -133,26 +104,32 @@ static byol_status conv_mds(struct od_ctx *ctx, struct od_plan *p, struct conv_m
     return s == dnnl_success ? BYOL_OK : od_dnnl_fail(ctx, p, "dnnl_memory_desc_init", s);
 }
 
-/* The op descriptor of primitive k (P_FWD, P_BWD_DATA, P_BWD_W) in variant v. Direct
- * convolution: Winograd would change the numbers. */
+/* The op descriptor of primitive k (P_FWD, P_BWD_DATA, P_BWD_W) in variant v: x and dy in
+ * bfloat16 for a bf16 plan, y, dx and dweight always float32. Direct convolution: Winograd
+ * would change the numbers. */
 static dnnl_status_t conv_desc(const struct od_plan *p, const struct conv_mds *m, int k, int v,
                                dnnl_convolution_desc_t *cd)
 {
     const dnnl_memory_desc_t *bias = p->desc.u.conv.has_bias ? &m->bias : NULL;
     const dnnl_memory_desc_t *w = p->bf16 ? &m->wany_b : &m->wany;
     const dnnl_dims_t *st = &m->strides, *pad = &m->pad;
+    dnnl_data_type_t in = p->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t x, y;
+    dnnl_status_t s = variant_md(&x, &m->src, v, in);
+    if (s == dnnl_success)
+        s = variant_md(&y, &m->dst, v, k == P_FWD ? dnnl_f32 : in);
+    if (s != dnnl_success)
+        return s;
     if (k == P_FWD)
-        return dnnl_convolution_forward_desc_init(cd, dnnl_forward_training,
-                                                  dnnl_convolution_direct, conv_x(m, v, p->bf16), w,
-                                                  bias, &m->y[v], *st, *pad, *pad);
+        return dnnl_convolution_forward_desc_init(
+            cd, dnnl_forward_training, dnnl_convolution_direct, &x, w, bias, &y, *st, *pad, *pad);
     /* dx may take another layout: with a plain input (the 3-channel stem) oneDNN has only a
      * reference backward-data kernel for plain dx, 1000x slower than its blocked one. */
     if (k == P_BWD_DATA)
         return dnnl_convolution_backward_data_desc_init(cd, dnnl_convolution_direct, &m->src_any, w,
-                                                        conv_y(m, v, p->bf16), *st, *pad, *pad);
-    return dnnl_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct,
-                                                       conv_x(m, v, p->bf16), &m->wany, bias,
-                                                       conv_y(m, v, p->bf16), *st, *pad, *pad);
+                                                        &y, *st, *pad, *pad);
+    return dnnl_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct, &x, &m->wany,
+                                                       bias, &y, *st, *pad, *pad);
 }
 
 /* Primitive k in the first variant whose kernel is not a reference one (or, when every
