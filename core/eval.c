@@ -11,6 +11,7 @@
 #include "byol/augment.h"
 #include "byol/dataset.h"
 #include "byol/learner.h"
+#include "byol/registry.h"
 #include "eval_internal.h"
 
 #define EVAL_MAX_PROBE_ITERATIONS 100000
@@ -30,7 +31,9 @@ struct byol_evaluator {
     double knn_temperature;
     struct byol_probe_options probe;
     int n_classes;
-    int baseline; /* eval.baseline: byol_evaluator_run also scores the raw pixels */
+    int baseline;       /* eval.baseline: byol_evaluator_run also scores the raw pixels */
+    int baseline_cache; /* eval.baseline_cache: keep the baseline's result for next time */
+    int threads;        /* backend.threads: for the kNN's and the probe's passes */
 };
 
 static double eval_now(void)
@@ -46,7 +49,7 @@ static byol_status eval_range_error(const struct byol_settings *g, const char *k
     return byol_settings_error(byol_settings_child(g, key), BYOL_ERR_INVALID, "%s", what);
 }
 
-/* every, knn_k, knn_temperature, probe_l2, probe_iterations, baseline. */
+/* every, knn_k, knn_temperature, probe_l2, probe_iterations, baseline, baseline_cache. */
 static byol_status eval_read_numbers(const struct byol_settings *g, struct byol_evaluator *ev)
 {
     int64_t k, iterations;
@@ -75,6 +78,8 @@ static byol_status eval_read_numbers(const struct byol_settings *g, struct byol_
                                    EVAL_MAX_PROBE_ITERATIONS);
     if (st == BYOL_OK)
         st = byol_settings_bool(g, "baseline", 1, &ev->baseline);
+    if (st == BYOL_OK)
+        st = byol_settings_bool(g, "baseline_cache", 1, &ev->baseline_cache);
     ev->knn_k = (int)k;
     ev->probe.max_iterations = (int)iterations;
     return st;
@@ -136,7 +141,8 @@ static byol_status eval_open_pool(const struct byol_settings *root, struct byol_
         byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
     if (st != BYOL_OK)
         return st;
-    return byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads, &ev->pool);
+    ev->threads = threads < 1 ? 1 : threads > EVAL_MAX_THREADS ? EVAL_MAX_THREADS : (int)threads;
+    return byol_augment_pool_create(ev->threads, &ev->pool);
 }
 
 byol_status byol_evaluator_open(const struct byol_settings *root, const char *config_dir,
@@ -200,7 +206,7 @@ static byol_status eval_features(struct byol_evaluator *ev, struct byol_learner 
     size_t dim = (size_t)byol_learner_embedding_dim(l);
     byol_status st = BYOL_OK;
     for (int s = 0; s < 2 && st == BYOL_OK; s++) {
-        f[s] = malloc(ev->split[s].n * dim * sizeof(float));
+        f[s] = eval_alloc(ev->split[s].n * dim * sizeof(float));
         if (!f[s])
             return byol_error(BYOL_ERR_NOMEM, "eval: out of memory for %zu x %zu features",
                               ev->split[s].n, dim);
@@ -214,8 +220,8 @@ static byol_status eval_knn_top1(struct byol_evaluator *ev, float *f[2], int dim
                                  double *top1)
 {
     const struct eval_split *tr = &ev->split[0], *te = &ev->split[1];
-    byol_status st = byol_knn_classify(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes,
-                                       ev->knn_k, ev->knn_temperature, pred);
+    byol_status st = eval_knn_classify(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes,
+                                       ev->knn_k, ev->knn_temperature, ev->threads, pred);
     if (st == BYOL_OK)
         *top1 = byol_eval_accuracy(pred, te->labels, te->n);
     return st;
@@ -237,7 +243,8 @@ byol_status byol_evaluator_knn(struct byol_evaluator *ev, struct byol_learner *l
     return st;
 }
 
-/* kNN and the probe on features already computed; times into r. */
+/* kNN and the probe on features already computed, which the probe then standardises in place
+ * (the caller has no further use for them); times into r. */
 static byol_status eval_classify(struct byol_evaluator *ev, float *f[2], int dim, int *pred,
                                  struct byol_eval_result *r)
 {
@@ -247,14 +254,69 @@ static byol_status eval_classify(struct byol_evaluator *ev, float *f[2], int dim
     double t1 = eval_now();
     struct byol_probe_info info = {0};
     if (st == BYOL_OK)
-        st = byol_linear_probe(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes, &ev->probe,
-                               pred, NULL, &info);
+        st = eval_linear_probe(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes, &ev->probe,
+                               ev->threads, f, pred, NULL, &info);
     if (st == BYOL_OK)
         r->linear_top1 = byol_eval_accuracy(pred, te->labels, te->n);
     r->knn_seconds = t1 - t0;
     r->probe_seconds = eval_now() - t1;
     r->probe_iterations = info.iterations;
     return st;
+}
+
+/* The cache entry for these pixels: its key and path; 0, or -1 when there is no cache (a
+ * warning says why: the evaluation goes on without). */
+static int eval_cache_entry(const struct byol_evaluator *ev, float *px[2], int dim, char *key,
+                            char *path, size_t n)
+{
+    struct eval_baseline_inputs in = {.dim = dim,
+                                      .n_classes = ev->n_classes,
+                                      .knn_k = ev->knn_k,
+                                      .knn_temperature = ev->knn_temperature,
+                                      .probe = ev->probe};
+    for (int s = 0; s < 2; s++) {
+        in.pixels[s] = px[s];
+        in.labels[s] = ev->split[s].labels;
+        in.n[s] = ev->split[s].n;
+    }
+    eval_baseline_key(&in, key);
+    char dir[4096];
+    if (eval_cache_dir(dir, sizeof dir) != BYOL_OK) {
+        byol_host_api()->log(BYOL_LOG_WARN, "eval.baseline_cache: no cache: %s", byol_last_error());
+        return -1;
+    }
+    int len = snprintf(path, n, "%s/baseline-%s.txt", dir, key);
+    return len > 0 && (size_t)len < n ? 0 : -1;
+}
+
+/* kNN and probe on the pixels, through the cache when eval.baseline_cache allows: an entry
+ * for these exact inputs is the result; otherwise it is computed and stored. */
+static byol_status eval_pixels_classify(struct byol_evaluator *ev, float *px[2], int dim, int *pred,
+                                        struct byol_eval_result *r)
+{
+    char key[EVAL_HASH_HEX], path[4200];
+    struct eval_baseline b = {.dim = dim};
+    int cached = ev->baseline_cache && eval_cache_entry(ev, px, dim, key, path, sizeof path) == 0;
+    if (cached && eval_cache_read(path, key, dim, &b) == 1) {
+        byol_host_api()->log(BYOL_LOG_INFO,
+                             "eval: raw-pixel baseline from %s (eval.baseline_cache = false "
+                             "recomputes it)",
+                             path);
+        r->baseline_cached = 1;
+    } else {
+        struct byol_eval_result pixels = {0};
+        byol_status st = eval_classify(ev, px, dim, pred, &pixels);
+        if (st != BYOL_OK)
+            return st;
+        b = (struct eval_baseline){dim, pixels.knn_top1, pixels.linear_top1};
+        if (cached && eval_cache_write(path, key, &b) != BYOL_OK)
+            byol_host_api()->log(BYOL_LOG_WARN, "eval.baseline_cache: not stored: %s",
+                                 byol_last_error());
+    }
+    r->baseline_knn_top1 = b.knn_top1;
+    r->baseline_linear_top1 = b.linear_top1;
+    r->baseline_dim = dim;
+    return BYOL_OK;
 }
 
 /* The raw-pixel baseline: the same kNN and probe on both splits' images as the eval transform
@@ -270,7 +332,7 @@ static byol_status eval_baseline(struct byol_evaluator *ev, int *pred, struct by
     float *px[2] = {NULL, NULL};
     byol_status st = BYOL_OK;
     for (int s = 0; s < 2 && st == BYOL_OK; s++) {
-        px[s] = malloc(ev->split[s].n * dim * sizeof(float));
+        px[s] = eval_alloc(ev->split[s].n * dim * sizeof(float));
         st = px[s]
                  ? eval_transform_dataset(ev->split[s].ds, ev->split[s].transform, ev->pool, px[s])
                  : byol_error(BYOL_ERR_NOMEM,
@@ -278,15 +340,10 @@ static byol_status eval_baseline(struct byol_evaluator *ev, int *pred, struct by
                               "eval.baseline = false to leave the raw-pixel baseline out)",
                               ev->split[s].n, dim);
     }
-    struct byol_eval_result pixels = {0};
     if (st == BYOL_OK)
-        st = eval_classify(ev, px, (int)dim, pred, &pixels);
-    if (st == BYOL_OK) {
-        r->baseline_knn_top1 = pixels.knn_top1;
-        r->baseline_linear_top1 = pixels.linear_top1;
-        r->baseline_dim = (int)dim;
+        st = eval_pixels_classify(ev, px, (int)dim, pred, r);
+    if (st == BYOL_OK)
         r->baseline_seconds = eval_now() - t0;
-    }
     free(px[0]);
     free(px[1]);
     return st;

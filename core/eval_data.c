@@ -17,7 +17,7 @@
 /* at_end and trainer are read by the trainer (core/train_session.c, core/trainer.c). */
 #define EVAL_COMMON_KEYS                                                                           \
     "format", "every", "knn_k", "knn_temperature", "probe_l2", "probe_iterations", "transform",    \
-        "baseline", "at_end", "trainer"
+        "baseline", "baseline_cache", "at_end", "trainer"
 
 int eval_format_has_label_files(const char *format)
 {

@@ -1,5 +1,6 @@
 /* Durable file writes (core/fileio_internal.h). */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byol/status.h"
 #include "fileio_internal.h"
 
 int byol_write_all(int fd, const void *buf, size_t n)
@@ -85,4 +87,26 @@ byol_status byol_file_replace(const char *path, byol_file_writer_fn write, void 
     }
     free(tmp);
     return st;
+}
+
+byol_status byol_make_dirs(const char *dir, unsigned mode)
+{
+    char tmp[PATH_MAX];
+    int len = snprintf(tmp, sizeof tmp, "%s", dir);
+    if (len < 0 || (size_t)len >= sizeof tmp)
+        return byol_error(BYOL_ERR_INVALID, "folder name too long: %.64s...", dir);
+    for (char *p = tmp + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat sb;
+        if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
+            return byol_error(BYOL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return byol_error(BYOL_ERR_IO, "cannot create %s: %s is not a folder", dir, tmp);
+        if (!c)
+            return BYOL_OK;
+        *p = c;
+    }
 }

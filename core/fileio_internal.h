@@ -20,6 +20,11 @@ typedef int (*byol_file_writer_fn)(int fd, void *user);
  * disk: "write failed: No space left on device"). */
 byol_status byol_file_replace(const char *path, byol_file_writer_fn write, void *user);
 
+/* mkdir -p: create `dir` and the folders above it that are missing, each with `mode` (less the
+ * umask). Every part of the path must end up a folder; the error names the part that is not
+ * or could not be made. */
+byol_status byol_make_dirs(const char *dir, unsigned mode);
+
 /* fsync the folder `dir`, so that a rename or link in it survives a crash. 0 or -1. */
 int byol_fsync_dir(const char *dir);
 

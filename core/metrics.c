@@ -44,28 +44,6 @@ double metrics_wall_time(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-byol_status metrics_make_dir(const char *dir)
-{
-    char tmp[PATH_MAX];
-    int len = snprintf(tmp, sizeof tmp, "%s", dir);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        return byol_error(BYOL_ERR_INVALID, "folder name too long: %.64s...", dir);
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        struct stat sb;
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-            return byol_error(BYOL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return byol_error(BYOL_ERR_IO, "cannot create %s: %s is not a folder", dir, tmp);
-        if (!c)
-            return BYOL_OK;
-        *p = c;
-    }
-}
-
 /* ---- Settings. ---------------------------------------------------------------------------- */
 
 static int has_suffix(const char *s, const char *suffix)
@@ -295,7 +273,7 @@ static byol_status metrics_open_table(struct byol_metrics *m, const struct metri
     if (slash && slash != ms->file) {
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - ms->file), ms->file);
-        st = metrics_make_dir(dir);
+        st = byol_make_dirs(dir, 0777);
     }
     int exists = 0;
     if (st == BYOL_OK && resume_step > 0)

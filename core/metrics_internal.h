@@ -19,8 +19,6 @@ byol_status tb_writer_scalars(struct tb_writer *w, int64_t step, double wall_tim
 void tb_writer_close(struct tb_writer *w);
 const char *tb_writer_path(const struct tb_writer *w);
 
-/* mkdir -p `dir`: "cannot create FOLDER: reason". */
-byol_status metrics_make_dir(const char *dir);
 /* Seconds since the Unix epoch. */
 double metrics_wall_time(void);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "byol/metrics.h"
+#include "fileio_internal.h"
 #include "metrics_internal.h"
 
 /* ---- CRC-32C (Castagnoli), reflected, polynomial 0x82F63B78. ------------------------------ */
@@ -257,7 +258,7 @@ byol_status tb_writer_open(const char *dir, int64_t resume_step, struct tb_write
     struct tb_writer *w = calloc(1, sizeof *w);
     if (!w)
         return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", dir);
-    byol_status st = metrics_make_dir(dir);
+    byol_status st = byol_make_dirs(dir, 0777);
     if (st == BYOL_OK)
         st = tb_create_file(w, dir);
     if (st == BYOL_OK)

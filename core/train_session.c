@@ -173,25 +173,6 @@ static byol_status load_batch(struct train_data *d, const struct byol_learner_co
     return BYOL_OK;
 }
 
-static byol_status make_dir(const char *dir)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-                return byol_error(BYOL_ERR_IO, "train.checkpoint_dir: cannot create %s: %s", tmp,
-                                  strerror(errno));
-            if (!c)
-                break;
-            *p = c;
-        }
-    }
-    return BYOL_OK;
-}
-
 /* A run killed while writing a checkpoint leaves its temporary file (<name>.tmp.XXXXXX, see
  * byol_st_writer_save) behind; the next run in the folder removes them. */
 static void remove_stale_temps(const char *dir)
@@ -261,9 +242,9 @@ static byol_status save_checkpoint(struct byol_train_session *t, int64_t step, c
     const char *kv[] = {"config", t->digest_text, "config_digest", t->digest_hex,
                         "step", step_s, "train_steps", total_s, "seed", seed_s,
                         "byol_c_version", BYOL_VERSION_STRING, NULL};
-    byol_status st = make_dir(ck->dir);
+    byol_status st = byol_make_dirs(ck->dir, 0777);
     if (st != BYOL_OK)
-        return st;
+        return byol_error(st, "train.checkpoint_dir: %s", byol_last_error());
     if (!ck->swept) {
         remove_stale_temps(ck->dir);
         ck->swept = 1;

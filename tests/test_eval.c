@@ -2,10 +2,14 @@
  * references (tests/fixtures/gen_eval.py), the .npy writer through the npy reader, the eval
  * transform, and the evaluator on small IDX files with a config-defined encoder, bad settings
  * included. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "byol/augment.h"
 #include "byol/dataset.h"
@@ -259,6 +263,200 @@ static void test_probe_separable(void)
     CU_ASSERT_DOUBLE_EQUAL(byol_eval_accuracy(pred, yte, M), 1.0, 0);
     BYOL_CHECK_OK(byol_linear_probe(tr, ytr, N, te, M, D, C, NULL, pred, p2, NULL));
     CU_ASSERT_EQUAL(memcmp(p1, p2, sizeof p1), 0);
+}
+
+/* ---- the probe's optimum, independently: Newton's method in double ------------------------ */
+
+#define NT_N 1500 /* train rows */
+#define NT_M 300  /* test rows */
+#define NT_D 24
+#define NT_C 4
+#define NT_P ((NT_D + 1) * NT_C) /* parameters: each feature's c weights, then the biases */
+
+/* Softmax probabilities p of row x (d values, then a 1 for the bias) under theta; the loss. */
+static double nt_row(const double *x, int y, const double *theta, double *p)
+{
+    double mx = -INFINITY, sum = 0;
+    for (int k = 0; k < NT_C; k++) {
+        p[k] = 0;
+        for (int j = 0; j <= NT_D; j++)
+            p[k] += x[j] * theta[j * NT_C + k];
+        mx = fmax(mx, p[k]);
+    }
+    double zy = y >= 0 ? p[y] : 0;
+    for (int k = 0; k < NT_C; k++)
+        sum += (p[k] = exp(p[k] - mx));
+    for (int k = 0; k < NT_C; k++)
+        p[k] /= sum;
+    return mx + log(sum) - zy;
+}
+
+/* Loss, gradient and Hessian at theta of rows xs (NT_N x (NT_D + 1)). */
+static double nt_terms(const double *xs, const int *y, double l2, const double *theta, double *g,
+                       double *h)
+{
+    double loss = 0, p[NT_C];
+    memset(g, 0, NT_P * sizeof *g);
+    memset(h, 0, NT_P * NT_P * sizeof *h);
+    for (int i = 0; i < NT_N; i++) {
+        const double *x = xs + i * (NT_D + 1);
+        loss += nt_row(x, y[i], theta, p) / NT_N;
+        for (int a = 0; a < NT_P; a++) {
+            g[a] += x[a / NT_C] * (p[a % NT_C] - (a % NT_C == y[i])) / NT_N;
+            for (int b = 0; b < NT_P; b++) {
+                double w = (a % NT_C == b % NT_C ? p[a % NT_C] : 0) - p[a % NT_C] * p[b % NT_C];
+                h[a * NT_P + b] += x[a / NT_C] * x[b / NT_C] * w / NT_N;
+            }
+        }
+    }
+    for (int a = 0; a < NT_D * NT_C; a++) {
+        loss += 0.5 * l2 * theta[a] * theta[a];
+        g[a] += l2 * theta[a];
+        h[a * NT_P + a] += l2;
+    }
+    return loss;
+}
+
+/* Solve h s = -g by Cholesky (h gets a 1e-12 ridge: shifting every bias alike changes nothing,
+ * which leaves h singular along that one direction). */
+static void nt_solve(double *h, const double *g, double *s)
+{
+    for (int j = 0; j < NT_P; j++) {
+        h[j * NT_P + j] += 1e-12;
+        for (int k = 0; k < j; k++)
+            h[j * NT_P + j] -= h[j * NT_P + k] * h[j * NT_P + k];
+        h[j * NT_P + j] = sqrt(h[j * NT_P + j]);
+        for (int i = j + 1; i < NT_P; i++) {
+            for (int k = 0; k < j; k++)
+                h[i * NT_P + j] -= h[i * NT_P + k] * h[j * NT_P + k];
+            h[i * NT_P + j] /= h[j * NT_P + j];
+        }
+    }
+    for (int i = 0; i < NT_P; i++) { /* L u = -g, then L' s = u */
+        s[i] = -g[i];
+        for (int k = 0; k < i; k++)
+            s[i] -= h[i * NT_P + k] * s[k];
+        s[i] /= h[i * NT_P + i];
+    }
+    for (int i = NT_P - 1; i >= 0; i--) {
+        for (int k = i + 1; k < NT_P; k++)
+            s[i] -= h[k * NT_P + i] * s[k];
+        s[i] /= h[i * NT_P + i];
+    }
+}
+
+/* The minimiser by damped Newton steps until max |gradient| < 1e-12; the minimum. */
+static double nt_minimise(const double *xs, const int *y, double l2, double *theta)
+{
+    double *h = malloc(NT_P * NT_P * sizeof *h), g[NT_P], s[NT_P], t1[NT_P], g1[NT_P];
+    double *h1 = malloc(NT_P * NT_P * sizeof *h1);
+    memset(theta, 0, NT_P * sizeof *theta);
+    double f = nt_terms(xs, y, l2, theta, g, h), gmax = 1;
+    for (int it = 0; it < 100 && gmax > 1e-12; it++) {
+        nt_solve(h, g, s);
+        double step = 1, f1 = f;
+        for (int b = 0; b < 60; b++, step *= 0.5) {
+            for (int a = 0; a < NT_P; a++)
+                t1[a] = theta[a] + step * s[a];
+            if ((f1 = nt_terms(xs, y, l2, t1, g1, h1)) <= f)
+                break;
+        }
+        memcpy(theta, t1, sizeof t1);
+        memcpy(g, g1, sizeof g1);
+        memcpy(h, h1, NT_P * NT_P * sizeof *h);
+        f = f1;
+        gmax = 0;
+        for (int a = 0; a < NT_P; a++)
+            gmax = fmax(gmax, fabs(g[a]));
+    }
+    CU_ASSERT(gmax < 1e-10);
+    free(h), free(h1);
+    return f;
+}
+
+/* Rows standardised as the probe does (population std; a constant feature keeps scale 1),
+ * each followed by a 1 for the bias. */
+static void nt_standardise(const float *train, const float *x, int n, double *out)
+{
+    for (int j = 0; j < NT_D; j++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < NT_N; i++)
+            mean += train[i * NT_D + j] / (double)NT_N;
+        for (int i = 0; i < NT_N; i++)
+            var += (train[i * NT_D + j] - mean) * (train[i * NT_D + j] - mean) / NT_N;
+        double sd = sqrt(var) > 1e-9 ? sqrt(var) : 1;
+        for (int i = 0; i < n; i++)
+            out[i * (NT_D + 1) + j] = (x[i * NT_D + j] - mean) / sd;
+    }
+    for (int i = 0; i < n; i++)
+        out[i * (NT_D + 1) + NT_D] = 1;
+}
+
+/* Features that are mostly three latent factors (so nearly collinear: the ill-conditioned case
+ * the preconditioner is for), a badly scaled one and a constant one; labels from the factors. */
+static void nt_data(float *x, int *y, int n, struct byol_rng *r)
+{
+    static double load[3][NT_D];
+    if (load[0][0] == 0)
+        for (int q = 0; q < 3 * NT_D; q++)
+            load[q / NT_D][q % NT_D] = byol_rng_normal(r);
+    for (int i = 0; i < n; i++) {
+        double z[3], best = -INFINITY;
+        for (int q = 0; q < 3; q++)
+            z[q] = byol_rng_normal(r);
+        double score[NT_C] = {z[0], z[1], z[2], -z[0] - z[1] - z[2]};
+        for (int k = 0; k < NT_C; k++)
+            if (score[k] + 0.7 * byol_rng_normal(r) > best)
+                best = score[k], y[i] = k;
+        for (int j = 0; j < NT_D; j++)
+            x[i * NT_D + j] = (float)(load[0][j] * z[0] + load[1][j] * z[1] + load[2][j] * z[2] +
+                                      0.05 * byol_rng_normal(r));
+        x[i * NT_D + 5] *= 1000.0f;
+        x[i * NT_D + 7] = 2.5f;
+    }
+}
+
+/* The probe ends at the minimum Newton's method finds, within float precision (its gradient
+ * is summed in float, which leaves ~1e-5 of noise); at the default tolerance it gets there in
+ * few iterations although the features are nearly collinear. */
+static void test_probe_optimum(void)
+{
+    float *tr = malloc(NT_N * NT_D * sizeof *tr), *te = malloc(NT_M * NT_D * sizeof *te);
+    float *proba = malloc(NT_M * NT_C * sizeof *proba);
+    double *xs = malloc(NT_N * (NT_D + 1) * sizeof *xs),
+           *ts = malloc(NT_M * (NT_D + 1) * sizeof *ts);
+    double theta[NT_P], p[NT_C], maxdiff = 0;
+    int ytr[NT_N], yte[NT_M], pred[NT_M];
+    struct byol_rng r;
+    byol_rng_init(&r, 17, 0);
+    nt_data(tr, ytr, NT_N, &r);
+    nt_data(te, yte, NT_M, &r);
+    nt_standardise(tr, tr, NT_N, xs);
+    nt_standardise(tr, te, NT_M, ts);
+    double best = nt_minimise(xs, ytr, 1e-3, theta);
+    struct byol_probe_options o = {1e-3, 1000, 1e-7};
+    struct byol_probe_info info;
+    BYOL_CHECK_OK(byol_linear_probe(tr, ytr, NT_N, te, NT_M, NT_D, NT_C, &o, pred, proba, &info));
+    for (int i = 0; i < NT_M; i++) {
+        nt_row(ts + i * (NT_D + 1), -1, theta, p);
+        for (int k = 0; k < NT_C; k++)
+            maxdiff = fmax(maxdiff, fabs(p[k] - proba[i * NT_C + k]));
+    }
+    printf("\n  Newton: loss %.10f; probe: %d iterations, loss %+.1e off, max |g| %.1e, "
+           "probabilities within %.1e ",
+           best, info.iterations, info.loss - best, info.grad_max, maxdiff);
+    CU_ASSERT(fabs(info.loss - best) < 1e-7);
+    CU_ASSERT(maxdiff < 1e-3);
+    CU_ASSERT(info.iterations < 200); /* it stops where float precision ends */
+    byol_probe_options_default(&o);
+    o.l2 = 1e-3;
+    BYOL_CHECK_OK(byol_linear_probe(tr, ytr, NT_N, te, NT_M, NT_D, NT_C, &o, pred, NULL, &info));
+    printf("\n  default tolerance: %d iterations, loss %+.1e off, max |g| %.1e ", info.iterations,
+           info.loss - best, info.grad_max);
+    CU_ASSERT(info.grad_max <= o.tolerance);
+    CU_ASSERT(fabs(info.loss - best) < 1e-5);
+    CU_ASSERT(info.iterations <= 60);
+    free(tr), free(te), free(proba), free(xs), free(ts);
 }
 
 static void test_probe_errors(void)
@@ -538,6 +736,213 @@ static void test_evaluator_baseline(void)
     env_close(&e);
 }
 
+/* ---- the raw-pixel baseline's cache ------------------------------------------------------- */
+
+/* Point XDG_CACHE_HOME at a new folder `name` under the scratch one; returns its path. */
+static const char *cache_home(const char *name)
+{
+    static char home[512];
+    snprintf(home, sizeof home, "%s", byol_test_path(dir, name));
+    setenv("XDG_CACHE_HOME", home, 1);
+    return home;
+}
+
+/* The number of entries in home/byol-c; the path of the last one in `entry` (if any). */
+static int cache_entries(const char *home, char *entry, size_t n)
+{
+    char folder[600];
+    snprintf(folder, sizeof folder, "%s/byol-c", home);
+    DIR *d = opendir(folder);
+    int count = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strncmp(e->d_name, "baseline-", 9) == 0) {
+            count++;
+            snprintf(entry, n, "%s/%s", folder, e->d_name);
+        }
+    if (d)
+        closedir(d);
+    return count;
+}
+
+/* byol_evaluator_run with eval group `eval`; what it wrote to stderr into *err (free it). */
+static struct byol_eval_result cache_run(const char *augment, const char *eval, char **err)
+{
+    struct eval_env e;
+    struct byol_eval_result r;
+    memset(&r, 0, sizeof r);
+    const char *log = byol_test_path(dir, "stderr.txt");
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 2);
+    close(fd);
+    byol_status st = env_open(config_text(1, SIDE, augment, eval), &e);
+    if (st == BYOL_OK)
+        st = byol_evaluator_run(e.ev, e.l, &r);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    BYOL_CHECK_OK(st);
+    env_close(&e);
+    size_t n;
+    *err = (char *)byol_test_read_file(byol_test_path(dir, "stderr.txt"), &n);
+    return r;
+}
+
+static void expect_same_baseline(const struct byol_eval_result *a, const struct byol_eval_result *b)
+{
+    CU_ASSERT_DOUBLE_EQUAL(a->baseline_knn_top1, b->baseline_knn_top1, 0);
+    CU_ASSERT_DOUBLE_EQUAL(a->baseline_linear_top1, b->baseline_linear_top1, 0);
+    CU_ASSERT_EQUAL(a->baseline_dim, b->baseline_dim);
+}
+
+/* The second evaluation of the same pixels reads the first one's entry; eval.baseline_cache =
+ * false neither reads nor writes one. */
+static void test_cache_reuse(void)
+{
+    char entry[1024], *err;
+    const char *home = cache_home("cache-reuse");
+    struct byol_eval_result first = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    CU_ASSERT_EQUAL(first.baseline_cached, 0);
+    CU_ASSERT_STRING_EQUAL(err, "");
+    free(err);
+    CU_ASSERT_EQUAL(cache_entries(home, entry, sizeof entry), 1);
+    struct byol_eval_result again = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    CU_ASSERT_EQUAL(again.baseline_cached, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, entry)); /* "raw-pixel baseline from <entry>" */
+    free(err);
+    expect_same_baseline(&first, &again);
+    CU_ASSERT_DOUBLE_EQUAL(again.linear_top1, first.linear_top1, 0);
+
+    home = cache_home("cache-off");
+    struct byol_eval_result off =
+        cache_run(NULL, EVAL_FILES "knn_k = 5; baseline_cache = false;", &err);
+    free(err);
+    CU_ASSERT_EQUAL(off.baseline_cached, 0);
+    expect_same_baseline(&first, &off);
+    CU_ASSERT_EQUAL(cache_entries(home, entry, sizeof entry), 0);
+}
+
+/* Any change to what the baseline measures misses the cache: the classifiers' settings, the
+ * images, the eval transform; the unchanged inputs still find theirs. */
+static void test_cache_invalidated(void)
+{
+    static const char *const changes[][2] = {
+        {NULL, EVAL_FILES "knn_k = 5;"},
+        {NULL, EVAL_FILES "knn_k = 4;"},
+        {NULL, EVAL_FILES "knn_k = 5; knn_temperature = 0.5;"},
+        {NULL, EVAL_FILES "knn_k = 5; probe_l2 = 0.01;"},
+        {NULL, EVAL_FILES "knn_k = 5; probe_iterations = 50;"},
+        {NULL, "train_images = \"train.idx\"; train_labels = \"train-labels.idx\"; "
+               "test_images = \"test2.idx\"; test_labels = \"test-labels.idx\"; knn_k = 5;"},
+        {"augment_fn = ( { op = \"normalize\"; mean = [0.4]; std = [0.25]; } );",
+         EVAL_FILES "knn_k = 5;"},
+    };
+    int n = (int)(sizeof changes / sizeof *changes);
+    char entry[1024], *err;
+    const char *home = cache_home("cache-changes");
+    for (int i = 0; i < n; i++) {
+        struct byol_eval_result r = cache_run(changes[i][0], changes[i][1], &err);
+        free(err);
+        CU_ASSERT_EQUAL(r.baseline_cached, 0);
+        CU_ASSERT_EQUAL(cache_entries(home, entry, sizeof entry), i + 1);
+    }
+    struct byol_eval_result r = cache_run(changes[0][0], changes[0][1], &err);
+    free(err);
+    CU_ASSERT_EQUAL(r.baseline_cached, 1);
+}
+
+/* A damaged entry, or one that is not what its name says, is reported (naming the file),
+ * recomputed and replaced; one that cannot be replaced still gives the right result. */
+static void test_cache_corrupt(void)
+{
+    char entry[1024], other[1024], *err;
+    cache_home("cache-other");
+    struct byol_eval_result r = cache_run(NULL, EVAL_FILES "knn_k = 4;", &err);
+    free(err);
+    cache_entries(byol_test_path(dir, "cache-other"), other, sizeof other);
+    size_t other_n;
+    unsigned char *foreign = byol_test_read_file(other, &other_n);
+
+    const char *home = cache_home("cache-corrupt");
+    struct byol_eval_result good = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    free(err);
+    cache_entries(home, entry, sizeof entry);
+    size_t n;
+    unsigned char *text = byol_test_read_file(entry, &n);
+    char *digit = strstr((char *)text, "\ndim ") + 5; /* "dim 64": one digit changed */
+    static const char *const why[] = {"its checksum does not match its contents",
+                                      "no checksum line", "it holds another key",
+                                      "no checksum line"};
+    for (int v = 0; v < 4; v++) {
+        unsigned char *bad = (unsigned char *)strdup((const char *)text);
+        size_t bad_n = n;
+        if (v == 0)
+            bad[digit - (char *)text] = *digit == '8' ? '9' : '8';
+        if (v == 1)
+            bad_n = n / 2;
+        if (v == 2)
+            free(bad), bad = (unsigned char *)strdup((const char *)foreign), bad_n = other_n;
+        if (v == 3)
+            bad_n = 0;
+        byol_test_write_file(entry, bad, bad_n);
+        free(bad);
+        r = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+        if (!strstr(err, why[v]) || !strstr(err, entry))
+            printf("\n  variant %d: %s", v, err);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, why[v]));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, entry));
+        free(err);
+        CU_ASSERT_EQUAL(r.baseline_cached, 0);
+        expect_same_baseline(&good, &r);
+        r = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err); /* replaced by a good one */
+        free(err);
+        CU_ASSERT_EQUAL(r.baseline_cached, 1);
+        expect_same_baseline(&good, &r);
+    }
+    /* A folder where the entry should be: neither read nor replaced, and no harm done. */
+    CU_ASSERT_EQUAL(remove(entry), 0);
+    CU_ASSERT_EQUAL(mkdir(entry, 0700), 0);
+    r = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ignoring the baseline cache entry"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "eval.baseline_cache: not stored"));
+    free(err);
+    CU_ASSERT_EQUAL(r.baseline_cached, 0);
+    expect_same_baseline(&good, &r);
+    free(text);
+    free(foreign);
+}
+
+/* The cache's folder: $XDG_CACHE_HOME/byol-c, else (unset or relative) $HOME/.cache/byol-c,
+ * made when missing; a place where no folder can be made only costs a warning. */
+static void test_cache_folder(void)
+{
+    char entry[1024], *err, *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    struct byol_eval_result r;
+    const char *home = cache_home("cache-home");
+    setenv("HOME", home, 1);
+    setenv("XDG_CACHE_HOME", "relative/cache", 1);
+    r = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    free(err);
+    CU_ASSERT_EQUAL(cache_entries(byol_test_path(home, ".cache"), entry, sizeof entry), 1);
+    unsetenv("XDG_CACHE_HOME");
+    r = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    free(err);
+    CU_ASSERT_EQUAL(r.baseline_cached, 1);
+    if (old_home)
+        setenv("HOME", old_home, 1);
+    free(old_home);
+
+    byol_test_write_file(byol_test_path(dir, "not-a-folder"), "x", 1);
+    setenv("XDG_CACHE_HOME", byol_test_path(dir, "not-a-folder"), 1);
+    r = cache_run(NULL, EVAL_FILES "knn_k = 5;", &err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "eval.baseline_cache: no cache: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot create "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not-a-folder is not a folder"));
+    free(err);
+    CU_ASSERT_EQUAL(r.baseline_cached, 0);
+    CU_ASSERT(r.baseline_dim == SIDE * SIDE && !isnan(r.baseline_knn_top1));
+}
+
 /* The default transform normalises like augment_fn: the features equal those of images
  * normalised by hand. */
 static void test_embed_matches_manual(void)
@@ -734,10 +1139,13 @@ int main(int argc, char **argv)
     write_idx_images(byol_test_path(dir, "train.idx"), N_TRAIN, 0);
     write_idx_labels(byol_test_path(dir, "train-labels.idx"), N_TRAIN);
     write_idx_images(byol_test_path(dir, "test.idx"), N_TEST, 100);
+    write_idx_images(byol_test_path(dir, "test2.idx"), N_TEST, 200);
     write_idx_labels(byol_test_path(dir, "test-labels.idx"), N_TEST);
     write_idx_labels(byol_test_path(dir, "short-labels.idx"), 10);
     write_npy_images("sq.npy", 8, 8);
     write_npy_images("wide.npy", 8, 10);
+    /* The baseline cache goes to the scratch folder, never to the user's ~/.cache. */
+    setenv("XDG_CACHE_HOME", byol_test_path(dir, "cache"), 1);
     reg = byol_test_registry();
     be = byol_test_backend(reg, "blas", 2);
     static const struct byol_test_case cases[] = {
@@ -747,10 +1155,15 @@ int main(int argc, char **argv)
         {"kNN errors", test_knn_errors, 0},
         {"linear probe against scikit-learn", test_probe_reference, 0},
         {"linear probe on a separable problem", test_probe_separable, 0},
+        {"linear probe reaches Newton's optimum", test_probe_optimum, 0},
         {"linear probe errors", test_probe_errors, 0},
         {".npy writer round trip", test_npy_roundtrip, 0},
         {"evaluator: kNN and probe", test_evaluator_run, 0},
         {"evaluator: the raw-pixel baseline", test_evaluator_baseline, 0},
+        {"baseline cache: reused, or off", test_cache_reuse, 0},
+        {"baseline cache: missed when an input changes", test_cache_invalidated, 0},
+        {"baseline cache: damaged entries recomputed", test_cache_corrupt, 0},
+        {"baseline cache: its folder", test_cache_folder, 0},
         {"embedding equals hand-made normalisation", test_embed_matches_manual, 0},
         {"the default eval transform", test_transform_default, 0},
         {"evaluator errors", test_evaluator_errors, 0},

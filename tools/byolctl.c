@@ -385,9 +385,9 @@ static void ctl_print_eval(const struct byol_train_eval_report *e, void *user)
            e->knn_k, 100 * e->knn_top1, 100 * e->linear_top1, e->n_train, e->n_test, e->dim,
            e->seconds);
     if (r && r->baseline_dim > 0) /* eval.baseline */
-        printf("raw pixels (%d-d):  kNN top-1: %.2f%%  linear probe top-1: %.2f%%  (%.1f s)\n",
+        printf("raw pixels (%d-d):  kNN top-1: %.2f%%  linear probe top-1: %.2f%%  (%s%.1f s)\n",
                r->baseline_dim, 100 * r->baseline_knn_top1, 100 * r->baseline_linear_top1,
-               r->baseline_seconds);
+               r->baseline_cached ? "cached, " : "", r->baseline_seconds);
     if (r)
         printf("time: features %.1f s, kNN %.1f s, linear probe %.1f s (%d L-BFGS iterations)\n",
                r->embed_seconds, r->knn_seconds, r->probe_seconds, r->probe_iterations);

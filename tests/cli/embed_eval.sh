@@ -7,6 +7,7 @@ set -euo pipefail
 byolctl=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export XDG_CACHE_HOME="$tmp/cache" # the baseline's cache starts empty
 
 # n images of 8x8: class i % 3 is horizontal stripes, vertical stripes or a checkerboard.
 write_images() { # file n
@@ -83,9 +84,13 @@ echo "$out" | head -n 1 | grep -Eq '^kNN \(k=5\) top-1: [0-9]+\.[0-9]{2}%  linea
   { echo "FAIL: eval's result line"; exit 1; }
 # Then the raw-pixel baseline (eval.baseline, on by default): the same kNN and probe on the
 # 8x8 transformed images, whatever the encoder's weights; eval.baseline=false leaves it out.
-pixels='^raw pixels \(64-d\):  kNN top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \([0-9.]+ s\)$'
+pixels='^raw pixels \(64-d\):  kNN top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \((cached, )?[0-9.]+ s\)$'
 echo "$out" | sed -n 2p | grep -Eq "$pixels" || { echo "FAIL: eval's raw-pixel line"; exit 1; }
+# The second evaluation of the same pixels reads the first one's cache entry.
 out2=$("$byolctl" eval "$tmp/eval.cfg" --checkpoint none)
+echo "$out2" | sed -n 2p | grep -q '(cached, [0-9.]* s)$' || { echo "FAIL: no cached baseline: $out2"; exit 1; }
+out2=$("$byolctl" eval "$tmp/eval.cfg" --checkpoint none --set eval.baseline_cache=false)
+echo "$out2" | sed -n 2p | grep -Eq "${pixels/(cached, )?/}" || { echo "FAIL: eval.baseline_cache=false: $out2"; exit 1; }
 [ "$(echo "$out" | sed -n 2p | sed 's/  (.*//')" = "$(echo "$out2" | sed -n 2p | sed 's/  (.*//')" ] ||
   { echo "FAIL: the raw-pixel baseline depends on the weights: $out2"; exit 1; }
 out=$("$byolctl" eval "$tmp/eval.cfg" --set eval.baseline=false)

@@ -6,6 +6,7 @@ byolctl=$1
 cfg=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export XDG_CACHE_HOME="$tmp/cache" # the baseline's cache starts empty
 
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "SKIP: dataset-fashion-mnist is not installed (scripts/deps.sh installs it)"; exit 0
