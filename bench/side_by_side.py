@@ -70,9 +70,8 @@ Each round runs both sides once (the order alternates between rounds) and prints
 the end prints one markdown table per ISA level (medians over the rounds) and the load average
 before and after. byolctl bench's GFLOP/s counts what byol-c's networks count (online forward +
 2x backward and the target's forward, up to the hidden layer); the script computes the same
-count for the twin and warns when the two differ. (With use_momentum = false byol-c runs the
-online network a second time for the target but leaves that forward out of its count, so its
-GFLOP/s, and the % of peak, understate SimSiam's work by that forward.)
+count for the twin and warns when the two differ. With use_momentum = false (SimSiam) the
+target's forward is the online encoder and projector run again, counted as such on both sides.
 """
 import argparse
 import copy
@@ -363,8 +362,8 @@ def encoder_children(enc, size):
 def counted_gflop(spec):
     """byolctl bench's count of one step for this network: 2 FLOP per multiply-add of the
     online forward x 3 (forward, backward) and of the target's forward, both views, the encoder
-    up to the hidden layer. Also the work actually done (SimSiam's second online forward is not
-    in byol-c's count), and the hidden layer's width. None when the hidden layer is nested."""
+    up to the hidden layer (SimSiam: the online encoder and projector run again), and the hidden
+    layer's width. None when the hidden layer is nested."""
     kids = encoder_children(spec["encoder"], spec["image_size"])
     hid = spec["hidden_layer"]
     names = [k[0] for k in kids]
@@ -383,9 +382,8 @@ def counted_gflop(spec):
     predictor = ps * hs + hs * ps
     images = 2 * spec["batch"]
     online, target = encoder + projector + predictor, encoder + projector
-    counted = 2.0 * images * (3 * online + (target if spec["use_momentum"] else 0)) * 1e-9
-    done = 2.0 * images * (3 * online + target) * 1e-9
-    return {"counted": counted, "done": done, "hidden_dim": dim}
+    counted = 2.0 * images * (3 * online + target) * 1e-9
+    return {"counted": counted, "hidden_dim": dim}
 
 
 def describe(spec):
@@ -747,10 +745,10 @@ def auto_counts(a, est):
     steps, warmup = a.steps, a.warmup
     if steps is None:
         steps = 10
-        if est and est["done"] < 1.0:  # a near-empty step (fmnist-pixels): milliseconds
+        if est and est["counted"] < 1.0:  # a near-empty step (fmnist-pixels): milliseconds
             steps = 100
         elif est:
-            steps = max(2, min(10, int(STEP_BUDGET_S * ASSUMED_GFLOPS / est["done"])))
+            steps = max(2, min(10, int(STEP_BUDGET_S * ASSUMED_GFLOPS / est["counted"])))
     if warmup is None:
         warmup = 3 if steps >= 10 else max(1, steps // 3)
     return steps, warmup
@@ -943,12 +941,8 @@ def bench_all(a, benches, skipped, levels, model, tmp):
         steps, warmup = auto_counts(a, est)
         print("\n== %s%s: %s" % (b["name"], " (also %s)" % ", ".join(b["also"]) if b["also"]
                                  else "", describe(spec)))
-        extra = ""
-        if est and est["done"] > est["counted"]:
-            extra = " (%.2f done: byol-c leaves SimSiam's second forward out)" % est["done"]
-        print("   backend %s, %d warm-up + %d timed steps; twin's counted work %s GFLOP/step%s"
-              % (spec["backend"], warmup, steps, fmt(est["counted"] if est else None, "%.2f"),
-                 extra))
+        print("   backend %s, %d warm-up + %d timed steps; twin's counted work %s GFLOP/step"
+              % (spec["backend"], warmup, steps, fmt(est["counted"] if est else None, "%.2f")))
         worker = [a.python, os.path.abspath(__file__), "--torch-worker", "--spec",
                   json.dumps(spec), "--threads", str(a.threads), "--steps", str(steps),
                   "--warmup", str(warmup)] + (["--bf16"] if a.bf16 else [])

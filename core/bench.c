@@ -12,6 +12,7 @@
 #include "byol/learner.h"
 #include "byol/net.h"
 #include "byol/rng.h"
+#include "learner_internal.h"
 
 #define BENCH_STREAM 0x42454e4348ull /* "BENCH" */
 
@@ -80,13 +81,16 @@ static void bench_free(struct bench_run *b)
     free(b->times);
 }
 
-/* FLOP of one step: 3 forwards' worth on the online network, one on the target. */
+/* FLOP of one step: 3 forwards' worth on the online network (forward, backward data and
+ * weights), one forward on the target: the EMA network, or in SimSiam mode the online encoder
+ * and projector run again. */
 static byol_status step_gflop(struct byol_learner *l, double *gflop)
 {
     double online = 0, target = 0;
     byol_status st = byol_net_forward_macs(byol_learner_online(l), NULL, &online);
-    if (st == BYOL_OK && byol_learner_target(l))
-        st = byol_net_forward_macs(byol_learner_target(l), NULL, &target);
+    if (st == BYOL_OK)
+        st = l->target ? byol_net_forward_macs(l->target, NULL, &target)
+                       : byol_net_forward_macs(l->online, l->projection, &target);
     *gflop = 2.0 * (3.0 * online + target) * 1e-9;
     return st;
 }
