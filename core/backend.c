@@ -270,22 +270,38 @@ byol_status byol_op_desc_infer(struct byol_op_desc *desc)
             return byol_error(BYOL_ERR_INVALID, fn ": NULL backend");                              \
     } while (0)
 
+/* tensor_alloc and grad_alloc: `alloc` is the slot to call, `what` its name. */
+static byol_status alloc_with(struct byol_backend *be, struct byol_tensor *t,
+                              struct byol_shape shape, const void *producer,
+                              byol_status (*alloc)(void *, struct byol_tensor *, const void *),
+                              const char *what)
+{
+    if (!t)
+        return be_error(be, BYOL_ERR_INVALID, "%s: NULL tensor", what);
+    *t = (struct byol_tensor){.shape = shape};
+    if (!shape_ok(shape))
+        return be_error(be, BYOL_ERR_SHAPE, "%s: shape (%d,%d,%d,%d) has a dimension < 1", what,
+                        shape.n, shape.c, shape.h, shape.w);
+    byol_status st = alloc(be->ctx, t, producer);
+    if (st != BYOL_OK)
+        *t = (struct byol_tensor){.shape = shape};
+    return st;
+}
+
 byol_status byol_backend_tensor_alloc(struct byol_backend *be, struct byol_tensor *t,
                                       struct byol_shape shape, const void *producer)
 {
     CHECK_BE(be, "byol_backend_tensor_alloc");
-    if (!t)
-        return be_error(be, BYOL_ERR_INVALID, "tensor_alloc: NULL tensor");
-    *t = (struct byol_tensor){.shape = shape};
-    if (!shape_ok(shape))
-        return be_error(be, BYOL_ERR_SHAPE,
-                        "tensor_alloc: shape (%d,%d,%d,%d) has a dimension "
-                        "< 1",
-                        shape.n, shape.c, shape.h, shape.w);
-    byol_status st = be->ops.tensor_alloc(be->ctx, t, producer);
-    if (st != BYOL_OK)
-        *t = (struct byol_tensor){.shape = shape};
-    return st;
+    return alloc_with(be, t, shape, producer, be->ops.tensor_alloc, "tensor_alloc");
+}
+
+byol_status byol_backend_grad_alloc(struct byol_backend *be, struct byol_tensor *t,
+                                    struct byol_shape shape, const void *producer)
+{
+    CHECK_BE(be, "byol_backend_grad_alloc");
+    if (!be->ops.grad_alloc)
+        return alloc_with(be, t, shape, producer, be->ops.tensor_alloc, "tensor_alloc");
+    return alloc_with(be, t, shape, producer, be->ops.grad_alloc, "grad_alloc");
 }
 
 void byol_backend_tensor_free(struct byol_backend *be, struct byol_tensor *t)

@@ -22,6 +22,8 @@ struct net_layer {
     int requires_grad; /* input layers: backward computes the gradient of the input */
     int fused;         /* a relu computed by the batch norm it reads (shares its y and dy) */
     int fused_relu;    /* a batch norm with a fused relu: that relu's index, else 0 */
+    int overwritten;   /* a later layer writes its output over this one's (in place), which
+                          only the layer's own reader saw: that later layer's index, else 0 */
     struct byol_op_desc desc; /* in[] and out filled at build; out = shape for inputs */
     int n_in;
     int in[2]; /* indices of the input layers */
@@ -193,7 +195,7 @@ static void release_built(struct byol_net *net)
         memset(&L->dy, 0, sizeof L->dy);
         if (L->fused_relu)
             L->desc.u.bn.fuse_relu = 0;
-        L->fused = L->fused_relu = 0;
+        L->fused = L->fused_relu = L->overwritten = 0;
         if (L->plan)
             byol_backend_plan_destroy(net->be, L->plan);
         free(L->saved);
@@ -759,13 +761,15 @@ static long last_reader(const struct byol_net *net, size_t i)
     return last;
 }
 
-/* Give layer L a tensor for `t` (its y or dy): a free pool tensor of the same shape and layout
- * if `share`, else a new one that it owns (and that joins the pool when `share`). */
+/* Give layer L a tensor for `t` (its y, or its gradient dy when `grad`): a free pool tensor of
+ * the same shape and layout if `share`, else a new one that it owns (and that joins the pool
+ * when `share`). */
 static byol_status pool_take(struct byol_net *net, struct net_pool *pool, struct net_layer *L,
-                             struct byol_tensor *t, int *owns, int share)
+                             struct byol_tensor *t, int *owns, int share, int grad)
 {
     struct byol_tensor fresh = {0};
-    byol_status st = byol_backend_tensor_alloc(net->be, &fresh, L->desc.out, L->plan);
+    byol_status st = grad ? byol_backend_grad_alloc(net->be, &fresh, L->desc.out, L->plan)
+                          : byol_backend_tensor_alloc(net->be, &fresh, L->desc.out, L->plan);
     if (st != BYOL_OK)
         return byol_error(st, "net: layer '%s' tensor: %s", L->name, byol_last_error());
     for (size_t k = 0; share && k < pool->n; k++) {
@@ -793,9 +797,56 @@ static void pool_give(struct net_pool *pool, const struct byol_tensor *t)
             pool->e[k].busy = 0;
 }
 
+/* 1 when no backward reads layer I's own output: a convolution, a linear layer, an add, or a
+ * batch norm without a fused relu read their inputs (or nothing). A relu (its sign), a pooling
+ * layer and a softmax may read theirs. */
+static int backward_ignores_output(const struct net_layer *I)
+{
+    switch (I->desc.kind) {
+    case BYOL_OP_CONV2D:
+    case BYOL_OP_LINEAR:
+    case BYOL_OP_ADD: return 1;
+    case BYOL_OP_BATCHNORM: return !I->fused_relu;
+    default: return 0;
+    }
+}
+
+/* In a training network that keeps only what backward needs (BYOL_NET_SHARE_GRADS), an add or
+ * a relu writes its output over its input's, as PyTorch's `out += identity; relu(out,
+ * inplace=True)` does: the add's backward reads nothing and the relu's reads only the output
+ * (whose sign is its input's), so the input's values are needed by no one once they are read.
+ * That holds when the input is this layer's only reader's, is no network input, and its own
+ * backward does not read its output. Returns the input index k whose storage L takes (an add
+ * takes x[0], so its inputs are swapped when only x[1] qualifies: addition commutes exactly),
+ * or -1. The tensor must have the layout L's plan would give its own output. */
+static int inplace_input(struct byol_net *net, struct net_layer *L)
+{
+    if (net->memory != BYOL_NET_SHARE_GRADS || L->fused ||
+        (L->desc.kind != BYOL_OP_ADD && L->desc.kind != BYOL_OP_RELU))
+        return -1;
+    for (int k = 0; k < L->n_in; k++) {
+        struct net_layer *I = net->layers[L->in[k]];
+        if (I->is_input || I->overwritten || !I->y.data || !backward_ignores_output(I) ||
+            reader_count(net, (size_t)L->in[k]) != 1 || (k == 1 && L->in[0] == L->in[1]))
+            continue;
+        struct byol_tensor own = {0};
+        if (byol_backend_tensor_alloc(net->be, &own, L->desc.out, L->plan) != BYOL_OK) {
+            byol_clear_error();
+            return -1;
+        }
+        int same = own.layout == I->y.layout && own.bytes == I->y.bytes &&
+                   byol_shape_eq(own.shape, I->y.shape);
+        byol_backend_tensor_free(net->be, &own);
+        if (same)
+            return k;
+    }
+    return -1;
+}
+
 /* Outputs. A forward-only network lets a layer reuse the output storage of layers whose last
  * reader came before it (never an input's, which set_input fills once for many forwards, nor a
- * layer's nobody reads: those are the results). */
+ * layer's nobody reads: those are the results); a training network that shares gradients
+ * runs adds and relus in place where it can (inplace_input). */
 static byol_status alloc_outputs(struct byol_net *net)
 {
     int share = net->memory == BYOL_NET_FORWARD_ONLY;
@@ -815,7 +866,19 @@ static byol_status alloc_outputs(struct byol_net *net)
             last[L->in[0]] = -1;
             continue;
         }
-        st = pool_take(net, &pool, L, &L->y, &L->has_y, share && last[i] >= 0);
+        int k = L->is_input ? -1 : inplace_input(net, L);
+        if (k >= 0) {
+            if (k == 1) { /* x[0] is the one overwritten: swap the add's inputs */
+                int t = L->in[0];
+                L->in[0] = L->in[1];
+                L->in[1] = t;
+            }
+            struct net_layer *I = net->layers[L->in[0]];
+            L->y = I->y; /* not owned: has_y stays 0 */
+            I->overwritten = (int)i;
+            continue;
+        }
+        st = pool_take(net, &pool, L, &L->y, &L->has_y, share && last[i] >= 0, 0);
     }
     free(pool.e);
     free(last);
@@ -840,7 +903,7 @@ static byol_status alloc_grads(struct byol_net *net)
             if (L->fused || (first >= 0 ? (size_t)first : via) != t || L->dy.data ||
                 (L->is_input && !L->requires_grad))
                 continue;
-            st = pool_take(net, &pool, L, &L->dy, &L->has_dy, share && !L->is_input);
+            st = pool_take(net, &pool, L, &L->dy, &L->has_dy, share && !L->is_input, 1);
             if (L->fused_relu)
                 net->layers[L->fused_relu]->dy = L->dy;
         }
@@ -1242,6 +1305,11 @@ byol_status byol_net_read_output(struct byol_net *net, const char *name, float *
         return st;
     if (!dst)
         return byol_error(BYOL_ERR_INVALID, "net: read_output '%s' into NULL", name);
+    if (L->overwritten)
+        return byol_error(BYOL_ERR_INVALID,
+                          "net: read_output '%s': '%s' writes its output over it in place (a "
+                          "training network keeps only what its backward needs)",
+                          name, net->layers[L->overwritten]->name);
     return byol_backend_tensor_read(net->be, &L->y, dst);
 }
 

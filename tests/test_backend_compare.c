@@ -23,6 +23,9 @@
 #define NMSE_MAX_BF16 1e-4
 
 static double nmse_max = NMSE_MAX;
+/* The onednn backend stores spatial activations in bf16: the cases' x values are made bf16
+ * first, so that both backends see the same inputs (a max pool's winner, a relu's sign). */
+static int inputs_bf16;
 
 static struct byol_registry *reg;
 static struct byol_backend *be_ref, *be_dnn;
@@ -70,6 +73,17 @@ static void param_counts(struct inputs *in)
     }
 }
 
+/* Round to the nearest bfloat16, ties to even. */
+static void round_bf16(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &p[i], sizeof u);
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        memcpy(&p[i], &u, sizeof u);
+    }
+}
+
 static void make_inputs(struct inputs *in, uint64_t seed)
 {
     BYOL_CHECK_OK(byol_op_desc_infer(&in->desc));
@@ -78,6 +92,10 @@ static void make_inputs(struct inputs *in, uint64_t seed)
     in->ny = byol_shape_numel(in->desc.out);
     in->x[0] = randn(in->nx, seed, 1.0f, 0.3f); /* a mean, as batch norm inputs have */
     in->x[1] = randn(in->nx, seed + 1, 1.0f, 0.0f);
+    if (inputs_bf16) {
+        round_bf16(in->x[0], in->nx);
+        round_bf16(in->x[1], in->nx);
+    }
     in->dy = randn(in->ny, seed + 2, 1.0f, 0.0f);
     in->pre = randn(in->nx, seed + 3, 1.0f, 0.0f);
     in->weight = in->nw ? randn(in->nw, seed + 4, 0.1f, in->nc ? 1.0f : 0.0f) : NULL;
@@ -126,11 +144,11 @@ static void alloc_tensors(struct byol_backend *be, const struct inputs *in, void
     for (int i = 0; i < inputs; i++) {
         BYOL_CHECK_OK(byol_backend_tensor_alloc(be, &t->x[i], in->desc.in[i], producer));
         BYOL_CHECK_OK(byol_backend_tensor_write(be, &t->x[i], in->x[i]));
-        BYOL_CHECK_OK(byol_backend_tensor_alloc(be, &t->dx[i], in->desc.in[i], producer));
+        BYOL_CHECK_OK(byol_backend_grad_alloc(be, &t->dx[i], in->desc.in[i], producer));
     }
     BYOL_CHECK_OK(byol_backend_tensor_alloc(be, &t->y, in->desc.out, plan));
     blocked_seen += be == be_dnn && t->y.layout != NULL;
-    BYOL_CHECK_OK(byol_backend_tensor_alloc(be, &t->dy, in->desc.out, in->plain ? NULL : plan));
+    BYOL_CHECK_OK(byol_backend_grad_alloc(be, &t->dy, in->desc.out, in->plain ? NULL : plan));
     BYOL_CHECK_OK(byol_backend_tensor_write(be, &t->dy, in->dy));
 }
 
@@ -411,9 +429,49 @@ static void test_bench(void)
     }
 }
 
+/* bf16 storage (plugins/backend-onednn/storage.c): a conv's spatial output is stored in two
+ * bytes per value, its gradient in four, and what is written reads back rounded to nearest
+ * even, as oneDNN's own reorders round. */
+static void check_bf16_storage(struct byol_backend *be)
+{
+    struct byol_op_desc d = conv((struct byol_shape){2, 16, 4, 4}, 16, 3, 1, 1, 0);
+    void *plan = NULL;
+    size_t saved = 0;
+    BYOL_CHECK_OK(byol_op_desc_infer(&d));
+    BYOL_CHECK_OK(byol_backend_plan_create(be, &d, &plan, &saved));
+    struct byol_tensor y, dy;
+    size_t n = byol_shape_numel(d.out);
+    BYOL_CHECK_OK(byol_backend_tensor_alloc(be, &y, d.out, plan));
+    BYOL_CHECK_OK(byol_backend_grad_alloc(be, &dy, d.out, plan));
+    CU_ASSERT_EQUAL(y.bytes, n * 2);
+    CU_ASSERT_EQUAL(dy.bytes, n * 4);
+    float *v = malloc(n * sizeof *v), *back = malloc(n * sizeof *back);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    /* 1 + k/512: halfway cases between bf16 neighbours (odd k) go to the even one. */
+    for (size_t i = 0; i < n; i++)
+        v[i] = (i % 2 ? -1.0f : 1.0f) * (1.0f + (float)(i % 8) / 512.0f) * (float)(1 + i / 8);
+    BYOL_CHECK_OK(byol_backend_tensor_write(be, &y, v));
+    BYOL_CHECK_OK(byol_backend_tensor_read(be, &y, back));
+    int exact = 1;
+    float *want = malloc(n * sizeof *want);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    memcpy(want, v, n * sizeof *want);
+    round_bf16(want, n);
+    for (size_t i = 0; i < n; i++)
+        exact &= back[i] == want[i];
+    free(want);
+    CU_ASSERT(exact);
+    free(v);
+    free(back);
+    byol_backend_tensor_free(be, &y);
+    byol_backend_tensor_free(be, &dy);
+    byol_backend_plan_destroy(be, plan);
+}
+
 /* The ResNet convolutions again with backend.precision = "bf16" (skipped on CPUs without
  * AVX512-BF16, where creating the backend fails). */
-static void test_conv_bf16(void)
+static void test_conv_bf16(void) /* and every other op */
 {
     struct byol_config *cfg = NULL;
     struct byol_backend *bf16 = NULL, *keep = be_dnn;
@@ -439,6 +497,13 @@ static void test_conv_bf16(void)
     run_case("bf16 conv 64->64 3x3/1 at 2x2", conv((struct byol_shape){4, 64, 2, 2}, 64, 3, 1, 1, 0),
              1);
     run_case("bf16 conv 1->32 3x3/1", conv((struct byol_shape){4, 1, 28, 28}, 32, 3, 1, 1, 0), 1);
+    /* Every other op, with its spatial inputs and outputs stored in bf16. */
+    check_bf16_storage(bf16);
+    inputs_bf16 = 1;
+    test_batchnorm();
+    test_pool_and_eltwise();
+    test_linear_softmax();
+    inputs_bf16 = 0;
     nmse_max = NMSE_MAX;
     be_dnn = keep;
     byol_backend_free(bf16);
@@ -454,7 +519,7 @@ int main(int argc, char **argv)
     be_dnn = byol_test_backend(reg, "onednn", 2);
     static const struct byol_test_case cases[] = {
         {"conv2d, ResNet shapes", test_conv, 0},
-        {"conv2d in bf16", test_conv_bf16, 0},
+        {"every op in bf16", test_conv_bf16, 0},
         {"batch norm 2d and 1d", test_batchnorm, 0},
         {"pools, relu, add, flatten", test_pool_and_eltwise, 0},
         {"linear and grouped softmax", test_linear_softmax, 0},

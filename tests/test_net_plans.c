@@ -135,6 +135,22 @@ static void test_shared_grads(void)
     compare_plan(BYOL_NET_SHARE_GRADS, 0, 1);
     compare_plan(BYOL_NET_SHARE_GRADS, 1, 1);
     compare_plan(BYOL_NET_SHARE_GRADS, 1, 0);
+    /* b.add runs in place over b.bn2 (read by nothing else) and b.relu2 over b.add; relu, read
+     * by b.conv1 and b.add, keeps its own. What was overwritten cannot be read back. */
+    struct byol_net *net = plan_net(BYOL_NET_SHARE_GRADS, 1, 1);
+    struct step_out o;
+    run_steps(net, 1, 1, &o);
+    float *r = malloc(PN * 16 * PHW * PHW * sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(byol_net_read_output(net, "b.bn2", r), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("'b.add' writes its output over it in place");
+    CU_ASSERT_EQUAL(byol_net_read_output(net, "b.add", r), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("'b.relu2'");
+    BYOL_CHECK_OK(byol_net_read_output(net, "b.relu2", r));
+    BYOL_CHECK_OK(byol_net_read_output(net, "relu", r));
+    free(r);
+    free(o.grads);
+    byol_net_free(net);
 }
 
 static void test_forward_only(void)

@@ -183,6 +183,12 @@ struct byol_backend_ops {
      * implementation says so with an implementation name starting "ref". Without the slot the
      * host writes the backend's name. */
     void (*plan_describe)(void *ctx, const void *plan, char *buf, size_t size);
+
+    /* (optional) Allocate a gradient (the dy of the plan `producer`'s output, or an input's dx),
+     * as tensor_alloc does an activation. A backend that stores activations in a narrower type
+     * (bfloat16) keeps their gradients in float32 here. Without the slot the host calls
+     * tensor_alloc. */
+    byol_status (*grad_alloc)(void *ctx, struct byol_tensor *t, const void *producer);
 };
 
 /* Plans honour bn.fuse_relu. */
@@ -216,6 +222,9 @@ BYOL_API byol_status byol_op_desc_infer(struct byol_op_desc *desc);
  * slots; messages name the backend. */
 BYOL_API byol_status byol_backend_tensor_alloc(struct byol_backend *be, struct byol_tensor *t,
                                                struct byol_shape shape, const void *producer);
+/* A gradient tensor (the grad_alloc slot, else tensor_alloc). */
+BYOL_API byol_status byol_backend_grad_alloc(struct byol_backend *be, struct byol_tensor *t,
+                                             struct byol_shape shape, const void *producer);
 BYOL_API void byol_backend_tensor_free(struct byol_backend *be, struct byol_tensor *t);
 BYOL_API byol_status byol_backend_tensor_write(struct byol_backend *be, struct byol_tensor *t,
                                                const float *src);

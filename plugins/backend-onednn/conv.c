@@ -339,6 +339,29 @@ static byol_status conv_in(struct od_ctx *ctx, struct od_plan *p, int needed, in
     return st;
 }
 
+/* x as primitive k (P_FWD or P_BWD_W) is to read it. A bf16 tensor (storage.c) is bound as it
+ * is when the primitive reads bf16 in the plan's layout (*direct: no reorder follows);
+ * otherwise x is float32 in the plan's layout, for conv_in's reorder or the tap path. */
+static const void *conv_x(struct od_ctx *ctx, const struct od_plan *p, const struct byol_tensor *t,
+                          int k, int *direct)
+{
+    *direct = 0;
+    if (!od_tensor_bf16(t))
+        return od_input(ctx, t, p->in_block, OD_SLOT_IN0);
+    int same = od_same_layout(od_tensor_block(t), p->in_block, t->shape);
+    if (same && p->bf16 && p->conv.variant[k] == CV_PLAN && !(k == P_BWD_W && p->conv.taps_bww)) {
+        *direct = 1;
+        return t->data;
+    }
+    float *buf = od_slot(ctx, OD_SLOT_SX0);
+    od_bf16_unpack(buf, (const uint16_t *)t->data, byol_shape_numel(t->shape), ctx->threads);
+    if (same)
+        return buf;
+    float *to = od_slot(ctx, OD_SLOT_IN0);
+    od_convert(to, p->in_block, buf, od_tensor_block(t), t->shape, 1.0f, 0, ctx->threads);
+    return to;
+}
+
 byol_status od_conv_forward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a)
 {
     int has_bias = p->desc.u.conv.has_bias;
@@ -346,8 +369,9 @@ byol_status od_conv_forward(struct od_ctx *ctx, struct od_plan *p, const struct 
     byol_status st = reorder(ctx, p, P_R_WFWD, M_WUSER, a->weight, M_WFWD, w);
     if (st != BYOL_OK)
         return st;
-    const void *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
-    st = conv_in(ctx, p, p->conv.x_fwd, P_R_XFWD, M_SRC, M_XFWD, OD_SLOT_XV, &x);
+    int direct;
+    const void *x = conv_x(ctx, p, a->x[0], P_FWD, &direct);
+    st = conv_in(ctx, p, p->conv.x_fwd && !direct, P_R_XFWD, M_SRC, M_XFWD, OD_SLOT_XV, &x);
     if (st != BYOL_OK)
         return st;
     float *y = p->conv.y_fwd ? od_slot(ctx, OD_SLOT_YV) : a->y->data;
@@ -401,11 +425,12 @@ static byol_status conv_backward_weights(struct od_ctx *ctx, struct od_plan *p,
                                          const void *dyd, float *dbias)
 {
     const struct od_conv *c = &p->conv;
-    const void *x = od_input(ctx, a->x[0], p->in_block, OD_SLOT_IN0);
+    int direct;
+    const void *x = conv_x(ctx, p, a->x[0], P_BWD_W, &direct);
     if (c->taps_bww) /* float32, and no bias on this path */
         return a->dweight ? od_conv_taps_backward_weights(ctx, p, x, dy, a->dweight) : BYOL_OK;
     /* The forward's copy of x is gone: other layers have used the slot since. */
-    byol_status st = conv_in(ctx, p, c->x_bwd_w, P_R_XBW, M_SRC, M_XBW, OD_SLOT_XV, &x);
+    byol_status st = conv_in(ctx, p, c->x_bwd_w && !direct, P_R_XBW, M_SRC, M_XBW, OD_SLOT_XV, &x);
     const void *dyw = c->dy_bwd_w_shared ? dyd : dy;
     if (st == BYOL_OK && !c->dy_bwd_w_shared)
         st = conv_in(ctx, p, c->dy_bwd_w, P_R_DYBW, M_DST, M_DYBW, OD_SLOT_DYWV, &dyw);

@@ -77,6 +77,34 @@ void od_convert(float *dst, int bd, const float *src, int bs, struct byol_shape 
     }
 }
 
+void od_bf16_from_plain(uint16_t *dst, int block, const float *src, struct byol_shape s,
+                        int threads)
+{
+    size_t hw = (size_t)s.h * (size_t)s.w;
+    int planes = s.n * s.c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        uint16_t *d = dst + offset(block, s.c, hw, p / s.c, p % s.c, 0);
+        const float *x = src + (size_t)p * hw;
+        for (size_t i = 0; i < hw; i++)
+            d[i * (size_t)block] = od_to_bf16(x[i]);
+    }
+}
+
+void od_bf16_to_plain(float *dst, const uint16_t *src, int block, struct byol_shape s,
+                      int threads)
+{
+    size_t hw = (size_t)s.h * (size_t)s.w;
+    int planes = s.n * s.c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        const uint16_t *x = src + offset(block, s.c, hw, p / s.c, p % s.c, 0);
+        float *d = dst + (size_t)p * hw;
+        for (size_t i = 0; i < hw; i++)
+            d[i] = od_from_bf16(x[i * (size_t)block]);
+    }
+}
+
 /* ---- the arena -------------------------------------------------------------------------- */
 
 float *od_slot(const struct od_ctx *ctx, enum od_slot slot)

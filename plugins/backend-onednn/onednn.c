@@ -134,29 +134,40 @@ static byol_status od_set_threads(void *vctx, int threads)
 
 /* ---- tensors -------------------------------------------------------------------------- */
 
-/* The blocked layouts a tensor can point at; plain NCHW is layout NULL. */
-static struct od_layout layout_b8 = {8}, layout_b16 = {16};
-
-static byol_status od_tensor_alloc(void *vctx, struct byol_tensor *t, const void *producer)
+/* A tensor in the producer's output layout (if it fits the shape; inputs from outside are
+ * plain), in bfloat16 when `bf16`. */
+static byol_status alloc_tensor(struct od_ctx *ctx, struct byol_tensor *t, const void *producer,
+                                int bf16)
 {
-    struct od_ctx *ctx = vctx;
     struct byol_shape s = t->shape;
     if (s.n < 1 || s.c < 1 || s.h < 1 || s.w < 1)
         return od_fail(ctx, BYOL_ERR_SHAPE, "cannot allocate a tensor of shape (%d,%d,%d,%d)",
                        s.n, s.c, s.h, s.w);
-    /* The producer's output layout, if it fits this shape; inputs from outside are plain. */
     int block = producer ? ((const struct od_plan *)producer)->out_block : 1;
     if (s.c % block != 0)
         block = 1;
-    size_t bytes = byol_shape_numel(s) * sizeof(float);
+    size_t bytes = byol_shape_numel(s) * (bf16 ? sizeof(uint16_t) : sizeof(float));
     t->data = ctx->host->alloc(bytes);
     if (!t->data)
         return od_fail(ctx, BYOL_ERR_NOMEM,
                        "cannot allocate %zu bytes for a (%d,%d,%d,%d) tensor", bytes, s.n, s.c,
                        s.h, s.w);
     t->bytes = bytes;
-    t->layout = block == 16 ? &layout_b16 : block == 8 ? &layout_b8 : NULL;
+    t->layout = (void *)od_layout_of(block, bf16);
     return BYOL_OK;
+}
+
+/* Activations: bfloat16 where the precision and the producer say so (storage.c). */
+static byol_status od_tensor_alloc(void *vctx, struct byol_tensor *t, const void *producer)
+{
+    struct od_ctx *ctx = vctx;
+    return alloc_tensor(ctx, t, producer, od_stores_bf16(ctx, producer, t->shape));
+}
+
+/* Gradients: always float32. */
+static byol_status od_grad_alloc(void *vctx, struct byol_tensor *t, const void *producer)
+{
+    return alloc_tensor(vctx, t, producer, 0);
 }
 
 static void od_tensor_free(void *vctx, struct byol_tensor *t)
@@ -172,7 +183,8 @@ static void od_tensor_free(void *vctx, struct byol_tensor *t)
 
 static byol_status tensor_ok(struct od_ctx *ctx, const struct byol_tensor *t)
 {
-    if (!t->data || t->bytes < byol_shape_numel(t->shape) * sizeof(float))
+    size_t elem = od_tensor_bf16(t) ? sizeof(uint16_t) : sizeof(float);
+    if (!t->data || t->bytes < byol_shape_numel(t->shape) * elem)
         return od_fail(ctx, BYOL_ERR_INVALID, "tensor (%d,%d,%d,%d) has no storage of that size",
                        t->shape.n, t->shape.c, t->shape.h, t->shape.w);
     return BYOL_OK;
@@ -182,18 +194,28 @@ static byol_status od_tensor_write(void *vctx, struct byol_tensor *t, const floa
 {
     struct od_ctx *ctx = vctx;
     byol_status st = tensor_ok(ctx, t);
-    if (st == BYOL_OK)
+    if (st != BYOL_OK)
+        return st;
+    if (!od_tensor_bf16(t)) {
         od_convert(t->data, od_tensor_block(t), src, 1, t->shape, 1.0f, 0, ctx->threads);
-    return st;
+        return BYOL_OK;
+    }
+    od_bf16_from_plain((uint16_t *)t->data, od_tensor_block(t), src, t->shape, ctx->threads);
+    return BYOL_OK;
 }
 
 static byol_status od_tensor_read(void *vctx, const struct byol_tensor *t, float *dst)
 {
     struct od_ctx *ctx = vctx;
     byol_status st = tensor_ok(ctx, t);
-    if (st == BYOL_OK)
+    if (st != BYOL_OK)
+        return st;
+    if (od_tensor_bf16(t))
+        od_bf16_to_plain(dst, (const uint16_t *)t->data, od_tensor_block(t), t->shape,
+                         ctx->threads);
+    else
         od_convert(dst, 1, t->data, od_tensor_block(t), t->shape, 1.0f, 0, ctx->threads);
-    return st;
+    return BYOL_OK;
 }
 
 /* ---- plans ---------------------------------------------------------------------------- */
@@ -248,6 +270,7 @@ static byol_status od_plan_create(void *vctx, const struct byol_op_desc *desc, v
     p->need[OD_SLOT_DY] = byol_shape_numel(desc->out) * sizeof(float);
     use_threads(ctx);
     byol_status st = plan_op(ctx, p);
+    od_views_reserve(ctx, p);
     if (st == BYOL_OK)
         st = od_arena_reserve(ctx, p->need);
     if (st != BYOL_OK) {
@@ -332,6 +355,31 @@ static byol_status check_params(struct od_ctx *ctx, const struct od_plan *p,
 
 /* ---- forward and backward ------------------------------------------------------------- */
 
+static byol_status run_forward(struct od_ctx *ctx, struct od_plan *p, int training,
+                               const struct byol_op_args *a)
+{
+    switch (p->desc.kind) {
+    case BYOL_OP_CONV2D: return od_conv_forward(ctx, p, a);
+    case BYOL_OP_BATCHNORM: return od_bn_forward(ctx, p, training, a);
+    case BYOL_OP_MAXPOOL:
+    case BYOL_OP_AVGPOOL: return od_pool_forward(ctx, p, a);
+    case BYOL_OP_LINEAR: return od_linear_forward(ctx, p, a);
+    default: return od_simple_forward(ctx, p, a);
+    }
+}
+
+static byol_status run_backward(struct od_ctx *ctx, struct od_plan *p, const struct byol_op_args *a)
+{
+    switch (p->desc.kind) {
+    case BYOL_OP_CONV2D: return od_conv_backward(ctx, p, a);
+    case BYOL_OP_BATCHNORM: return od_bn_backward(ctx, p, a);
+    case BYOL_OP_MAXPOOL:
+    case BYOL_OP_AVGPOOL: return od_pool_backward(ctx, p, a);
+    case BYOL_OP_LINEAR: return od_linear_backward(ctx, p, a);
+    default: return od_simple_backward(ctx, p, a);
+    }
+}
+
 static byol_status od_forward(void *vctx, void *vplan, int training, const struct byol_op_args *a)
 {
     struct od_ctx *ctx = vctx;
@@ -346,14 +394,11 @@ static byol_status od_forward(void *vctx, void *vplan, int training, const struc
     if (st != BYOL_OK)
         return st;
     use_threads(ctx);
-    switch (p->desc.kind) {
-    case BYOL_OP_CONV2D: return od_conv_forward(ctx, p, a);
-    case BYOL_OP_BATCHNORM: return od_bn_forward(ctx, p, training, a);
-    case BYOL_OP_MAXPOOL:
-    case BYOL_OP_AVGPOOL: return od_pool_forward(ctx, p, a);
-    case BYOL_OP_LINEAR: return od_linear_forward(ctx, p, a);
-    default: return od_simple_forward(ctx, p, a);
-    }
+    struct od_views v;
+    st = run_forward(ctx, p, training, od_views_begin(ctx, p, a, 0, &v));
+    if (st == BYOL_OK)
+        od_views_end(ctx, &v);
+    return st;
 }
 
 static byol_status od_backward(void *vctx, void *vplan, const struct byol_op_args *a)
@@ -367,19 +412,18 @@ static byol_status od_backward(void *vctx, void *vplan, const struct byol_op_arg
     for (int i = 0; i < 2 && st == BYOL_OK; i++)
         if (a->dx[i])
             st = check_tensor(ctx, p, a->dx[i], p->desc.in[i], i ? "dx[1]" : "dx[0]");
+    for (int i = 0; i < 2 && st == BYOL_OK; i++)
+        if ((a->dx[i] && od_tensor_bf16(a->dx[i])) || (i == 0 && od_tensor_bf16(a->dy)))
+            st = od_fail(ctx, BYOL_ERR_INVALID,
+                         "%s: a gradient tensor is bfloat16: allocate gradients with grad_alloc",
+                         byol_op_kind_name(p->desc.kind));
     if (st == BYOL_OK)
         st = check_params(ctx, p, a, 1);
     if (st != BYOL_OK)
         return st;
     use_threads(ctx);
-    switch (p->desc.kind) {
-    case BYOL_OP_CONV2D: return od_conv_backward(ctx, p, a);
-    case BYOL_OP_BATCHNORM: return od_bn_backward(ctx, p, a);
-    case BYOL_OP_MAXPOOL:
-    case BYOL_OP_AVGPOOL: return od_pool_backward(ctx, p, a);
-    case BYOL_OP_LINEAR: return od_linear_backward(ctx, p, a);
-    default: return od_simple_backward(ctx, p, a);
-    }
+    struct od_views v;
+    return run_backward(ctx, p, od_views_begin(ctx, p, a, 1, &v));
 }
 
 /* ---- parameter updates: backend-blas's kernels ---------------------------------------- */
@@ -420,8 +464,8 @@ static const struct byol_backend_ops od_ops = {
     .struct_size = sizeof(struct byol_backend_ops),
     .name = OD_NAME,
     .version = "0.1.0",
-    .description = "oneDNN primitives, channel-blocked activations, float32 (bf16 convolutions "
-                   "with precision = \"bf16\")",
+    .description = "oneDNN primitives, channel-blocked activations, float32 (with precision = "
+                   "\"bf16\": bf16 convolutions and stored activations)",
     .create = od_create,
     .destroy = od_destroy,
     .tensor_alloc = od_tensor_alloc,
@@ -438,6 +482,7 @@ static const struct byol_backend_ops od_ops = {
     .set_threads = od_set_threads,
     .flags = BYOL_BACKEND_FUSES_BN_RELU | BYOL_BACKEND_SYNC_BN,
     .plan_describe = od_describe,
+    .grad_alloc = od_grad_alloc,
 };
 
 BYOL_PLUGIN_INIT(host, reg)

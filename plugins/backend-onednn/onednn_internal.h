@@ -5,6 +5,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "byol/backend.h"
 
@@ -27,6 +29,9 @@ enum od_slot {
     OD_SLOT_YV,    /* conv: y as the forward primitive writes it, before the reorder into y */
     OD_SLOT_DYWV,  /* conv: dy as backward weights reads it, when unlike backward data's */
     OD_SLOT_STATS, /* batch norm: per-image partial sums of the batch statistics (doubles) */
+    OD_SLOT_SX0,   /* bf16 storage (storage.c): float32 view of x[0] */
+    OD_SLOT_SX1,   /* ... of x[1] (add) */
+    OD_SLOT_SY,    /* ... of y */
     OD_SLOTS
 };
 
@@ -36,14 +41,17 @@ struct od_ctx {
     dnnl_stream_t stream;
     int threads;
     int block; /* channel block of activations: 16 (AVX-512), 8 (AVX2) or 1 (plain) */
-    int bf16;  /* precision = "bf16": convolutions in bfloat16, everything else float32 */
+    int bf16;  /* precision = "bf16": convolutions in bfloat16, spatial activations stored in
+                  bfloat16 (storage.c), everything else float32 */
     char *arena;
     size_t slot_bytes[OD_SLOTS], slot_off[OD_SLOTS], arena_bytes;
 };
 
-/* What t->layout points at for a blocked tensor (nChw8c / nChw16c); NULL means plain NCHW. */
+/* What t->layout points at for a blocked (nChw8c / nChw16c) or bfloat16 tensor; NULL means
+ * plain float32 NCHW. */
 struct od_layout {
     int block;
+    int bf16; /* the storage is bfloat16 (uint16_t per element) */
 };
 
 #define OD_MAX_PRIMS 16
@@ -111,6 +119,54 @@ void od_output_end(struct od_ctx *ctx, struct byol_tensor *t, int block, const f
                    int accumulate, float scale);
 /* out[i] += in[i] for per-channel gradients. */
 void od_add_into(float *out, const float *in, size_t n);
+
+/* ---- storage.c: bfloat16 activations and float32 views of them around a call ----------- */
+/* The layout pointer for channel block `block` in float32 or bfloat16 (NULL: plain f32). */
+const void *od_layout_of(int block, int bf16);
+int od_tensor_bf16(const struct byol_tensor *t);
+/* 1 when a tensor of shape s that plan `producer` writes is stored in bfloat16. */
+int od_stores_bf16(const struct od_ctx *ctx, const struct od_plan *producer, struct byol_shape s);
+/* Between plain float32 NCHW and bfloat16 in channel block `block` (the edges). */
+void od_bf16_from_plain(uint16_t *dst, int block, const float *src, struct byol_shape s,
+                        int threads);
+void od_bf16_to_plain(float *dst, const uint16_t *src, int block, struct byol_shape s,
+                      int threads);
+/* One value to bfloat16, rounded to nearest even as oneDNN's reorders round, and back. */
+static inline uint16_t od_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays a (quiet) NaN */
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+static inline float od_from_bf16(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Round to nearest even / widen, n elements. */
+void od_bf16_pack(uint16_t *dst, const float *src, size_t n, int threads);
+void od_bf16_unpack(float *dst, const uint16_t *src, size_t n, int threads);
+struct od_views {
+    struct byol_op_args args;
+    struct byol_tensor x[2], y;
+    struct byol_tensor *y_out; /* the bf16 output od_views_end rounds the view into */
+};
+/* The arguments an op runs on: `a` itself, or a copy whose bf16 tensors are float32 views
+ * (those the op reads: all of a forward's inputs and its output, a backward's x or y as the
+ * op needs). od_views_end then writes a forward's output view into its bf16 storage. */
+const struct byol_op_args *od_views_begin(struct od_ctx *ctx, const struct od_plan *p,
+                                          const struct byol_op_args *a, int backward,
+                                          struct od_views *v);
+void od_views_end(struct od_ctx *ctx, struct od_views *v);
+/* Arena room for the views of plan p. */
+void od_views_reserve(const struct od_ctx *ctx, struct od_plan *p);
 
 /* ---- primitives.c: creating and running primitives ------------------------------------- */
 /* A primitive descriptor with a user-managed scratchpad (and optional extra attributes). */
