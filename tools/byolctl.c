@@ -207,13 +207,26 @@ static int ctl_fail_at(const char *cfg_path)
     return CTL_FAIL;
 }
 
-/* Create the backend named by backend.name (default "blas") with the backend group as its
- * settings: the backend validates its own keys there. */
+/* The backend an unset backend.name means: onednn, the faster one on every network and ISA
+ * level measured (README, Benchmarks), where its plugin is installed; else blas. */
+static const char *ctl_default_backend(struct ctl_session *s)
+{
+    const void *ops;
+    if (byol_registry_require(s->reg, BYOL_PLUGIN_BACKEND, "onednn", &ops) == BYOL_OK)
+        return "onednn";
+    byol_clear_error();
+    return "blas";
+}
+
+/* Create the backend named by backend.name (default: ctl_default_backend) with the backend
+ * group as its settings: the backend validates its own keys there. */
 static byol_status ctl_create_backend(struct ctl_session *s, const char *cfg_path)
 {
     const struct byol_settings *group = byol_settings_child(byol_config_root(s->cfg), "backend");
     const char *name;
-    byol_status st = byol_settings_string(group, "name", "blas", &name);
+    int unset = !group || !byol_settings_child(group, "name");
+    byol_status st =
+        byol_settings_string(group, "name", unset ? ctl_default_backend(s) : "blas", &name);
     if (st != BYOL_OK)
         return st;
     char path[PATH_MAX];
