@@ -12,7 +12,7 @@ The PyTorch twin (Debian's python3-torch 1.13 and torchvision) is byol-pytorch's
 with identity augmentation, built from the config:
   - encoder: model.encoder.name "resnet18" / "resnet34" / "resnet50" is torchvision's model with
     num_classes and zero_init_residual from the config; stem = "cifar" gives it a 3x3/1 conv1
-    and no max pool (nn.Identity). "layers" is the layer list of core/encoder_layers.c, one
+    and no max pool (nn.Identity). "layers" is the layer list of core/nn/encoder_layers.c, one
     child module per entry under the entry's name: conv (nn.Conv2d, bias on unless bias =
     false), bn (nn.BatchNorm2d, affine), relu, maxpool (stride defaults to the kernel), avgpool
     (global), flatten, linear (flatten + nn.Linear) and residual (torchvision's BasicBlock with
@@ -36,7 +36,7 @@ with identity augmentation, built from the config:
   - optimizer: the nearest torch.optim: adam -> Adam, adamw -> AdamW, sgd -> SGD (momentum,
     nesterov, weight_decay); lars (torch 1.13 has none) -> SGD with momentum, each >= 2-d
     tensor's gradient first replaced by trust x (g + weight_decay x p), trust = 1e-3 ||p|| /
-    ||g + wd p|| (core/optim.c's LARS; 1-d tensors: no decay, no trust ratio). lr schedules,
+    ||g + wd p|| (core/nn/optim.c's LARS; 1-d tensors: no decay, no trust ratio). lr schedules,
     warm-up and the tau schedule cost nothing measurable and are left out (constant lr, tau).
 Not mirrored (skipped): other encoders (a user's .so), simplicial embeddings, @include.
 
@@ -534,7 +534,7 @@ def build_twin(spec):
 
 
 def lars_trust_ratio(params, weight_decay, eta=1e-3):
-    """Replace each >= 2-d gradient g by trust x (g + wd p) (core/optim.c's LARS); torch.optim.SGD
+    """Replace each >= 2-d gradient g by trust x (g + wd p) (core/nn/optim.c's LARS); torch.optim.SGD
     with momentum then takes the step."""
     import torch
     with torch.no_grad():

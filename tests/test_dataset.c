@@ -1,4 +1,4 @@
-/* Tests of the IDX dataset reader (core/dataset_idx.c): small files written here, plain and
+/* Tests of the IDX dataset reader (core/data/dataset_idx.c): small files written here, plain and
  * gzip, good and broken in each way the reader must name, and a sanity read of the installed
  * Fashion-MNIST (skipped with a note when the package is absent). */
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* byolctl export (core/export.c): a learner's checkpoint becomes the online encoder with
+/* byolctl export (core/io/export.c): a learner's checkpoint becomes the online encoder with
  * torchvision's names, dtypes and shapes (ResNet-18 against tests/fixtures/export_resnet18.txt,
  * written by gen_export.py), its values, dtype conversion, --drop, and broken inputs. */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* Training metrics (core/metrics.c, core/tb_events.c): CSV and JSON-lines rows read back,
+/* Training metrics (core/io/metrics.c, core/io/tb_events.c): CSV and JSON-lines rows read back,
  * NAN cells, resuming a run's file, CRC-32C, TensorBoard event files decoded by a reader of
  * the test's own, and the message of each bad setting. */
 #include <dirent.h>

@@ -1,4 +1,4 @@
-/* Tests of the network engine (core/net.c) on a backend (blas unless argv[1] or
+/* Tests of the network engine (core/nn/net.c) on a backend (blas unless argv[1] or
  * BYOL_TEST_BACKEND names another): finite-difference gradients
  * and PyTorch parity on a small residual net, name lookups, partial forward, training vs
  * inference, gradient accumulation, and build / free cycles. */

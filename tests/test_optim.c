@@ -1,4 +1,4 @@
-/* Tests of the optimizers and schedules (core/optim.c): five steps of every optimizer case in
+/* Tests of the optimizers and schedules (core/nn/optim.c): five steps of every optimizer case in
  * fixtures/optim_steps.safetensors (torch.optim Adam / AdamW / SGD and a LARS reference, see
  * gen_optim.py) on a small net, learning-rate schedules, parsing, validation and state. */
 #include <math.h>

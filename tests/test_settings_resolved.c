@@ -1,4 +1,4 @@
-/* What a config resolved to (core/settings.c, core/config_digest.c): the record of reads with
+/* What a config resolved to (core/runtime/settings.c, core/runtime/config_digest.c): the record of reads with
  * defaults and --set values marked, the digest of the settings that decide the trained state
  * and its comparison message, and checkpoint metadata (byol_learner_save_state_meta). */
 #include <pthread.h>

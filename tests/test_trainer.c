@@ -1,4 +1,4 @@
-/* The training loop behind `byolctl run` (core/trainer.c): a short run on a small IDX file
+/* The training loop behind `byolctl run` (core/train/trainer.c): a short run on a small IDX file
  * written by the test, its progress reports and checkpoints, continuing from a checkpoint,
  * and the messages of broken data settings. */
 #include <math.h>

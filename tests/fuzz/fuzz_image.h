@@ -1,5 +1,5 @@
 /* The body of the PNG and JPEG targets: arbitrary bytes behind the format's signature (which
- * picks the decoder in core/image_decode.c), decoded to RGB and to gray, then resized and
+ * picks the decoder in core/data/image_decode.c), decoded to RGB and to gray, then resized and
  * center-cropped. */
 #ifndef BYOL_FUZZ_IMAGE_H
 #define BYOL_FUZZ_IMAGE_H

@@ -1,5 +1,5 @@
-/* Inside the core: the record of resolved settings that core/settings.c keeps in each config,
- * for core/config_digest.c to print and hash. */
+/* Inside the core: the record of resolved settings that core/runtime/settings.c keeps in each config,
+ * for core/runtime/config_digest.c to print and hash. */
 #ifndef BYOL_SETTINGS_INTERNAL_H
 #define BYOL_SETTINGS_INTERNAL_H
 

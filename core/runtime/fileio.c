@@ -1,4 +1,4 @@
-/* Durable file writes (core/fileio_internal.h). */
+/* Durable file writes (core/runtime/fileio_internal.h). */
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>

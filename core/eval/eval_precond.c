@@ -1,4 +1,4 @@
-/* The linear probe's preconditioner (core/eval_internal.h): a Cholesky factor of the weights'
+/* The linear probe's preconditioner (core/eval/eval_internal.h): a Cholesky factor of the weights'
  * approximate Hessian, built from a sample of the standardised training rows, so that L-BFGS
  * needs a few dozen iterations where correlated features otherwise cost hundreds. It is all in
  * float (half the time of double for the d^3 / 3 factorisation and the solves): it only

@@ -1,4 +1,4 @@
-/* The collectives that data-parallel training uses inside the core (core/dist.c). Every
+/* The collectives that data-parallel training uses inside the core (core/nn/dist.c). Every
  * process of the run must make the same calls in the same order with the same sizes; in a run
  * of one process each is a no-op. Not installed. */
 #ifndef BYOL_CORE_DIST_INTERNAL_H

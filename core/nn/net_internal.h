@@ -1,4 +1,4 @@
-/* Network engine calls that only the core makes (core/net.c). Not installed. */
+/* Network engine calls that only the core makes (core/nn/net.c). Not installed. */
 #ifndef BYOL_CORE_NET_INTERNAL_H
 #define BYOL_CORE_NET_INTERNAL_H
 

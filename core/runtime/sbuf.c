@@ -1,4 +1,4 @@
-/* The growing string of core/sbuf_internal.h. */
+/* The growing string of core/runtime/sbuf_internal.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

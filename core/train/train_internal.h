@@ -1,5 +1,5 @@
-/* The session behind the trainer interface (include/byol/trainer.h): what core/trainer.c and
- * core/train_session.c share. Not installed. */
+/* The session behind the trainer interface (include/byol/trainer.h): what core/train/trainer.c and
+ * core/train/train_session.c share. Not installed. */
 #ifndef BYOL_TRAIN_INTERNAL_H
 #define BYOL_TRAIN_INTERNAL_H
 

@@ -14,7 +14,7 @@
 #define EVAL_MAX_NORM 64 /* normalize values read from a config */
 #define EVAL_VIEW 0      /* the stream word of eval images (training's views are 1 and 2) */
 
-/* at_end and trainer are read by the trainer (core/train_session.c, core/trainer.c). */
+/* at_end and trainer are read by the trainer (core/train/train_session.c, core/train/trainer.c). */
 #define EVAL_COMMON_KEYS                                                                           \
     "format", "every", "knn_k", "knn_temperature", "probe_l2", "probe_iterations", "transform",    \
         "baseline", "baseline_cache", "at_end", "trainer"

@@ -1,5 +1,5 @@
-/* The BYOL learner's state, shared by core/learner.c (networks, step, embeddings) and
- * core/learner_state.c (checkpoints with byol-pytorch's state_dict names). */
+/* The BYOL learner's state, shared by core/learner/learner.c (networks, step, embeddings) and
+ * core/learner/learner_state.c (checkpoints with byol-pytorch's state_dict names). */
 #ifndef BYOL_CORE_LEARNER_INTERNAL_H
 #define BYOL_CORE_LEARNER_INTERNAL_H
 

@@ -1,5 +1,5 @@
-/* The parts of the metrics writer (core/metrics.c) that live in other files: the TensorBoard
- * event file writer (core/tb_events.c) and small file helpers. */
+/* The parts of the metrics writer (core/io/metrics.c) that live in other files: the TensorBoard
+ * event file writer (core/io/tb_events.c) and small file helpers. */
 #ifndef BYOL_METRICS_INTERNAL_H
 #define BYOL_METRICS_INTERNAL_H
 

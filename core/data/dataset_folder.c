@@ -1,5 +1,5 @@
 /* An ImageFolder tree (root/<class>/.../<image>) as a dataset, listed in torchvision's order at
- * open time and decoded image by image in byol_dataset_get (core/image_decode.c), so opening
+ * open time and decoded image by image in byol_dataset_get (core/data/image_decode.c), so opening
  * a tree of many thousands of files costs one directory walk. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* The linear probe's standardisation (core/eval_internal.h): the train split's per-feature mean
+/* The linear probe's standardisation (core/eval/eval_internal.h): the train split's per-feature mean
  * and std, and both splits scaled with them, each pass shared out by rows among threads (on
  * 4096-d features of 70000 images it is three passes over a gigabyte). */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* Threads for the evaluation's passes (core/eval_internal.h): a pass split into parts, each on
+/* Threads for the evaluation's passes (core/eval/eval_internal.h): a pass split into parts, each on
  * its own thread, with OpenBLAS kept to one thread so that the parts' sgemm calls run side by
  * side. The kNN and the probe's products are tall and skinny (10 columns for 10 classes):
  * OpenBLAS's own threads synchronise on every call and gain little there, while whole row

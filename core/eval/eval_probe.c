@@ -1,6 +1,6 @@
 /* The linear probe (include/byol/eval.h): multinomial logistic regression on standardised
  * features, trained by full-batch L-BFGS preconditioned with the features' covariance
- * (core/eval_precond.c); the data passes run through OpenBLAS sgemm on row ranges shared out
+ * (core/eval/eval_precond.c); the data passes run through OpenBLAS sgemm on row ranges shared out
  * among threads, the optimiser's vectors (a few thousand numbers) are doubles. */
 #include <cblas.h>
 #include <math.h>

@@ -34,7 +34,7 @@ static const char *const run_only_groups[] = {"eval", "metrics", NULL};
 #define DIGEST_SHOWN 3      /* differing keys a compare message names */
 #define DIGEST_VALUE_MAX 40 /* characters of a value it shows */
 
-/* ---- building the text (core/sbuf_internal.h) ---------------------------------------- */
+/* ---- building the text (core/runtime/sbuf_internal.h) ---------------------------------------- */
 
 static void sb_indent(struct byol_sbuf *b, int indent)
 {

@@ -1,4 +1,4 @@
-/* The raw-pixel baseline's cache (core/eval_internal.h): its two accuracies depend only on the
+/* The raw-pixel baseline's cache (core/eval/eval_internal.h): its two accuracies depend only on the
  * transformed pixels, the labels and the classifiers' settings, never on the encoder, so they
  * are kept in a small text file named by a digest of exactly those inputs and reused by every
  * later evaluation of the same data. A file is trusted only when its own checksum, format and

@@ -1,4 +1,4 @@
-/* Buffers for the evaluation's feature matrices (core/eval_internal.h): gigabyte-sized arrays
+/* Buffers for the evaluation's feature matrices (core/eval/eval_internal.h): gigabyte-sized arrays
  * filled once and read many times. Backed by 4 KiB pages, the first touch of each page is a
  * page fault, and in a virtual machine 250,000 faults per GiB cost seconds (measured on a
  * 2-core Debian VM: 3 s per GiB, against 0.1 s with 2 MiB pages), so large buffers are

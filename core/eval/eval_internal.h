@@ -1,9 +1,9 @@
 /* What the evaluation files share: the eval group's key check and a split's transformed pixels
- * (core/eval.c, core/eval_data.c); threads and large buffers for the passes over features
- * (core/eval_parallel.c, core/eval_memory.c); the kNN and the probe with a thread count, the
- * probe's standardisation and preconditioner (core/eval_knn.c, core/eval_probe.c,
- * core/eval_standardise.c, core/eval_precond.c); the raw-pixel baseline's cache
- * (core/eval_cache.c). */
+ * (core/eval/eval.c, core/eval/eval_data.c); threads and large buffers for the passes over features
+ * (core/eval/eval_parallel.c, core/eval/eval_memory.c); the kNN and the probe with a thread count, the
+ * probe's standardisation and preconditioner (core/eval/eval_knn.c, core/eval/eval_probe.c,
+ * core/eval/eval_standardise.c, core/eval/eval_precond.c); the raw-pixel baseline's cache
+ * (core/eval/eval_cache.c). */
 #ifndef BYOL_CORE_EVAL_INTERNAL_H
 #define BYOL_CORE_EVAL_INTERNAL_H
 
@@ -29,7 +29,7 @@ byol_status eval_transform_dataset(const struct byol_dataset *ds,
                                    const struct byol_augment_pipeline *transform,
                                    struct byol_augment_pool *pool, float *out);
 
-/* ---- threads (core/eval_parallel.c) ---- */
+/* ---- threads (core/eval/eval_parallel.c) ---- */
 
 #define EVAL_MAX_THREADS 64
 
@@ -45,7 +45,7 @@ int eval_default_threads(void);
 void eval_parallel(int parts, eval_task_fn task, void *user);
 
 /* A buffer for a feature matrix, released with free(): one of 4 MiB or more is aligned to and
- * advised onto 2 MiB pages (core/eval_memory.c says why). NULL when out of memory. */
+ * advised onto 2 MiB pages (core/eval/eval_memory.c says why). NULL when out of memory. */
 void *eval_alloc(size_t bytes);
 
 /* byol_knn_classify on `threads` threads (at most EVAL_MAX_THREADS). */
@@ -67,7 +67,7 @@ byol_status eval_linear_probe(const float *train, const int *train_labels, size_
 byol_status eval_standardise(const float *train, size_t n_train, const float *test, size_t n_test,
                              int d, int threads, float *train_out, float *test_out);
 
-/* ---- the linear probe's preconditioner (core/eval_precond.c) ---- */
+/* ---- the linear probe's preconditioner (core/eval/eval_precond.c) ---- */
 
 /* The probe's preconditioner: P = I + rho * C for the d x c weights (C the covariance of evenly
  * spaced standardised training rows) and rho for each bias (a constant feature of variance 1).
@@ -92,7 +92,7 @@ void eval_precond_apply(const struct eval_precond *p, double *v);
 /* NULL is a no-op. */
 void eval_precond_free(struct eval_precond *p);
 
-/* ---- the raw-pixel baseline's cache (core/eval_cache.c) ---- */
+/* ---- the raw-pixel baseline's cache (core/eval/eval_cache.c) ---- */
 
 #define EVAL_HASH_HEX 33 /* a digest as 32 hex digits and a NUL */
 
