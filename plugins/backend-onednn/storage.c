@@ -9,8 +9,8 @@
  * (converted into arena slots, in the same layout), and od_views_end rounds the op's float32
  * output into the bf16 storage. Rounding is to nearest even, as oneDNN's reorders round, so a
  * convolution reads exactly the bfloat16 values its own reorder would have made. The views
- * cost passes over the tensors: on bench/resnet18_64px_b32.cfg (AVX512-BF16) about 6% of the
- * step against float32 storage, for 10% less peak memory. */
+ * cost passes over the tensors: on bench/resnet18_64px_b32.cfg (AVX512-BF16) about 7% of the
+ * step against float32 storage, for 10% less peak memory (bench/README.md). */
 #include "onednn_internal.h"
 
 /* The layouts a tensor can point at; plain float32 NCHW is layout NULL. */
@@ -69,7 +69,6 @@ void od_bf16_unpack(float *dst, const uint16_t *src, size_t n, int threads)
 static int backward_reads_x(const struct od_plan *p, const struct byol_op_args *a)
 {
     switch (p->desc.kind) {
-    case BYOL_OP_CONV2D: return 0; /* conv.c reads bf16 x itself (conv_x) */
     case BYOL_OP_ADD:
     case BYOL_OP_MAXPOOL:
     case BYOL_OP_AVGPOOL:
