@@ -7,7 +7,7 @@
 set -euo pipefail
 objdir=$1
 allowed=$2
-layers=(runtime io nn data learner eval train)
+layers=(runtime io nn data learner eval train host)
 
 rank() { # layer name -> its place, bottom = 0
   for i in "${!layers[@]}"; do [ "${layers[$i]}" = "$1" ] && { echo "$i"; return; }; done

@@ -1,6 +1,7 @@
-/* Augmentation pipelines (include/byol/augment.h): op lists from the config or a preset, built
- * from the registry's augment ops, with random_apply handled here because its nested list needs
- * the registry, which plugins do not see. */
+/* Augmentation pipelines (include/byol/augment.h): op lists from the config, or a preset's
+ * text (augment_preset.c) parsed here, built from the registry's augment ops; random_apply is
+ * handled here because its nested list needs the registry, which plugins do not see. Both views
+ * of a config (augment_fn, augment_fn2) are made here too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,46 @@ byol_status byol_augment_pipeline_create(struct byol_registry *reg,
     byol_status st = byol_augment_pipeline_preset(reg, preset, view, in, out);
     if (st == BYOL_ERR_NOT_FOUND && !*out)
         return byol_settings_error(s, st, "%s", byol_last_error());
+    return st;
+}
+
+byol_status byol_augment_pipeline_preset(struct byol_registry *reg, const char *name, int view,
+                                         const struct byol_augment_info *in,
+                                         struct byol_augment_pipeline **out)
+{
+    char text[2048], label[128];
+    if (!reg || !name || !in || !out)
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_preset: NULL argument");
+    *out = NULL;
+    byol_status st = byol_augment_preset_text(name, view, in, text, sizeof text);
+    if (st != BYOL_OK)
+        return st;
+    snprintf(label, sizeof label, "preset %s (view %d)", name, view);
+    struct byol_config *cfg;
+    st = byol_config_parse(text, label, &cfg);
+    if (st == BYOL_OK)
+        st = byol_augment_pipeline_create(reg, byol_config_root(cfg), "augment", view, in, out);
+    byol_config_free(cfg);
+    return st;
+}
+
+byol_status byol_augment_views_create(struct byol_registry *reg, const struct byol_settings *root,
+                                      const struct byol_augment_info *in,
+                                      struct byol_augment_pipeline *views[2])
+{
+    if (!views)
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_views_create: NULL argument");
+    views[0] = views[1] = NULL;
+    int own2 = byol_settings_child(root, "augment_fn2") != NULL;
+    byol_status st = byol_augment_pipeline_create(reg, root, "augment_fn", 1, in, &views[0]);
+    if (st == BYOL_OK)
+        st = byol_augment_pipeline_create(reg, root, own2 ? "augment_fn2" : "augment_fn", 2, in,
+                                          &views[1]);
+    if (st != BYOL_OK) {
+        byol_augment_pipeline_free(views[0]);
+        byol_augment_pipeline_free(views[1]);
+        views[0] = views[1] = NULL;
+    }
     return st;
 }
 

@@ -1,11 +1,11 @@
 /* The ready-made pipelines: byol-pytorch's default (SimCLR-style) augmentation and the BYOL
- * paper's asymmetric pair. Each is written as config text and built like a user's list, so a
- * preset and its spelled-out config behave identically. */
+ * paper's asymmetric pair, as config text. augment.c parses and builds that text like a
+ * user's list, so a preset and its spelled-out config behave identically; this file only
+ * writes it. */
 #include <stdio.h>
 #include <string.h>
 
 #include "byol/augment.h"
-#include "byol/settings.h"
 
 /* ImageNet statistics; one channel gets their averages (see augment.h). */
 static void preset_normalize(char *buf, size_t n, int channels)
@@ -67,8 +67,8 @@ static void preset_byol_paper(char *buf, size_t n, const struct byol_augment_inf
              view == 2 ? "0.2" : "0.0", norm);
 }
 
-byol_status byol_augment_preset_text(const char *name, int view,
-                                     const struct byol_augment_info *in, char *buf, size_t n)
+byol_status byol_augment_preset_text(const char *name, int view, const struct byol_augment_info *in,
+                                     char *buf, size_t n)
 {
     if (!name || !in || !buf || n < 2048)
         return byol_error(BYOL_ERR_INVALID, "byol_augment_preset_text: bad argument");
@@ -82,44 +82,4 @@ byol_status byol_augment_preset_text(const char *name, int view,
                           "byol_paper; or a list of ops)",
                           name);
     return BYOL_OK;
-}
-
-byol_status byol_augment_pipeline_preset(struct byol_registry *reg, const char *name, int view,
-                                         const struct byol_augment_info *in,
-                                         struct byol_augment_pipeline **out)
-{
-    char text[2048], label[128];
-    if (!reg || !name || !in || !out)
-        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_preset: NULL argument");
-    *out = NULL;
-    byol_status st = byol_augment_preset_text(name, view, in, text, sizeof text);
-    if (st != BYOL_OK)
-        return st;
-    snprintf(label, sizeof label, "preset %s (view %d)", name, view);
-    struct byol_config *cfg;
-    st = byol_config_parse(text, label, &cfg);
-    if (st == BYOL_OK)
-        st = byol_augment_pipeline_create(reg, byol_config_root(cfg), "augment", view, in, out);
-    byol_config_free(cfg);
-    return st;
-}
-
-byol_status byol_augment_views_create(struct byol_registry *reg, const struct byol_settings *root,
-                                      const struct byol_augment_info *in,
-                                      struct byol_augment_pipeline *views[2])
-{
-    if (!views)
-        return byol_error(BYOL_ERR_INVALID, "byol_augment_views_create: NULL argument");
-    views[0] = views[1] = NULL;
-    int own2 = byol_settings_child(root, "augment_fn2") != NULL;
-    byol_status st = byol_augment_pipeline_create(reg, root, "augment_fn", 1, in, &views[0]);
-    if (st == BYOL_OK)
-        st = byol_augment_pipeline_create(reg, root, own2 ? "augment_fn2" : "augment_fn", 2, in,
-                                          &views[1]);
-    if (st != BYOL_OK) {
-        byol_augment_pipeline_free(views[0]);
-        byol_augment_pipeline_free(views[1]);
-        views[0] = views[1] = NULL;
-    }
-    return st;
 }

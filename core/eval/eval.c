@@ -13,6 +13,7 @@
 #include "byol/learner.h"
 #include "byol/registry.h"
 #include "eval_internal.h"
+#include "log_internal.h"
 
 #define EVAL_MAX_PROBE_ITERATIONS 100000
 
@@ -282,7 +283,7 @@ static int eval_cache_entry(const struct byol_evaluator *ev, float *px[2], int d
     eval_baseline_key(&in, key);
     char dir[4096];
     if (eval_cache_dir(dir, sizeof dir) != BYOL_OK) {
-        byol_host_api()->log(BYOL_LOG_WARN, "eval.baseline_cache: no cache: %s", byol_last_error());
+        byol_log(BYOL_LOG_WARN, "eval.baseline_cache: no cache: %s", byol_last_error());
         return -1;
     }
     int len = snprintf(path, n, "%s/baseline-%s.txt", dir, key);
@@ -298,10 +299,10 @@ static byol_status eval_pixels_classify(struct byol_evaluator *ev, float *px[2],
     struct eval_baseline b = {.dim = dim};
     int cached = ev->baseline_cache && eval_cache_entry(ev, px, dim, key, path, sizeof path) == 0;
     if (cached && eval_cache_read(path, key, dim, &b) == 1) {
-        byol_host_api()->log(BYOL_LOG_INFO,
-                             "eval: raw-pixel baseline from %s (eval.baseline_cache = false "
-                             "recomputes it)",
-                             path);
+        byol_log(BYOL_LOG_INFO,
+                 "eval: raw-pixel baseline from %s (eval.baseline_cache = false "
+                 "recomputes it)",
+                 path);
         r->baseline_cached = 1;
     } else {
         struct byol_eval_result pixels = {0};
@@ -310,8 +311,7 @@ static byol_status eval_pixels_classify(struct byol_evaluator *ev, float *px[2],
             return st;
         b = (struct eval_baseline){dim, pixels.knn_top1, pixels.linear_top1};
         if (cached && eval_cache_write(path, key, &b) != BYOL_OK)
-            byol_host_api()->log(BYOL_LOG_WARN, "eval.baseline_cache: not stored: %s",
-                                 byol_last_error());
+            byol_log(BYOL_LOG_WARN, "eval.baseline_cache: not stored: %s", byol_last_error());
     }
     r->baseline_knn_top1 = b.knn_top1;
     r->baseline_linear_top1 = b.linear_top1;

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "byol/registry.h"
 #include "eval_internal.h"
 #include "fileio_internal.h"
+#include "log_internal.h"
 
 /* Part of every key and the first line of every file: bump it when the classifiers' definition
  * changes, so that older results are no longer found. */
@@ -224,8 +224,7 @@ int eval_cache_read(const char *path, const char *key, int dim, struct eval_base
     int rc = cache_slurp(path, text, sizeof text, why, sizeof why);
     if (rc <= 0) {
         if (rc < 0)
-            byol_host_api()->log(BYOL_LOG_WARN, "%s: ignoring the baseline cache entry: %s", path,
-                                 why);
+            byol_log(BYOL_LOG_WARN, "%s: ignoring the baseline cache entry: %s", path, why);
         return rc;
     }
     struct eval_baseline e;
@@ -233,8 +232,8 @@ int eval_cache_read(const char *path, const char *key, int dim, struct eval_base
     if (!bad && e.dim != dim)
         bad = "it was made for images of another size";
     if (bad) {
-        byol_host_api()->log(
-            BYOL_LOG_WARN, "%s: ignoring the baseline cache entry: %s; recomputing it", path, bad);
+        byol_log(BYOL_LOG_WARN, "%s: ignoring the baseline cache entry: %s; recomputing it", path,
+                 bad);
         return -1;
     }
     *b = e;

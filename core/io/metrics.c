@@ -9,12 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "byol/metrics.h"
 #include "fileio_internal.h"
-#include "metrics_internal.h"
+#include "tb_events_internal.h"
 
 #define METRICS_COLUMNS 7 /* step and the six values of byol_metrics_row */
 
@@ -36,13 +35,6 @@ struct metrics_settings {
 static const char *const metrics_names[METRICS_COLUMNS] = {
     "step", "loss", "lr", "tau", "images_per_s", "elapsed_s", "knn_top1",
 };
-
-double metrics_wall_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- Settings. ---------------------------------------------------------------------------- */
 
@@ -394,7 +386,7 @@ static byol_status metrics_write_tb(struct byol_metrics *m, const struct byol_me
         tags[n] = metrics_names[i + 1];
         values[n++] = (float)v[i];
     }
-    return tb_writer_scalars(m->tb, r->step, metrics_wall_time(), tags, values, n);
+    return tb_writer_scalars(m->tb, r->step, tags, values, n);
 }
 
 byol_status byol_metrics_log(struct byol_metrics *m, const struct byol_metrics_row *row)

@@ -14,7 +14,7 @@
 
 #include "byol/metrics.h"
 #include "fileio_internal.h"
-#include "metrics_internal.h"
+#include "tb_events_internal.h"
 
 /* ---- CRC-32C (Castagnoli), reflected, polynomial 0x82F63B78. ------------------------------ */
 
@@ -178,6 +178,14 @@ static byol_status tb_write_record(struct tb_writer *w, const struct tb_pb *even
     return BYOL_OK;
 }
 
+/* Seconds since the Unix epoch: every event carries its wall time. */
+static double tb_wall_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void tb_event_head(struct tb_pb *e, double wall_time, int64_t step)
 {
     memset(e, 0, sizeof *e);
@@ -186,8 +194,8 @@ static void tb_event_head(struct tb_pb *e, double wall_time, int64_t step)
         pb_int64(e, EVENT_STEP, step);
 }
 
-byol_status tb_writer_scalars(struct tb_writer *w, int64_t step, double wall_time,
-                              const char *const *tags, const float *values, int n)
+byol_status tb_writer_scalars(struct tb_writer *w, int64_t step, const char *const *tags,
+                              const float *values, int n)
 {
     struct tb_pb e, summary = {.n = 0}, value;
     for (int i = 0; i < n; i++) {
@@ -196,7 +204,7 @@ byol_status tb_writer_scalars(struct tb_writer *w, int64_t step, double wall_tim
         pb_float(&value, VALUE_SIMPLE_VALUE, values[i]);
         pb_message(&summary, SUMMARY_VALUE, &value);
     }
-    tb_event_head(&e, wall_time, step);
+    tb_event_head(&e, tb_wall_time(), step);
     pb_message(&e, EVENT_SUMMARY, &summary);
     return tb_write_record(w, &e);
 }
@@ -211,14 +219,14 @@ static byol_status tb_write_preamble(struct tb_writer *w, int64_t resume_step)
 {
     static const char version[] = "brain.Event:2";
     struct tb_pb e, log = {.n = 0};
-    tb_event_head(&e, metrics_wall_time(), 0);
+    tb_event_head(&e, tb_wall_time(), 0);
     pb_bytes(&e, EVENT_FILE_VERSION, version, sizeof version - 1);
     byol_status st = tb_write_record(w, &e);
     if (st != BYOL_OK)
         return st;
     pb_key(&log, SESSION_LOG_STATUS, PB_VARINT);
     pb_varint(&log, SESSION_LOG_START);
-    tb_event_head(&e, metrics_wall_time(), resume_step + 1);
+    tb_event_head(&e, tb_wall_time(), resume_step + 1);
     pb_message(&e, EVENT_SESSION_LOG, &log);
     return tb_write_record(w, &e);
 }

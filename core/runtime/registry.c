@@ -1,4 +1,5 @@
-/* The plugin registry and loader, and the host table that plugins call the core through.
+/* The plugin registry and loader. It is handed the host table it gives plugins and the sizes
+ * of the ops structs it checks (registry_internal.h); it knows nothing of what plugins build.
  * A load is a transaction: what a plugin registers during init is kept only if all of it is. */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -12,14 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "byol/augment.h"
-#include "byol/backend.h"
-#include "byol/encoder.h"
-#include "byol/net.h"
 #include "byol/registry.h"
-#include "byol/settings.h"
-#include "encoder_layers.h"
-#include "train_internal.h"
+#include "registry_internal.h"
 
 #ifndef BYOL_INSTALL_PLUGIN_DIR
 #define BYOL_INSTALL_PLUGIN_DIR "/usr/local/lib/byol/plugins"
@@ -38,6 +33,8 @@ struct registry_lib {
 };
 
 struct byol_registry {
+    const struct byol_host_api *host;        /* handed to every plugin's entry point */
+    const struct byol_registry_kinds *kinds; /* the ops struct sizes this host knows */
     char **dirs;
     size_t ndirs;
     struct registry_lib *libs;
@@ -50,100 +47,6 @@ struct byol_registry {
     byol_status pending_status;
     char pending_message[1024];
 };
-
-/* ---- the host table ------------------------------------------------------------------ */
-
-static void *host_alloc(size_t bytes)
-{
-    /* Round up to whole 64-byte lines so vector loops may touch the tail. */
-    if (bytes > SIZE_MAX - 63)
-        return NULL;
-    size_t n = bytes ? (bytes + 63) & ~(size_t)63 : 64;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n) != 0)
-        return NULL;
-    memset(p, 0, n);
-    return p;
-}
-
-static void host_free(void *p)
-{
-    free(p);
-}
-
-/* BYOL_LOG_LEVEL: error, warn, info (default) or debug, or 0-3. */
-static enum byol_log_level host_log_threshold(void)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    const char *env = getenv("BYOL_LOG_LEVEL");
-    if (!env || !env[0])
-        return BYOL_LOG_INFO;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(env, names[i]) == 0 || (env[0] == '0' + i && !env[1]))
-            return (enum byol_log_level)i;
-    return BYOL_LOG_INFO;
-}
-
-static void host_log(enum byol_log_level level, const char *fmt, ...) BYOL_PRINTF(2, 3);
-static void host_log(enum byol_log_level level, const char *fmt, ...)
-{
-    static const char *const prefix[] = {"error", "warning", "info", "debug"};
-    if (level > host_log_threshold())
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    /* One fprintf, so lines from threads do not interleave. */
-    fprintf(stderr, "byol: %s: %s\n", (unsigned)level < 4 ? prefix[level] : "log", line);
-}
-
-static byol_status host_error(byol_status s, const char *fmt, ...) BYOL_PRINTF(2, 3);
-static byol_status host_error(byol_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    byol_verror(s, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static byol_status host_register_ops(struct byol_registry *reg, enum byol_plugin_kind kind,
-                                     const void *ops);
-
-static const struct byol_host_api host_api = {
-    .abi_version = BYOL_ABI_VERSION,
-    .struct_size = sizeof(struct byol_host_api),
-    .alloc = host_alloc,
-    .free = host_free,
-    .log = host_log,
-    .error = host_error,
-    .rng_init = byol_rng_init,
-    .rng_u32 = byol_rng_u32,
-    .rng_uniform = byol_rng_uniform,
-    .rng_normal = byol_rng_normal,
-    .setting_int = byol_settings_int,
-    .setting_float = byol_settings_float,
-    .setting_bool = byol_settings_bool,
-    .setting_string = byol_settings_string,
-    .setting_floats = byol_settings_floats,
-    .setting_check_keys = byol_settings_check_keys,
-    .register_ops = host_register_ops,
-    .net_add_layer = byol_net_add_layer,
-    .net_add_alias = byol_net_add_alias,
-    .net_add_child = byol_net_add_child,
-    .net_param_count = byol_net_param_count,
-    .net_param_at = byol_net_param_at,
-    .net_find_param = byol_net_find_param,
-    .setting_child = byol_settings_child,
-    .setting_error = byol_settings_error,
-};
-
-const struct byol_host_api *byol_host_api(void)
-{
-    return &host_api;
-}
 
 const char *byol_plugin_kind_str(enum byol_plugin_kind kind)
 {
@@ -159,15 +62,9 @@ const char *byol_plugin_kind_str(enum byol_plugin_kind kind)
 /* ---- registration -------------------------------------------------------------------- */
 
 /* The full size this host knows for a kind's ops struct; 0 for kinds it cannot use yet. */
-static size_t registry_known_size(enum byol_plugin_kind kind)
+static size_t registry_known_size(const struct byol_registry *reg, enum byol_plugin_kind kind)
 {
-    switch (kind) {
-    case BYOL_PLUGIN_BACKEND: return sizeof(struct byol_backend_ops);
-    case BYOL_PLUGIN_ENCODER: return sizeof(struct byol_encoder_ops);
-    case BYOL_PLUGIN_AUGMENT: return sizeof(struct byol_augment_ops);
-    case BYOL_PLUGIN_TRAINER: return sizeof(struct byol_trainer_ops);
-    }
-    return 0;
+    return kind > 0 && kind < BYOL_REGISTRY_KINDS ? reg->kinds->ops_size[kind] : 0;
 }
 
 static const char *registry_current_file(const struct byol_registry *reg)
@@ -194,7 +91,7 @@ static byol_status registry_check_header(const struct byol_registry *reg,
                           file, ks, h->struct_size, sizeof(struct byol_ops_header));
     if (!h->name || !h->name[0])
         return byol_error(BYOL_ERR_INVALID, "%s: %s registered without a name", file, ks);
-    size_t known = registry_known_size(kind);
+    size_t known = registry_known_size(reg, kind);
     if (h->struct_size > known)
         return byol_error(BYOL_ERR_ABI,
                           "%s: %s '%s' ops struct is %u bytes, host knows %zu "
@@ -213,10 +110,10 @@ static byol_status registry_check_ops(const struct byol_registry *reg, enum byol
     const char *file = registry_current_file(reg);
     if (!ops)
         return byol_error(BYOL_ERR_INVALID, "%s: register_ops called with NULL ops", file);
-    if (kind != BYOL_PLUGIN_BACKEND && kind != BYOL_PLUGIN_ENCODER &&
-        kind != BYOL_PLUGIN_AUGMENT && kind != BYOL_PLUGIN_TRAINER)
+    if (kind != BYOL_PLUGIN_BACKEND && kind != BYOL_PLUGIN_ENCODER && kind != BYOL_PLUGIN_AUGMENT &&
+        kind != BYOL_PLUGIN_TRAINER)
         return byol_error(BYOL_ERR_INVALID, "%s: unknown plugin kind %d", file, (int)kind);
-    if (registry_known_size(kind) == 0)
+    if (registry_known_size(reg, kind) == 0)
         return byol_error(BYOL_ERR_UNSUPPORTED, "%s: %s: kind not supported by this host yet", file,
                           byol_plugin_kind_str(kind));
     return registry_check_header(reg, kind, ops);
@@ -233,10 +130,10 @@ static byol_status registry_add_entry(struct byol_registry *reg, enum byol_plugi
     reg->entries = grown;
     struct byol_registry_entry *e = calloc(1, sizeof *e);
     /* The host's full size, zeroed: slots an older plugin lacks read as NULL. */
-    void *copy = host_alloc(registry_known_size(kind));
+    void *copy = reg->host->alloc(registry_known_size(reg, kind));
     if (!e || !copy) {
         free(e);
-        free(copy);
+        reg->host->free(copy);
         return byol_error(BYOL_ERR_NOMEM, "registry: out of memory");
     }
     memcpy(copy, ops, h->struct_size);
@@ -250,8 +147,8 @@ static byol_status registry_add_entry(struct byol_registry *reg, enum byol_plugi
     return BYOL_OK;
 }
 
-static byol_status host_register_ops(struct byol_registry *reg, enum byol_plugin_kind kind,
-                                     const void *ops)
+byol_status byol_registry_register_ops(struct byol_registry *reg, enum byol_plugin_kind kind,
+                                       const void *ops)
 {
     if (!reg)
         return byol_error(BYOL_ERR_INVALID, "register_ops: NULL registry");
@@ -266,39 +163,27 @@ static byol_status host_register_ops(struct byol_registry *reg, enum byol_plugin
     return st;
 }
 
-static void registry_free_entry(struct byol_registry_entry *e)
+static void registry_free_entry(const struct byol_registry *reg, struct byol_registry_entry *e)
 {
     if (e)
-        free((void *)e->ops);
+        reg->host->free((void *)e->ops);
     free(e);
 }
 
 /* ---- the registry -------------------------------------------------------------------- */
 
-/* What the core itself provides, registered like a plugin's ops with the path "(host)". */
-static byol_status registry_add_builtins(struct byol_registry *reg)
+byol_status byol_registry_create_empty(const struct byol_host_api *host,
+                                       const struct byol_registry_kinds *kinds,
+                                       struct byol_registry **out)
 {
-    byol_status st = host_register_ops(reg, BYOL_PLUGIN_ENCODER, byol_encoder_layers_ops());
-    if (st == BYOL_OK)
-        st = host_register_ops(reg, BYOL_PLUGIN_TRAINER, byol_trainer_builtin_byol());
-    if (st == BYOL_OK)
-        st = host_register_ops(reg, BYOL_PLUGIN_TRAINER, byol_trainer_builtin_linear());
-    return st;
-}
-
-byol_status byol_registry_create(struct byol_registry **out)
-{
-    if (!out)
-        return byol_error(BYOL_ERR_INVALID, "byol_registry_create: NULL argument");
+    if (!out || !host || !kinds)
+        return byol_error(BYOL_ERR_INVALID, "byol_registry_create_empty: NULL argument");
     *out = calloc(1, sizeof **out);
     if (!*out)
         return byol_error(BYOL_ERR_NOMEM, "registry: out of memory");
-    byol_status st = registry_add_builtins(*out);
-    if (st != BYOL_OK) {
-        byol_registry_free(*out);
-        *out = NULL;
-    }
-    return st;
+    (*out)->host = host;
+    (*out)->kinds = kinds;
+    return BYOL_OK;
 }
 
 void byol_registry_free(struct byol_registry *reg)
@@ -306,7 +191,7 @@ void byol_registry_free(struct byol_registry *reg)
     if (!reg)
         return;
     for (size_t i = 0; i < reg->nentries; i++)
-        registry_free_entry(reg->entries[i]);
+        registry_free_entry(reg, reg->entries[i]);
     /* Newest first: a later plugin may still point into an earlier one. */
     for (size_t i = reg->nlibs; i-- > 0;) {
         dlclose(reg->libs[i].handle);
@@ -449,7 +334,7 @@ static const char *registry_dlerror(const char *real)
 static void registry_rollback(struct byol_registry *reg, size_t start)
 {
     for (size_t i = start; i < reg->nentries; i++)
-        registry_free_entry(reg->entries[i]);
+        registry_free_entry(reg, reg->entries[i]);
     reg->nentries = start;
 }
 
@@ -461,7 +346,7 @@ static byol_status registry_run_init(struct byol_registry *reg, byol_plugin_init
     reg->pending_start = reg->nentries;
     reg->pending_status = BYOL_OK;
     byol_clear_error();
-    byol_status st = init(&host_api, reg);
+    byol_status st = init(reg->host, reg);
     reg->loading = NULL;
     if (reg->pending_status != BYOL_OK) {
         st = byol_error(reg->pending_status, "%s", reg->pending_message);
@@ -569,8 +454,8 @@ static void registry_known_names(const struct byol_registry *reg, enum byol_plug
                                      used ? ", " : "; known: ", reg->entries[i]->name);
 }
 
-static byol_status registry_not_found(const struct byol_registry *reg,
-                                      enum byol_plugin_kind kind, const char *file)
+static byol_status registry_not_found(const struct byol_registry *reg, enum byol_plugin_kind kind,
+                                      const char *file)
 {
     char dirs[768] = "", known[512];
     size_t used = 0;
@@ -582,16 +467,14 @@ static byol_status registry_not_found(const struct byol_registry *reg,
                       reg->ndirs ? dirs : "no folders", known);
 }
 
-static byol_status registry_load_dir(struct byol_registry *reg, const char *dir,
-                                     const char *prefix, void (*on_error)(const char *, void *),
-                                     void *user);
+static byol_status registry_load_dir(struct byol_registry *reg, const char *dir, const char *prefix,
+                                     void (*on_error)(const char *, void *), void *user);
 
 /* One file may register several names (byol-encoder-resnet.so: resnet18, resnet34, ...), so
  * a name without a file of its own is looked for in every byol-<kind>-*.so. Files that fail
  * to load are skipped here: the name may well live in another one. */
-static byol_status registry_require_any_file(struct byol_registry *reg,
-                                             enum byol_plugin_kind kind, const char *name,
-                                             const char *file, const void **ops)
+static byol_status registry_require_any_file(struct byol_registry *reg, enum byol_plugin_kind kind,
+                                             const char *name, const char *file, const void **ops)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s%s-", BYOL_PLUGIN_PREFIX, byol_plugin_kind_str(kind));
@@ -659,9 +542,8 @@ static int registry_name_order(const struct dirent **a, const struct dirent **b)
 }
 
 /* Load the byol-*.so files of a folder whose names start with `prefix`, in name order. */
-static byol_status registry_load_dir(struct byol_registry *reg, const char *dir,
-                                     const char *prefix, void (*on_error)(const char *, void *),
-                                     void *user)
+static byol_status registry_load_dir(struct byol_registry *reg, const char *dir, const char *prefix,
+                                     void (*on_error)(const char *, void *), void *user)
 {
     struct dirent **names;
     int n = scandir(dir, &names, registry_is_plugin_name, registry_name_order);
@@ -672,8 +554,7 @@ static byol_status registry_load_dir(struct byol_registry *reg, const char *dir,
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
         int wanted = strncmp(names[i]->d_name, prefix, strlen(prefix)) == 0;
-        byol_status st =
-            result == BYOL_OK && wanted ? byol_registry_load_file(reg, path) : BYOL_OK;
+        byol_status st = result == BYOL_OK && wanted ? byol_registry_load_file(reg, path) : BYOL_OK;
         if (st == BYOL_ERR_NOMEM)
             result = st;
         else if (st != BYOL_OK && on_error)
