@@ -1,7 +1,7 @@
 /* backend-blas: the reference compute backend. Plain NCHW float32 tensors, im2col + OpenBLAS
  * sgemm, OpenMP loops. This file registers the ops table, owns tensors and plans, checks the
- * arguments of each call and dispatches to the kernels in conv.c, norm.c, pool.c, softmax.c and
- * update.c. */
+ * arguments of each call and dispatches to the kernels in conv.c, norm.c, pool.c and softmax.c,
+ * and to the softmax backward and parameter updates shared with backend-onednn (plugins/common). */
 #include <cblas.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "blas_internal.h"
+#include "kernels.h"
 
 /* ---- messages ------------------------------------------------------------------------- */
 
@@ -299,8 +300,8 @@ static byol_status blas_plan_create(void *vctx, const struct byol_op_desc *desc,
     struct blas_ctx *ctx = vctx;
     struct byol_shape in = desc->in[0];
     if (in.n < 1 || in.c < 1 || in.h < 1 || in.w < 1)
-        return fail(ctx, BYOL_ERR_SHAPE, "%s: bad input shape (%d,%d,%d,%d)", byol_op_kind_name(desc->kind),
-                    in.n, in.c, in.h, in.w);
+        return fail(ctx, BYOL_ERR_SHAPE, "%s: bad input shape (%d,%d,%d,%d)",
+                    byol_op_kind_name(desc->kind), in.n, in.c, in.h, in.w);
     struct blas_plan *p = ctx->host->alloc(sizeof *p);
     if (!p)
         return fail(ctx, BYOL_ERR_NOMEM, "cannot allocate a plan");
@@ -337,7 +338,8 @@ static byol_status batch_size(struct blas_ctx *ctx, const struct blas_plan *p,
                               const struct byol_tensor *t, const char *what, int *n)
 {
     if (!t || !t->data)
-        return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind), what);
+        return fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind),
+                    what);
     *n = t->shape.n;
     if (*n < 1 || *n > p->desc.in[0].n)
         return fail(ctx, BYOL_ERR_SHAPE, "%s: batch of %d, but the plan was made for %d",

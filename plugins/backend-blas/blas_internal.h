@@ -101,17 +101,9 @@ void relu_backward(float *dx, const float *dy, const float *y, size_t n, int acc
 void add_forward(float *y, const float *x0, const float *x1, size_t n, int threads);
 void copy_grad(float *dx, const float *dy, size_t n, int accumulate, int threads);
 
-/* softmax.c: softmax(x / temperature) over `rows` runs of `group` values. */
+/* softmax.c: softmax(x / temperature) over `rows` runs of `group` values. Its backward and the
+ * parameter updates are the shared kernels of plugins/common (kernels.h). */
 void softmax_forward(float *y, const float *x, size_t rows, int group, float temperature,
                      int threads);
-void softmax_backward(float *dx, const float *dy, const float *y, size_t rows, int group,
-                      float temperature, int accumulate, int threads);
-
-/* update.c */
-void adam_update(float *param, float *m, float *v, const float *grad, size_t n,
-                 const struct byol_adam_hparams *h, int threads);
-void sgd_update(float *param, float *momentum_buf, const float *grad, size_t n,
-                const struct byol_sgd_hparams *h, int threads);
-void ema_update(float *target, const float *online, size_t n, double tau, int threads);
 
 #endif

@@ -1,5 +1,6 @@
 /* The grouped softmax of backend-blas (BYOL_OP_SOFTMAX): y = softmax(x / T) over each run of
- * `group` consecutive features, as the simplicial embedding (SEM) of byol-pytorch computes it. */
+ * `group` consecutive features, as the simplicial embedding (SEM) of byol-pytorch computes it.
+ * Its backward, shared with backend-onednn, is plugins/common/softmax.c. */
 #include <math.h>
 
 #include "blas_internal.h"
@@ -27,25 +28,5 @@ void softmax_forward(float *y,       // (rows, group): rows = N * F / group
         float inv = (float)(1.0 / sum);
         for (int i = 0; i < group; i++)
             yr[i] *= inv;
-    }
-}
-
-void softmax_backward(float *dx,       // (rows, group)
-                      const float *dy, // (rows, group)
-                      const float *y,  // (rows, group) the forward's output
-                      size_t rows, int group, float temperature, int accumulate, int threads)
-{
-    /* d/dz of softmax(z): y * (dy - <dy, y>); the division by T scales it by 1 / T. */
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        const float *dyr = dy + r * (size_t)group, *yr = y + r * (size_t)group;
-        float *dxr = dx + r * (size_t)group;
-        double dot = 0.0;
-        for (int i = 0; i < group; i++)
-            dot += (double)dyr[i] * yr[i];
-        for (int i = 0; i < group; i++) {
-            float g = yr[i] * (dyr[i] - (float)dot) / temperature;
-            dxr[i] = accumulate ? dxr[i] + g : g;
-        }
     }
 }

@@ -1,14 +1,14 @@
 /* backend-onednn: the compute backend on oneDNN primitives. This file registers the ops table,
  * owns the context (engine, stream, threads), tensors and plans, checks each call's arguments
  * and dispatches to conv.c, norm.c, pool.c, simple.c and linear.c. The parameter updates are
- * backend-blas's kernels (update.c, compiled in here), which match PyTorch bit for bit. */
+ * the kernels shared with backend-blas (plugins/common), which match PyTorch bit for bit. */
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "blas_internal.h"
+#include "kernels.h"
 #include "onednn_internal.h"
 
 /* ---- messages ------------------------------------------------------------------------- */
@@ -26,11 +26,11 @@ byol_status od_fail(const struct od_ctx *ctx, byol_status s, const char *fmt, ..
 byol_status od_dnnl_fail(const struct od_ctx *ctx, const struct od_plan *p, const char *call,
                          dnnl_status_t s)
 {
-    byol_status st = s == dnnl_out_of_memory ? BYOL_ERR_NOMEM
+    byol_status st = s == dnnl_out_of_memory   ? BYOL_ERR_NOMEM
                      : s == dnnl_unimplemented ? BYOL_ERR_UNSUPPORTED
                                                : BYOL_ERR_INTERNAL;
-    return od_fail(ctx, st, "%s: %s failed with oneDNN status %d", p ? byol_op_kind_name(p->desc.kind) : "context",
-                   call, (int)s);
+    return od_fail(ctx, st, "%s: %s failed with oneDNN status %d",
+                   p ? byol_op_kind_name(p->desc.kind) : "context", call, (int)s);
 }
 
 /* ---- context -------------------------------------------------------------------------- */
@@ -97,8 +97,8 @@ static void od_destroy(void *vctx)
     ctx->host->free(ctx);
 }
 
-static byol_status od_create(const struct byol_host_api *host,
-                             const struct byol_settings *settings, void **out)
+static byol_status od_create(const struct byol_host_api *host, const struct byol_settings *settings,
+                             void **out)
 {
     struct od_ctx tmp = {.host = host, .threads = 1};
     int threads = 1, bf16 = 0;
@@ -108,8 +108,8 @@ static byol_status od_create(const struct byol_host_api *host,
     struct od_ctx *ctx = host->alloc(sizeof *ctx);
     if (!ctx)
         return od_fail(&tmp, BYOL_ERR_NOMEM, "cannot allocate a context");
-    *ctx = (struct od_ctx){
-        .host = host, .threads = threads, .block = preferred_block(), .bf16 = bf16};
+    *ctx =
+        (struct od_ctx){.host = host, .threads = threads, .block = preferred_block(), .bf16 = bf16};
     use_threads(ctx);
     dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
     if (s == dnnl_success)
@@ -141,17 +141,16 @@ static byol_status alloc_tensor(struct od_ctx *ctx, struct byol_tensor *t, const
 {
     struct byol_shape s = t->shape;
     if (s.n < 1 || s.c < 1 || s.h < 1 || s.w < 1)
-        return od_fail(ctx, BYOL_ERR_SHAPE, "cannot allocate a tensor of shape (%d,%d,%d,%d)",
-                       s.n, s.c, s.h, s.w);
+        return od_fail(ctx, BYOL_ERR_SHAPE, "cannot allocate a tensor of shape (%d,%d,%d,%d)", s.n,
+                       s.c, s.h, s.w);
     int block = producer ? ((const struct od_plan *)producer)->out_block : 1;
     if (s.c % block != 0)
         block = 1;
     size_t bytes = byol_shape_numel(s) * (bf16 ? sizeof(uint16_t) : sizeof(float));
     t->data = ctx->host->alloc(bytes);
     if (!t->data)
-        return od_fail(ctx, BYOL_ERR_NOMEM,
-                       "cannot allocate %zu bytes for a (%d,%d,%d,%d) tensor", bytes, s.n, s.c,
-                       s.h, s.w);
+        return od_fail(ctx, BYOL_ERR_NOMEM, "cannot allocate %zu bytes for a (%d,%d,%d,%d) tensor",
+                       bytes, s.n, s.c, s.h, s.w);
     t->bytes = bytes;
     t->layout = (void *)od_layout_of(block, bf16);
     return BYOL_OK;
@@ -311,7 +310,8 @@ static byol_status need(struct od_ctx *ctx, const struct od_plan *p, const void 
 {
     if (ptr)
         return BYOL_OK;
-    return od_fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind), what);
+    return od_fail(ctx, BYOL_ERR_INVALID, "%s: %s is missing", byol_op_kind_name(p->desc.kind),
+                   what);
 }
 
 /* The parameters and scratch an op reads: forward, or backward with the gradients asked. */
@@ -347,8 +347,7 @@ static byol_status check_params(struct od_ctx *ctx, const struct od_plan *p,
             st = check_tensor(ctx, p, a->y, d->out, "y");
         return st;
     case BYOL_OP_MAXPOOL: return need(ctx, p, a->saved, "saved");
-    case BYOL_OP_SOFTMAX:
-        return backward && dx ? check_tensor(ctx, p, a->y, d->out, "y") : BYOL_OK;
+    case BYOL_OP_SOFTMAX: return backward && dx ? check_tensor(ctx, p, a->y, d->out, "y") : BYOL_OK;
     default: return BYOL_OK;
     }
 }
@@ -426,7 +425,7 @@ static byol_status od_backward(void *vctx, void *vplan, const struct byol_op_arg
     return run_backward(ctx, p, od_views_begin(ctx, p, a, 1, &v));
 }
 
-/* ---- parameter updates: backend-blas's kernels ---------------------------------------- */
+/* ---- parameter updates: the kernels shared with backend-blas -------------------------- */
 
 static byol_status od_adam(void *vctx, float *param, const float *grad, float *m, float *v,
                            size_t n, const struct byol_adam_hparams *h)
@@ -487,7 +486,6 @@ static const struct byol_backend_ops od_ops = {
 
 BYOL_PLUGIN_INIT(host, reg)
 {
-    byol_status st =
-        byol_plugin_check_host(host, "backend '" OD_NAME "'", BYOL_HOST_NEEDS(register_ops));
+    byol_status st = byol_plugin_check_host(host, "backend '" OD_NAME "'", BYOL_HOST_NEEDS(register_ops));
     return st == BYOL_OK ? host->register_ops(reg, BYOL_PLUGIN_BACKEND, &od_ops) : st;
 }

@@ -1,7 +1,7 @@
 /* The light ops of backend-onednn: relu (eltwise), add (binary), flatten (a conversion to
  * plain NCHW) and the grouped softmax with temperature (eltwise scale + softmax). Their
  * gradient copies and sums go through the layout conversions of layout.c. */
-#include "blas_internal.h"
+#include "kernels.h"
 #include "onednn_internal.h"
 
 enum { P_FWD, P_BWD, P_SCALE };
@@ -64,7 +64,7 @@ static byol_status softmax_pds(struct od_ctx *ctx, struct od_plan *p,
         st = od_pd_create(ctx, p, &fwd, NULL, &pd[P_FWD]);
     if (st == BYOL_OK)
         st = od_pd_create(ctx, p, &bwd, pd[P_FWD], &pd[P_BWD]);
-    /* oneDNN 2.6 on AVX2 has only a reference softmax backward: backend-blas's loop instead. */
+    /* oneDNN 2.6 on AVX2 has only a reference softmax backward: the shared loop instead. */
     if (st == BYOL_OK && od_pd_is_ref(pd[P_BWD])) {
         dnnl_primitive_desc_destroy(pd[P_BWD]);
         pd[P_BWD] = NULL;
@@ -158,8 +158,8 @@ static byol_status eltwise_backward(struct od_ctx *ctx, struct od_plan *p,
     const float *yy = od_input(ctx, y, p->in_block, OD_SLOT_IN0);
     const float *dy = od_input(ctx, a->dy, p->in_block, OD_SLOT_DY);
     if (soft && !p->prim[P_BWD]) {
-        /* backend-blas's kernel; softmax tensors are one pixel per channel, so every layout is
-         * plain NCHW and dx is written (or added into) directly. */
+        /* The kernel shared with backend-blas; softmax tensors are one pixel per channel, so
+         * every layout is plain NCHW and dx is written (or added into) directly. */
         const struct byol_shape *in = &p->desc.in[0];
         size_t rows = (size_t)in->n * (size_t)in->c / (size_t)p->desc.u.softmax.group;
         softmax_backward(a->dx[0]->data, dy, yy, rows, p->desc.u.softmax.group,

@@ -1,18 +1,19 @@
-/* Fused parameter updates of backend-blas over flat float32 arrays: Adam / AdamW and SGD as
- * torch.optim 1.13 computes them (single-tensor path), and byol-pytorch's EMA. */
+/* Fused parameter updates over flat float32 arrays, shared by backend-blas and backend-onednn:
+ * Adam / AdamW and SGD as torch.optim 1.13 computes them (single-tensor path), and
+ * byol-pytorch's EMA. */
 #include <math.h>
 #include <omp.h>
 
-#include "blas_internal.h"
+#include "kernels.h"
 
 /* Bit-for-bit agreement with PyTorch: every hyper-parameter is rounded to float where PyTorch
  * hands a Python scalar to a float kernel, each expression keeps PyTorch's operation order,
  * and fmaf stands where PyTorch's AVX2 kernels fuse (add with alpha, addcmul). fmaf is a libm
  * call on baseline x86-64, so the loops are also built for FMA hardware and picked at load. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define BLAS_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#define KERNELS_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
-#define BLAS_FMA_CLONES
+#define KERNELS_FMA_CLONES
 #endif
 
 /* The range [lo, hi) of n that this OpenMP thread owns. */
@@ -30,7 +31,7 @@ struct adam_scalars {
     float decay; /* AdamW's 1 - lr * wd; 1 for Adam, and p * 1 is p */
 };
 
-BLAS_FMA_CLONES
+KERNELS_FMA_CLONES
 static void adam_range(float *restrict param, float *restrict m, float *restrict v,
                        const float *restrict grad, size_t lo, size_t hi,
                        const struct adam_scalars *s)
@@ -78,7 +79,7 @@ void adam_update(float *param,      // (n)
 
 /* The mode tests sit outside the loops so that each loop vectorises. A zero weight decay
  * leaves g + 0 * p == g, as PyTorch's skipped term would. */
-BLAS_FMA_CLONES
+KERNELS_FMA_CLONES
 static void sgd_range(float *restrict param, float *restrict momentum_buf,
                       const float *restrict grad, size_t lo, size_t hi,
                       const struct byol_sgd_hparams *h)
