@@ -1,11 +1,14 @@
 /* Loader tests: each deliberately broken plugin in tests/bad-plugins fails with its own status
  * and a one-line message naming the file and the reason, and leaves nothing registered. */
+#include <dlfcn.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bad-plugins/abi-1.0/host_slots.h"
 #include "byol/encoder.h"
 #include "testutil.h"
 
@@ -373,6 +376,59 @@ static void test_host_api(void)
     byol_registry_free(NULL);
 }
 
+/* A plugin built against the frozen ABI 1.0 plugin.h (bad-plugins/abi-1.0, before the verror
+ * slot) loads, and every slot it knows sits where today's header puts it. */
+#define HOST_OFFSET(slot) offsetof(struct byol_host_api, slot),
+
+static void test_old_header_plugin(void)
+{
+    static const size_t now[] = {BYOL_TEST_HOST_SLOTS_1_0(HOST_OFFSET)};
+    size_t n = sizeof now / sizeof now[0];
+    struct byol_registry *reg = new_registry();
+    BYOL_CHECK_OK(byol_registry_load_file(reg, BAD("abi-1.0/byol-backend-oldhost.so")));
+    const struct byol_registry_entry *e = byol_registry_find(reg, BYOL_PLUGIN_BACKEND, "oldhost");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_STRING_EQUAL(e->version, "1.0");
+    void *h = dlopen(BAD("abi-1.0/byol-backend-oldhost.so"), RTLD_NOW | RTLD_LOCAL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    const size_t *old = dlsym(h, "byol_test_old_host_layout");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(old[i], now[i]);
+    /* The old table ended where today's first appended slot begins. */
+    CU_ASSERT_EQUAL(old[n], offsetof(struct byol_host_api, verror));
+    CU_ASSERT(old[n] < sizeof(struct byol_host_api));
+    dlclose(h);
+    byol_registry_free(reg);
+}
+
+/* The host's va_list error slot, as a plugin's own wrapper calls it. */
+static byol_status call_verror(const struct byol_host_api *host, const char *about, const char *fmt,
+                               ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    byol_status st = host->verror(BYOL_ERR_IO, about, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static void test_host_verror(void)
+{
+    const struct byol_host_api *host = byol_host_api();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(host->verror);
+    CU_ASSERT_EQUAL(call_verror(host, "backend 'x'", "slot %s is %d", "y", 3), BYOL_ERR_IO);
+    CU_ASSERT_STRING_EQUAL(byol_last_error(), "backend 'x': slot y is 3");
+    CU_ASSERT_EQUAL(call_verror(host, NULL, "plain %d", 4), BYOL_ERR_IO);
+    CU_ASSERT_STRING_EQUAL(byol_last_error(), "plain 4");
+    CU_ASSERT_EQUAL(call_verror(host, "", "empty"), BYOL_ERR_IO);
+    CU_ASSERT_STRING_EQUAL(byol_last_error(), "empty");
+    /* The previous message as an argument, to prefix context onto it. */
+    byol_error(BYOL_ERR_IO, "inner");
+    call_verror(host, "outer", "%s (again)", byol_last_error());
+    CU_ASSERT_STRING_EQUAL(byol_last_error(), "outer: inner (again)");
+}
+
 int main(int argc, char **argv)
 {
     static const struct byol_test_case cases[] = {
@@ -393,6 +449,8 @@ int main(int argc, char **argv)
         {"load all", test_load_all, 0},
         {"default dirs", test_default_dirs, 0},
         {"host api", test_host_api, 0},
+        {"old-header plugin loads", test_old_header_plugin, 0},
+        {"host verror", test_host_verror, 0},
         {NULL, NULL, 0},
     };
     return byol_test_main(argc, argv, "loader", cases);

@@ -19,12 +19,13 @@ struct byol_backend {
 BYOL_PRINTF(3, 4)
 static byol_status be_error(const struct byol_backend *be, byol_status s, const char *fmt, ...)
 {
-    char msg[768];
+    char about[320];
+    snprintf(about, sizeof about, "backend '%s'", be && be->ops.name ? be->ops.name : "?");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    byol_verror_about(s, about, fmt, ap);
     va_end(ap);
-    return byol_error(s, "backend '%s': %s", be && be->ops.name ? be->ops.name : "?", msg);
+    return s;
 }
 
 /* ---- creation ------------------------------------------------------------------------- */
@@ -356,7 +357,8 @@ byol_status byol_backend_plan_create(struct byol_backend *be, const struct byol_
         return be_error(be, BYOL_ERR_SHAPE,
                         "plan_create: %s: output (%d,%d,%d,%d) given, "
                         "(%d,%d,%d,%d) inferred",
-                        byol_op_kind_name(d.kind), o.n, o.c, o.h, o.w, d.out.n, d.out.c, d.out.h, d.out.w);
+                        byol_op_kind_name(d.kind), o.n, o.c, o.h, o.w, d.out.n, d.out.c, d.out.h,
+                        d.out.w);
     if (d.kind == BYOL_OP_BATCHNORM && d.u.bn.fuse_relu &&
         !byol_backend_has_flag(be, BYOL_BACKEND_FUSES_BN_RELU))
         return be_error(be, BYOL_ERR_UNSUPPORTED, "plan_create: batchnorm with a fused relu");

@@ -56,6 +56,7 @@ static const struct byol_host_api host_api = {
     .net_find_param = byol_net_find_param,
     .setting_child = byol_settings_child,
     .setting_error = byol_settings_error,
+    .verror = byol_verror_about,
 };
 
 const struct byol_host_api *byol_host_api(void)

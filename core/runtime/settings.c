@@ -83,37 +83,51 @@ static void setting_file(const config_setting_t *s, char *buf, size_t n)
         snprintf(buf, n, "%s/%s", c->dir, file);
 }
 
+/* Where a setting's messages point: "FILE:LINE: PATH", "FILE: PATH (not set)" for a stand-in,
+ * "FILE: PATH (from --set)" for a setting from the command line (no line in any file). */
+static void setting_about(const config_setting_t *s, char *buf, size_t n)
+{
+    char file[1024];
+    setting_file(s, file, sizeof file);
+    const char *path = byol_settings_path(as_settings(s));
+    if (setting_is_standin(s))
+        snprintf(buf, n, "%s: %s (not set)", file, path);
+    else if (config_setting_source_line(s) == 0)
+        snprintf(buf, n, "%s: %s (from --set)", file, path);
+    else
+        snprintf(buf, n, "%s:%u%s%s", file, config_setting_source_line(s), path[0] ? ": " : "",
+                 path);
+}
+
+static byol_status setting_verror(const config_setting_t *s, byol_status st, const char *fmt,
+                                  va_list ap)
+{
+    char about[1536];
+    if (!s)
+        return byol_verror(st, fmt, ap);
+    setting_about(s, about, sizeof about);
+    return byol_verror_about(st, about, fmt, ap);
+}
+
 /* Every failure that concerns a setting goes through here: "FILE:LINE: PATH: what". */
 static byol_status setting_error(const config_setting_t *s, byol_status st, const char *fmt, ...)
     BYOL_PRINTF(3, 4);
 static byol_status setting_error(const config_setting_t *s, byol_status st, const char *fmt, ...)
 {
-    char file[1024], what[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    setting_verror(s, st, fmt, ap);
     va_end(ap);
-    setting_file(s, file, sizeof file);
-    const char *path = byol_settings_path(as_settings(s));
-    if (setting_is_standin(s))
-        return byol_error(st, "%s: %s (not set): %s", file, path, what);
-    /* A setting that came from the command line has no line in any file. */
-    if (config_setting_source_line(s) == 0)
-        return byol_error(st, "%s: %s (from --set)%s%s", file, path, path[0] ? ": " : "", what);
-    return byol_error(st, "%s:%u: %s%s%s", file, config_setting_source_line(s), path,
-                      path[0] ? ": " : "", what);
+    return st;
 }
 
 byol_status byol_settings_error(const struct byol_settings *s, byol_status st, const char *fmt, ...)
 {
-    char what[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    setting_verror(s ? as_setting(s) : NULL, st, fmt, ap);
     va_end(ap);
-    if (!s)
-        return byol_error(st, "%s", what);
-    return setting_error(as_setting(s), st, "%s", what);
+    return st;
 }
 
 static const char *type_name(const config_setting_t *s)

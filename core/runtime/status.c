@@ -25,9 +25,15 @@ const char *byol_status_str(byol_status s)
     return "unknown status";
 }
 
-const char *byol_last_error(void) { return tls_message; }
+const char *byol_last_error(void)
+{
+    return tls_message;
+}
 
-void byol_clear_error(void) { tls_message[0] = '\0'; }
+void byol_clear_error(void)
+{
+    tls_message[0] = '\0';
+}
 
 byol_status byol_verror(byol_status s, const char *fmt, va_list ap)
 {
@@ -41,6 +47,15 @@ byol_status byol_verror(byol_status s, const char *fmt, va_list ap)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     return s;
+}
+
+byol_status byol_verror_about(byol_status s, const char *about, const char *fmt, va_list ap)
+{
+    if (!about || !about[0])
+        return byol_verror(s, fmt, ap);
+    char what[sizeof tls_message];
+    vsnprintf(what, sizeof what, fmt, ap);
+    return byol_error(s, "%s: %s", about, what);
 }
 
 byol_status byol_error(byol_status s, const char *fmt, ...)

@@ -119,6 +119,10 @@ struct byol_host_api {
      * accessors cannot make (a value out of range, two settings that conflict). */
     byol_status (*setting_error)(const struct byol_settings *s, byol_status st, const char *fmt,
                                  ...) BYOL_PRINTF(3, 4);
+
+    /* The va_list form of `error`, for a plugin's own formatting wrapper: records
+     * "ABOUT: <fmt...>" ("<fmt...>" when `about` is NULL or empty) and returns `s`. */
+    byol_status (*verror)(byol_status s, const char *about, const char *fmt, va_list ap);
 };
 
 /* The bytes of the host table up to and including `slot`: what a plugin that calls `slot`

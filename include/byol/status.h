@@ -45,6 +45,11 @@ BYOL_API const char *byol_last_error(void);
  * `return byol_error(BYOL_ERR_IO, "%s: %s", path, strerror(errno));`. */
 BYOL_API byol_status byol_error(byol_status s, const char *fmt, ...) BYOL_PRINTF(2, 3);
 BYOL_API byol_status byol_verror(byol_status s, const char *fmt, va_list ap);
+/* The same with what the message is about in front: "ABOUT: <fmt...>" ("<fmt...>" when
+ * `about` is NULL or empty), e.g. about = "backend 'blas'" or a file name. The one helper
+ * behind every wrapper that prefixes its messages. */
+BYOL_API byol_status byol_verror_about(byol_status s, const char *about, const char *fmt,
+                                       va_list ap);
 
 /* Clear this thread's message. */
 BYOL_API void byol_clear_error(void);

@@ -13,16 +13,15 @@
 
 /* ---- messages ------------------------------------------------------------------------- */
 
-/* The host's error slot has no va_list form, so format here and hand over one string. */
+/* "backend 'blas': <fmt...>", formatted by the host's va_list error slot. */
 BYOL_PRINTF(3, 4)
 static byol_status fail(const struct blas_ctx *ctx, byol_status s, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ctx->host->verror(s, "backend '" BLAS_NAME "'", fmt, ap);
     va_end(ap);
-    return ctx->host->error(s, "backend '" BLAS_NAME "': %s", msg);
+    return s;
 }
 
 /* ---- context -------------------------------------------------------------------------- */
@@ -719,6 +718,6 @@ static const struct byol_backend_ops blas_ops = {
 BYOL_PLUGIN_INIT(host, reg)
 {
     byol_status st =
-        byol_plugin_check_host(host, "backend '" BLAS_NAME "'", BYOL_HOST_NEEDS(register_ops));
+        byol_plugin_check_host(host, "backend '" BLAS_NAME "'", BYOL_HOST_NEEDS(verror));
     return st == BYOL_OK ? host->register_ops(reg, BYOL_PLUGIN_BACKEND, &blas_ops) : st;
 }

@@ -13,14 +13,14 @@
 
 /* ---- messages ------------------------------------------------------------------------- */
 
+/* "backend 'onednn': <fmt...>", formatted by the host's va_list error slot. */
 byol_status od_fail(const struct od_ctx *ctx, byol_status s, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ctx->host->verror(s, "backend '" OD_NAME "'", fmt, ap);
     va_end(ap);
-    return ctx->host->error(s, "backend '" OD_NAME "': %s", msg);
+    return s;
 }
 
 byol_status od_dnnl_fail(const struct od_ctx *ctx, const struct od_plan *p, const char *call,
@@ -486,6 +486,6 @@ static const struct byol_backend_ops od_ops = {
 
 BYOL_PLUGIN_INIT(host, reg)
 {
-    byol_status st = byol_plugin_check_host(host, "backend '" OD_NAME "'", BYOL_HOST_NEEDS(register_ops));
+    byol_status st = byol_plugin_check_host(host, "backend '" OD_NAME "'", BYOL_HOST_NEEDS(verror));
     return st == BYOL_OK ? host->register_ops(reg, BYOL_PLUGIN_BACKEND, &od_ops) : st;
 }
