@@ -723,6 +723,18 @@ static void test_settings_errors(void)
                           "data.cfg:3: data.length: 0 is not a valid number of images");
     expect_settings_error("data = {\n format = \"mock\";\n length = \"many\"; };", BYOL_ERR_INVALID,
                           "data.cfg:3: data.length: expected an integer");
+    /* A path that does not fit once joined to the config's folder is refused, naming the
+     * setting: one of a pair, and an element of a list. */
+    static char text[PATH_MAX + 256];
+    char name[PATH_MAX];
+    memset(name, 'x', sizeof name - 1 - strlen(g_dir));
+    name[sizeof name - 1 - strlen(g_dir)] = '\0'; /* fits alone, not after "g_dir/" */
+    snprintf(text, sizeof text,
+             "data = {\n format = \"npy\";\n images = \"u8.npy\";\n labels = \"%s\"; };", name);
+    expect_settings_error(text, BYOL_ERR_INVALID, "data.cfg:4: data.labels: path too long");
+    snprintf(text, sizeof text, "data = {\n format = \"cifar\";\n images = [\"cifar\", \"%s\"]; };",
+             name);
+    expect_settings_error(text, BYOL_ERR_INVALID, "data.cfg:3: data.images: path too long");
     /* A reader's own error names the file, resolved against the config's folder. */
     struct byol_dataset *ds = (struct byol_dataset *)&ds;
     CU_ASSERT_EQUAL(open_text("data = { format = \"npy\"; images = \"absent.npy\"; };", 3, 8, &ds),

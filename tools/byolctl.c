@@ -31,8 +31,8 @@ static char ctl_tag[48] = "byolctl: ";
 
 /* Settings the top level of a config may have: the DESIGN contract. A typo fails early. */
 static const char *const ctl_top_keys[] = {
-    "seed",        "plugin_path", "plugins", "backend", "model", "augment_fn",
-    "augment_fn2", "data",        "train",   "eval",    "trainer", "metrics", NULL,
+    "seed", "plugin_path", "plugins", "backend", "model",   "augment_fn", "augment_fn2",
+    "data", "train",       "eval",    "trainer", "metrics", NULL,
 };
 
 struct ctl_args {
@@ -129,16 +129,6 @@ static int ctl_parse_args(int argc, char **argv, int want_cfg, struct ctl_args *
     return CTL_OK;
 }
 
-/* A path from the config, taken relative to the config's own folder (as @include is). */
-static void ctl_config_relative(const char *cfg_path, const char *path, char *out, size_t n)
-{
-    const char *slash = strrchr(cfg_path, '/');
-    if (path[0] == '/' || !slash)
-        snprintf(out, n, "%s", path);
-    else
-        snprintf(out, n, "%.*s/%s", (int)(slash - cfg_path), cfg_path, path);
-}
-
 static int ctl_is_path(const char *name)
 {
     size_t n = strlen(name);
@@ -159,7 +149,7 @@ static byol_status ctl_search_path(struct ctl_session *s, const struct ctl_args 
         st = byol_settings_strings(root, "plugin_path", dirs, CTL_MAX_LIST, &n);
     for (int i = 0; i < n && st == BYOL_OK; i++) {
         char dir[PATH_MAX];
-        ctl_config_relative(a->cfg, dirs[i], dir, sizeof dir);
+        byol_config_relative(a->cfg, dirs[i], dir, sizeof dir);
         st = byol_registry_add_search_dir(s->reg, dir);
     }
     return st == BYOL_OK ? byol_registry_add_default_dirs(s->reg) : st;
@@ -174,7 +164,7 @@ static byol_status ctl_load_plugins(struct ctl_session *s, const char *cfg_path)
         byol_settings_strings(byol_config_root(s->cfg), "plugins", files, CTL_MAX_LIST, &n);
     for (int i = 0; i < n && st == BYOL_OK; i++) {
         char path[PATH_MAX];
-        ctl_config_relative(cfg_path, files[i], path, sizeof path);
+        byol_config_relative(cfg_path, files[i], path, sizeof path);
         st = byol_registry_load_file(s->reg, path);
         if (st != BYOL_OK)
             st = byol_error(st, "%s: plugins[%d]: %s", cfg_path, i, byol_last_error());
@@ -231,7 +221,7 @@ static byol_status ctl_create_backend(struct ctl_session *s, const char *cfg_pat
         return st;
     char path[PATH_MAX];
     if (ctl_is_path(name)) {
-        ctl_config_relative(cfg_path, name, path, sizeof path);
+        byol_config_relative(cfg_path, name, path, sizeof path);
         name = path;
     }
     /* Find it first, so that "not found" can say which setting asked for it. */
@@ -378,7 +368,7 @@ static int cmd_check(int argc, char **argv)
         return ctl_fail();
     struct byol_train_options o = {.root = byol_config_root(s.cfg)};
     char dir[PATH_MAX];
-    ctl_config_relative(a.cfg, ".", dir, sizeof dir);
+    byol_config_relative(a.cfg, ".", dir, sizeof dir);
     o.config_dir = dir;
     if (byol_train_check(s.backend, s.reg, &o) != BYOL_OK)
         rc = ctl_fail_at(a.cfg);
@@ -424,8 +414,9 @@ static void ctl_progress(const struct byol_train_report *r, void *user)
     double eta = done > 0 ? r->elapsed_s / (double)done * (double)(r->total_steps - r->step) : 0;
     if (tty) {
         int width = 24, fill = (int)(width * r->step / (r->total_steps ? r->total_steps : 1));
-        fprintf(stderr, "\r[%.*s%*s] %lld/%lld loss %.4f  %.1f img/s  lr %.3g  tau %.4f  ETA %.0fs ",
-                fill, "########################", width - fill, "", (long long)r->step,
+        fprintf(stderr,
+                "\r[%.*s%*s] %lld/%lld loss %.4f  %.1f img/s  lr %.3g  tau %.4f  ETA %.0fs ", fill,
+                "########################", width - fill, "", (long long)r->step,
                 (long long)r->total_steps, r->loss, r->images_per_s, r->lr, r->tau, eta);
         if (r->step == r->total_steps)
             fputc('\n', stderr);
@@ -485,7 +476,7 @@ static int cmd_run(int argc, char **argv)
     if (ctl_session_open(&s, &a) != BYOL_OK)
         return ctl_fail();
     char dir[PATH_MAX];
-    ctl_config_relative(a.cfg, ".", dir, sizeof dir);
+    byol_config_relative(a.cfg, ".", dir, sizeof dir);
     struct ctl_progress p = {.tty = isatty(STDERR_FILENO)};
     struct byol_train_options o = {.root = byol_config_root(s.cfg),
                                    .config_dir = dir,
@@ -569,8 +560,8 @@ static void ctl_print_profile(const struct byol_bench_profile *p)
     printf("\nprofile (ms per step)\n%-12s %9s %9s\n", "op", "forward", "backward");
     for (int k = 1; k < BYOL_BENCH_KINDS; k++)
         if (p->forward_ms[k] > 0 || p->backward_ms[k] > 0)
-            printf("%-12s %9.1f %9.1f\n", byol_op_kind_name((enum byol_op_kind)k),
-                   p->forward_ms[k], p->backward_ms[k]);
+            printf("%-12s %9.1f %9.1f\n", byol_op_kind_name((enum byol_op_kind)k), p->forward_ms[k],
+                   p->backward_ms[k]);
     printf("%-12s %9.1f (of the forwards above)\n", "target net", p->target_ms);
     printf("%-12s %9.1f\n%-12s %9.1f\n%-12s %9.1f\n%-12s %9.1f\n%-12s %9.1f\n", "augment",
            p->augment_ms, "optimizer", p->optimizer_ms, "ema", p->ema_ms, "zero_grad",
@@ -693,137 +684,6 @@ static int ctl_parse_eval_args(int argc, char **argv, int embed, struct ctl_eval
     return CTL_OK;
 }
 
-/* The learner's settings, as the trainer reads them. */
-static byol_status ctl_learner_config(const struct ctl_session *s, struct byol_learner_config *c)
-{
-    const struct byol_settings *root = byol_config_root(s->cfg);
-    byol_learner_config_default(c);
-    byol_status st = byol_learner_config_read(c, byol_settings_child(root, "model"),
-                                              byol_settings_child(root, "train"));
-    c->seed = (uint64_t)s->seed;
-    return st;
-}
-
-/* --checkpoint, else train.checkpoint_dir/latest.safetensors (relative to the working folder,
- * as the trainer writes it); "" for none. */
-static byol_status ctl_checkpoint_path(const struct ctl_session *s, const char *given, char *path,
-                                       size_t n)
-{
-    const char *dir;
-    path[0] = '\0';
-    if (given && strcmp(given, "none") == 0)
-        return BYOL_OK;
-    if (given) {
-        snprintf(path, n, "%s", given);
-    } else {
-        const struct byol_settings *train = byol_settings_child(byol_config_root(s->cfg), "train");
-        byol_status st = byol_settings_string(train, "checkpoint_dir", "checkpoints", &dir);
-        if (st != BYOL_OK)
-            return st;
-        snprintf(path, n, "%s/latest.safetensors", dir);
-    }
-    if (access(path, R_OK) != 0)
-        return byol_error(BYOL_ERR_NOT_FOUND,
-                          "checkpoint %s: %s (train first, or name one with --checkpoint FILE; "
-                          "--checkpoint none evaluates the initial weights)",
-                          path, strerror(errno));
-    return BYOL_OK;
-}
-
-/* The learner as the trainer builds it: created from the config, encoder weights if the config
- * names them, then the checkpoint's state. Its batch size only sets the embedding chunk. */
-static byol_status ctl_learner_open(const struct ctl_session *s, const char *cfg_path,
-                                    const char *checkpoint, const struct byol_learner_config *c,
-                                    struct byol_learner **l)
-{
-    char path[PATH_MAX], weights_path[PATH_MAX];
-    const char *weights = NULL;
-    byol_status st = ctl_checkpoint_path(s, checkpoint, path, sizeof path);
-    if (st == BYOL_OK)
-        st = byol_settings_string(c->encoder_settings, "weights", NULL, &weights);
-    if (st == BYOL_OK)
-        st = byol_learner_create(s->backend, s->reg, c, l);
-    if (st == BYOL_OK && weights) {
-        ctl_config_relative(cfg_path, weights, weights_path, sizeof weights_path);
-        st = byol_learner_load_encoder_weights(*l, weights_path);
-    }
-    if (st == BYOL_OK && path[0])
-        st = byol_learner_load_state(*l, path);
-    return st;
-}
-
-/* Representations (and projections, labels) of one split, embedded and written as .npy. */
-struct ctl_embed {
-    struct byol_dataset *ds;
-    struct byol_augment_pipeline *transform;
-    struct byol_augment_pool *pool;
-    struct byol_learner *learner;
-    float *emb, *proj;
-    int *labels;
-};
-
-static void ctl_embed_free(struct ctl_embed *e)
-{
-    byol_learner_free(e->learner);
-    byol_augment_pool_free(e->pool);
-    byol_augment_pipeline_free(e->transform);
-    byol_dataset_free(e->ds);
-    free(e->emb);
-    free(e->proj);
-    free(e->labels);
-}
-
-/* The split, its transform and a pool of backend.threads workers. */
-static byol_status ctl_embed_open(struct ctl_session *s, const char *cfg_path,
-                                  const struct ctl_eval_args *ea,
-                                  const struct byol_learner_config *c, struct ctl_embed *e)
-{
-    const struct byol_settings *root = byol_config_root(s->cfg);
-    char dir[PATH_MAX];
-    int64_t threads;
-    ctl_config_relative(cfg_path, ".", dir, sizeof dir);
-    byol_status st =
-        byol_eval_open_split(root, dir, ea->split, c->in_channels, c->image_size, &e->ds);
-    if (st == BYOL_OK)
-        st = byol_eval_transform_create(s->reg, root, e->ds, c->in_channels, c->image_size,
-                                        &e->transform);
-    if (st == BYOL_OK)
-        st = byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
-    if (st == BYOL_OK)
-        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads,
-                                      &e->pool);
-    if (st == BYOL_OK && ea->labels && byol_dataset_label(e->ds, 0) < 0)
-        st = byol_error(BYOL_ERR_INVALID, "--labels: the %s split has no labels", ea->split);
-    return st;
-}
-
-static byol_status ctl_embed_write(struct ctl_embed *e, const struct ctl_eval_args *ea,
-                                   const struct byol_learner_config *c)
-{
-    size_t n = byol_dataset_count(e->ds), dim = (size_t)byol_learner_embedding_dim(e->learner);
-    size_t proj = (size_t)c->projection_size;
-    e->emb = malloc(n * dim * sizeof *e->emb);
-    e->proj = ea->projection ? malloc(n * proj * sizeof *e->proj) : NULL;
-    e->labels = ea->labels ? malloc(n * sizeof *e->labels) : NULL;
-    if (!e->emb || (ea->projection && !e->proj) || (ea->labels && !e->labels))
-        return byol_error(BYOL_ERR_NOMEM, "embed: out of memory for %zu x %zu features", n, dim);
-    byol_status st =
-        byol_eval_embed_dataset(e->learner, e->ds, e->transform, e->pool, e->emb, e->proj);
-    if (st == BYOL_OK)
-        st = byol_npy_write_f32(ea->out, e->emb, 2, (const size_t[]){n, dim});
-    if (st == BYOL_OK && ea->projection)
-        st = byol_npy_write_f32(ea->projection, e->proj, 2, (const size_t[]){n, proj});
-    for (size_t i = 0; st == BYOL_OK && e->labels && i < n; i++)
-        e->labels[i] = byol_dataset_label(e->ds, i);
-    if (st == BYOL_OK && ea->labels)
-        st = byol_npy_write_labels(ea->labels, e->labels, n);
-    if (st == BYOL_OK)
-        printf("wrote %zu x %zu representations to %s%s%s%s%s\n", n, dim, ea->out,
-               ea->projection ? ", projections to " : "", ea->projection ? ea->projection : "",
-               ea->labels ? ", labels to " : "", ea->labels ? ea->labels : "");
-    return st;
-}
-
 /* Shared front of embed and eval: own options, then the usual ones, then the session. */
 static int ctl_eval_front(int argc, char **argv, int embed, struct ctl_eval_args *ea,
                           struct ctl_args *a, struct ctl_session *s)
@@ -841,6 +701,7 @@ static int ctl_eval_front(int argc, char **argv, int embed, struct ctl_eval_args
     return rc;
 }
 
+/* embed: the representations of one split, from what eval would evaluate. */
 static int cmd_embed(int argc, char **argv)
 {
     struct ctl_eval_args ea;
@@ -849,17 +710,17 @@ static int cmd_embed(int argc, char **argv)
     int rc = ctl_eval_front(argc, argv, 1, &ea, &a, &s);
     if (rc != CTL_OK)
         return rc;
-    struct byol_learner_config c;
-    struct ctl_embed e = {0};
-    byol_status st = ctl_learner_config(&s, &c);
-    if (st == BYOL_OK)
-        st = ctl_embed_open(&s, a.cfg, &ea, &c, &e);
-    if (st == BYOL_OK)
-        st = ctl_learner_open(&s, a.cfg, ea.checkpoint, &c, &e.learner);
-    if (st == BYOL_OK)
-        st = ctl_embed_write(&e, &ea, &c);
-    rc = st == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
-    ctl_embed_free(&e);
+    char dir[PATH_MAX];
+    byol_config_relative(a.cfg, ".", dir, sizeof dir);
+    struct byol_train_options o = {
+        .root = byol_config_root(s.cfg), .config_dir = dir, .checkpoint = ea.checkpoint};
+    struct byol_train_embed_request r = {
+        .split = ea.split, .out = ea.out, .projection = ea.projection, .labels = ea.labels};
+    rc = byol_train_embed(s.backend, s.reg, &o, &r) == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
+    if (rc == CTL_OK)
+        printf("wrote %zu x %zu representations to %s%s%s%s%s\n", r.count, r.dim, ea.out,
+               ea.projection ? ", projections to " : "", ea.projection ? ea.projection : "",
+               ea.labels ? ", labels to " : "", ea.labels ? ea.labels : "");
     ctl_session_free(&s);
     return rc;
 }
@@ -874,9 +735,11 @@ static int cmd_eval(int argc, char **argv)
     if (rc != CTL_OK)
         return rc;
     char dir[PATH_MAX];
-    ctl_config_relative(a.cfg, ".", dir, sizeof dir);
-    struct byol_train_options o = {.root = byol_config_root(s.cfg), .config_dir = dir,
-                                   .evaluated = ctl_print_eval, .checkpoint = ea.checkpoint};
+    byol_config_relative(a.cfg, ".", dir, sizeof dir);
+    struct byol_train_options o = {.root = byol_config_root(s.cfg),
+                                   .config_dir = dir,
+                                   .evaluated = ctl_print_eval,
+                                   .checkpoint = ea.checkpoint};
     rc = byol_train_eval(s.backend, s.reg, &o) == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
     ctl_session_free(&s);
     return rc;

@@ -7,6 +7,7 @@
 
 #include "byol/settings.h"
 #include "dataset_internal.h"
+#include "fileio_internal.h"
 
 #define MAX_CIFAR_PATHS 64
 
@@ -30,9 +31,7 @@ static const struct ds_keys data_keys = {"images", "labels"};
 static byol_status resolve(const struct byol_settings *g, const char *key, const char *dir,
                            const char *path, char *out, size_t n)
 {
-    int k = path[0] == '/' || !dir || !dir[0] ? snprintf(out, n, "%s", path)
-                                              : snprintf(out, n, "%s/%s", dir, path);
-    if (k < 0 || (size_t)k >= n)
+    if (byol_path_resolve(dir, path, out, n) != 0)
         return byol_settings_error(byol_settings_child(g, key), BYOL_ERR_INVALID, "path too long");
     return BYOL_OK;
 }

@@ -1,13 +1,14 @@
-/* Durable file writes (core/runtime/fileio_internal.h). */
+/* Durable file writes and config-relative paths (core/runtime/fileio_internal.h). */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byol/settings.h"
 #include "byol/status.h"
 #include "fileio_internal.h"
 
@@ -109,4 +110,26 @@ byol_status byol_make_dirs(const char *dir, unsigned mode)
             return BYOL_OK;
         *p = c;
     }
+}
+
+int byol_path_resolve(const char *dir, const char *path, char *out, size_t n)
+{
+    size_t d = dir ? strlen(dir) : 0;
+    int k = path[0] == '/' || d == 0
+                ? snprintf(out, n, "%s", path)
+                : snprintf(out, n, "%s%s%s", dir, dir[d - 1] == '/' ? "" : "/", path);
+    return k < 0 || (size_t)k >= n ? -1 : 0;
+}
+
+int byol_config_relative(const char *config_path, const char *path, char *out, size_t n)
+{
+    const char *slash = strrchr(config_path, '/');
+    char dir[PATH_MAX];
+    /* The folder of "/x.cfg" is "/", of "x.cfg" none. */
+    size_t len = slash ? (size_t)(slash - config_path) + (slash == config_path) : 0;
+    if (len >= sizeof dir)
+        return -1;
+    memcpy(dir, config_path, len);
+    dir[len] = '\0';
+    return byol_path_resolve(dir, path, out, n);
 }

@@ -1,5 +1,6 @@
 /* Durable file writes shared by every writer in the core (checkpoints, metrics, .npy): the
- * temp-file + fsync + rename + fsync-the-folder sequence in one place. Not installed. */
+ * temp-file + fsync + rename + fsync-the-folder sequence in one place; and how a path from a
+ * config is taken relative to the config's folder. Not installed. */
 #ifndef BYOL_FILEIO_INTERNAL_H
 #define BYOL_FILEIO_INTERNAL_H
 
@@ -27,5 +28,11 @@ byol_status byol_make_dirs(const char *dir, unsigned mode);
 
 /* fsync the folder `dir`, so that a rename or link in it survives a crash. 0 or -1. */
 int byol_fsync_dir(const char *dir);
+
+/* A path from a config (data.images, train.init_from, model.encoder.weights, ...) taken
+ * relative to the config's folder `dir`: "dir/path", or `path` as it is when it is absolute or
+ * `dir` is NULL or "". Into `out` (n bytes); 0, or -1 when it does not fit (`out` then holds
+ * what fits). */
+int byol_path_resolve(const char *dir, const char *path, char *out, size_t n);
 
 #endif

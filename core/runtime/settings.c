@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "byol/settings.h"
+#include "fileio_internal.h"
 #include "settings_internal.h"
 
 /* A config is text that a person wrote: far larger is a wrong file, not a config. */
@@ -77,10 +78,8 @@ static void setting_file(const config_setting_t *s, char *buf, size_t n)
     const char *file = config_setting_source_file(s);
     if (!file)
         snprintf(buf, n, "%s", c->name);
-    else if (file[0] == '/' || !c->dir || strcmp(file, c->name) == 0)
-        snprintf(buf, n, "%s", file);
     else
-        snprintf(buf, n, "%s/%s", c->dir, file);
+        byol_path_resolve(strcmp(file, c->name) == 0 ? NULL : c->dir, file, buf, n);
 }
 
 /* Where a setting's messages point: "FILE:LINE: PATH", "FILE: PATH (not set)" for a stand-in,
@@ -535,10 +534,8 @@ static byol_status config_parse_error(struct byol_config *c)
     char file[1024], inc[512] = "";
     if (!efile)
         snprintf(file, sizeof file, "%s", c->name);
-    else if (efile[0] == '/' || !c->dir || strcmp(efile, c->name) == 0)
-        snprintf(file, sizeof file, "%s", efile);
     else
-        snprintf(file, sizeof file, "%s/%s", c->dir, efile);
+        byol_path_resolve(strcmp(efile, c->name) == 0 ? NULL : c->dir, efile, file, sizeof file);
     const char *text = config_error_text(cfg) ? config_error_text(cfg) : "parse error";
     byol_status st = BYOL_ERR_FORMAT;
     if (strstr(text, "include")) {

@@ -3,6 +3,7 @@
 #ifndef BYOL_TRAIN_INTERNAL_H
 #define BYOL_TRAIN_INTERNAL_H
 
+#include "byol/learner.h"
 #include "byol/trainer.h"
 
 /* Prepare a session for a trainer with `needs` (enum byol_trainer_needs): settings, networks,
@@ -17,6 +18,10 @@ byol_status byol_train_session_open(struct byol_backend *be, struct byol_registr
  * load the state to start from (refusing a --resume checkpoint of another config), and open
  * the metrics files (with check_only, only check their settings). */
 byol_status byol_train_session_start(struct byol_train_session *s, int check_only);
+/* The session's learner and the settings it was made from (borrowed). */
+struct byol_learner *byol_train_session_learner(struct byol_train_session *s);
+const struct byol_learner_config *
+byol_train_session_learner_config(const struct byol_train_session *s);
 /* Waits for a batch still being prepared, then frees everything. NULL is a no-op. */
 void byol_train_session_close(struct byol_train_session *s);
 

@@ -90,14 +90,6 @@ struct byol_train_session {
     int stopping;
 };
 
-static void config_path(const char *dir, const char *path, char *out, size_t n)
-{
-    if (path[0] == '/' || !dir || !dir[0])
-        snprintf(out, n, "%s", path);
-    else
-        snprintf(out, n, "%s/%s", dir, path);
-}
-
 /* The data group: the loader's own keys here, the dataset's (per format) in dataset.h. */
 static byol_status open_data(const struct byol_settings *g, const char *dir,
                              const struct byol_learner_config *c, uint64_t seed,
@@ -111,8 +103,7 @@ static byol_status open_data(const struct byol_settings *g, const char *dir,
 
 /* The dataset's channels must be what the encoder takes (1-channel data may feed 3 channels);
  * the image size is the pipelines' business (check_view_shapes). */
-static byol_status check_data_shape(const struct train_data *d,
-                                    const struct byol_learner_config *c)
+static byol_status check_data_shape(const struct train_data *d, const struct byol_learner_config *c)
 {
     int ch;
     byol_dataset_shape(d->ds, &ch, NULL, NULL);
@@ -222,8 +213,7 @@ static byol_status link_latest(struct byol_learner *l, const char *dir, const ch
         return byol_error(BYOL_ERR_IO, "%s: cannot replace: %s", latest, strerror(err));
     }
     if (byol_fsync_dir(dir) != 0)
-        return byol_error(BYOL_ERR_IO, "%s: fsync of the folder failed: %s", dir,
-                          strerror(errno));
+        return byol_error(BYOL_ERR_IO, "%s: fsync of the folder failed: %s", dir, strerror(errno));
     return BYOL_OK;
 }
 
@@ -231,17 +221,17 @@ static byol_status link_latest(struct byol_learner *l, const char *dir, const ch
  * loads (the previous one, or this one). The metadata records the run: the config's resolved
  * settings and digest (checked by --resume), the step and the seed. The run's randomness is
  * counter-based, keyed by (seed, step), so no generator state needs saving. */
-static byol_status save_checkpoint(struct byol_train_session *t, int64_t step, char *path,
-                                   size_t n)
+static byol_status save_checkpoint(struct byol_train_session *t, int64_t step, char *path, size_t n)
 {
     struct train_checkpoints *ck = &t->ck;
     char step_s[24], seed_s[24], total_s[24];
     snprintf(step_s, sizeof step_s, "%lld", (long long)step);
     snprintf(total_s, sizeof total_s, "%lld", (long long)t->c.optim.total_steps);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)t->seed);
-    const char *kv[] = {"config", t->digest_text, "config_digest", t->digest_hex,
-                        "step", step_s, "train_steps", total_s, "seed", seed_s,
-                        "byol_c_version", BYOL_VERSION_STRING, NULL};
+    const char *kv[] = {"config", t->digest_text, "config_digest",  t->digest_hex,
+                        "step",   step_s,         "train_steps",    total_s,
+                        "seed",   seed_s,         "byol_c_version", BYOL_VERSION_STRING,
+                        NULL};
     byol_status st = byol_make_dirs(ck->dir, 0777);
     if (st != BYOL_OK)
         return byol_error(st, "train.checkpoint_dir: %s", byol_last_error());
@@ -292,8 +282,8 @@ static byol_status read_train_extras(const struct byol_settings *train, const ch
     if (st == BYOL_OK)
         st = byol_settings_int(train, "keep_checkpoints", 3, &ck->keep);
     if (st == BYOL_OK && ck->keep < 0)
-        return byol_settings_error(byol_settings_child(train, "keep_checkpoints"),
-                                   BYOL_ERR_INVALID, "must be >= 0 (0: keep all)");
+        return byol_settings_error(byol_settings_child(train, "keep_checkpoints"), BYOL_ERR_INVALID,
+                                   "must be >= 0 (0: keep all)");
     if (st == BYOL_OK)
         st = read_on_error(train, &ck->keep_going);
     if (st == BYOL_OK)
@@ -301,12 +291,12 @@ static byol_status read_train_extras(const struct byol_settings *train, const ch
     if (st != BYOL_OK)
         return st;
     if (every < 0)
-        return byol_settings_error(byol_settings_child(train, "checkpoint_every"),
-                                   BYOL_ERR_INVALID, "must be >= 0 (0: only at the end)");
+        return byol_settings_error(byol_settings_child(train, "checkpoint_every"), BYOL_ERR_INVALID,
+                                   "must be >= 0 (0: only at the end)");
     ck->every = every;
     init_from[0] = '\0';
     if (init)
-        config_path(dir, init, init_from, n);
+        byol_path_resolve(dir, init, init_from, n);
     return BYOL_OK;
 }
 
@@ -328,8 +318,7 @@ static byol_status check_view_shapes(const struct byol_train_session *t)
                               "%s makes %dx%dx%d images but the model takes %dx%dx%d "
                               "(model.encoder.in_channels x model.image_size^2): end it with a "
                               "random_resized_crop, resize or center_crop to %d",
-                              v ? "augment_fn2" : "augment_fn", c, h, w, t->c.in_channels, s, s,
-                              s);
+                              v ? "augment_fn2" : "augment_fn", c, h, w, t->c.in_channels, s, s, s);
     }
     return BYOL_OK;
 }
@@ -349,8 +338,7 @@ static byol_status setup_augment(struct byol_train_session *t, struct byol_regis
     if (st == BYOL_OK)
         st = check_view_shapes(t);
     if (st == BYOL_OK)
-        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads,
-                                      &t->pool);
+        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads, &t->pool);
     size_t view = (size_t)t->data.shard_count * (size_t)t->c.in_channels * (size_t)t->c.image_size *
                   (size_t)t->c.image_size;
     for (int i = 0; i < 4 && st == BYOL_OK; i++)
@@ -398,7 +386,7 @@ static byol_status setup_learner(struct byol_train_session *t, struct byol_backe
     if (st == BYOL_OK)
         st = byol_settings_string(t->c.encoder_settings, "weights", NULL, &weights);
     if (st == BYOL_OK && weights) {
-        config_path(t->o->config_dir, weights, path, sizeof path);
+        byol_path_resolve(t->o->config_dir, weights, path, sizeof path);
         st = byol_learner_load_encoder_weights(t->learner, path);
     }
     return st;
@@ -447,10 +435,11 @@ static byol_status load_start_state(struct byol_train_session *t)
     path[0] = '\0';
     if (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT) {
         if (!t->o->checkpoint)
-            st = resume_path(&t->ck, path, sizeof path, "no checkpoint to evaluate (train "
-                                                         "first, or name one with --checkpoint "
-                                                         "FILE; --checkpoint none evaluates the "
-                                                         "initial weights)");
+            st = resume_path(&t->ck, path, sizeof path,
+                             "no checkpoint to evaluate (train "
+                             "first, or name one with --checkpoint "
+                             "FILE; --checkpoint none evaluates the "
+                             "initial weights)");
         else if (strcmp(t->o->checkpoint, "none") != 0)
             snprintf(path, sizeof path, "%s", t->o->checkpoint);
     } else if (t->o->resume) {
@@ -467,8 +456,8 @@ static byol_status load_start_state(struct byol_train_session *t)
 
 byol_status byol_train_session_start(struct byol_train_session *t, int check_only)
 {
-    byol_status st = byol_config_digest(byol_settings_config(t->o->root), &t->digest_text,
-                                        t->digest_hex);
+    byol_status st =
+        byol_config_digest(byol_settings_config(t->o->root), &t->digest_text, t->digest_hex);
     /* In a data-parallel run rank 0 reads the state (so only its node needs the checkpoint
      * folder) and hands it to the others: every process starts from the same weights, even
      * where initialisation or a file could differ between them. */
@@ -493,8 +482,8 @@ byol_status byol_train_session_start(struct byol_train_session *t, int check_onl
 static byol_status setup_data(struct byol_train_session *t, struct byol_registry *reg)
 {
     const struct byol_settings *root = t->o->root;
-    byol_status st = open_data(byol_settings_child(root, "data"), t->o->config_dir, &t->c,
-                               t->seed, &t->data);
+    byol_status st =
+        open_data(byol_settings_child(root, "data"), t->o->config_dir, &t->c, t->seed, &t->data);
     if (st == BYOL_OK)
         st = check_data_shape(&t->data, &t->c);
     if (st == BYOL_OK)
@@ -589,6 +578,17 @@ static void prefetch_join(struct byol_train_session *t)
         pthread_join(t->next.thread, NULL);
         t->next.running = 0;
     }
+}
+
+struct byol_learner *byol_train_session_learner(struct byol_train_session *t)
+{
+    return t->learner;
+}
+
+const struct byol_learner_config *
+byol_train_session_learner_config(const struct byol_train_session *t)
+{
+    return &t->c;
 }
 
 void byol_train_session_close(struct byol_train_session *t)
@@ -755,8 +755,8 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
 {
     int64_t total = t->c.optim.total_steps, done = k + 1;
     char ckpt[PATH_MAX];
-    struct byol_train_report r = {.step = done, .start_step = t->first, .total_steps = total,
-                                  .loss = loss, .knn_top1 = NAN};
+    struct byol_train_report r = {
+        .step = done, .start_step = t->first, .total_steps = total, .loss = loss, .knn_top1 = NAN};
     r.lr = byol_optim_lr_at(&t->c.optim, k);
     char why[1024];
     byol_status st = dist_any(train_stop_flag, &t->stopping);
@@ -783,8 +783,8 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
     r.tau = t->c.use_momentum ? byol_learner_tau(t->learner) : 0;
     r.elapsed_s = now_s() - t->t0;
     r.images_per_s = (double)(done - t->first) * t->c.batch_size / r.elapsed_s;
-    struct byol_metrics_row row = {done, r.loss, r.lr, r.tau, r.images_per_s, r.elapsed_s,
-                                   r.knn_top1};
+    struct byol_metrics_row row = {done,           r.loss,      r.lr,      r.tau,
+                                   r.images_per_s, r.elapsed_s, r.knn_top1};
     st = byol_metrics_log(t->metrics, &row);
     if (t->o->progress && t->rank == 0)
         t->o->progress(&r, t->o->user);
@@ -794,7 +794,6 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
         st = api_evaluate(t, t->eval_at_end, &ev);
     return st;
 }
-
 
 static const struct byol_settings *api_config(const struct byol_train_session *t)
 {

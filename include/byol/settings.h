@@ -20,6 +20,10 @@ BYOL_API byol_status byol_config_load(const char *path, struct byol_config **out
 BYOL_API byol_status byol_config_parse(const char *text, const char *name,
                                        struct byol_config **out);
 BYOL_API void byol_config_free(struct byol_config *cfg);
+/* A path written in the config file `config_path`, taken relative to that file's folder (as
+ * @include is): "FOLDER/path", or `path` itself when it is absolute or `config_path` names no
+ * folder. Into `out` (n bytes); 0, or -1 when it does not fit. */
+BYOL_API int byol_config_relative(const char *config_path, const char *path, char *out, size_t n);
 
 /* Override one setting: "train.steps=20", "backend.name=blas", "model.hidden_layer=-2",
  * "augment_fn=()". The value is read with libconfig's syntax, and as a plain string when
@@ -40,8 +44,8 @@ BYOL_API const struct byol_settings *byol_settings_child(const struct byol_setti
 /* The same accessors as in struct byol_host_api. Each successful read is recorded in the
  * config (see byol_config_resolved_text): the path, the value used, and whether it came from
  * the file, from --set or from `def`. Reads from a NULL group are not recorded. */
-BYOL_API byol_status byol_settings_int(const struct byol_settings *s, const char *name,
-                                       int64_t def, int64_t *out);
+BYOL_API byol_status byol_settings_int(const struct byol_settings *s, const char *name, int64_t def,
+                                       int64_t *out);
 BYOL_API byol_status byol_settings_float(const struct byol_settings *s, const char *name,
                                          double def, double *out);
 BYOL_API byol_status byol_settings_bool(const struct byol_settings *s, const char *name, int def,

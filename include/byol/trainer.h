@@ -18,8 +18,8 @@ extern "C" {
 struct byol_eval_result; /* byol/eval.h */
 
 struct byol_train_report {
-    int64_t step;        /* steps done, 1..total_steps */
-    int64_t start_step;  /* steps already done when this run began (> 0 after a resume) */
+    int64_t step;       /* steps done, 1..total_steps */
+    int64_t start_step; /* steps already done when this run began (> 0 after a resume) */
     int64_t total_steps;
     double loss;         /* of this step */
     double lr;           /* used by this step */
@@ -82,6 +82,20 @@ BYOL_API byol_status byol_train_check(struct byol_backend *be, struct byol_regis
  * group's train/test pair); results go to o->evaluated. */
 BYOL_API byol_status byol_train_eval(struct byol_backend *be, struct byol_registry *reg,
                                      const struct byol_train_options *o);
+
+/* `byolctl embed`: what byol_train_eval would evaluate (the same session: settings, encoder
+ * weights, o->checkpoint, else checkpoint_dir/latest, "none" the initial weights) embeds every
+ * image of one split, through the eval transform, and writes float32 .npy files. */
+struct byol_train_embed_request {
+    const char *split;      /* "train" or "test" (byol_eval_open_split) */
+    const char *out;        /* the representations, N x D */
+    const char *projection; /* (optional) the online projections, N x projection_size */
+    const char *labels;     /* (optional) the split's labels, int64 (N,) */
+    size_t count, dim;      /* set on success: N and D */
+};
+BYOL_API byol_status byol_train_embed(struct byol_backend *be, struct byol_registry *reg,
+                                      const struct byol_train_options *o,
+                                      struct byol_train_embed_request *r);
 
 /* ---- Trainers: training loops as plugins --------------------------------------------------
  *
