@@ -207,7 +207,8 @@ static void test_small(void)
     trained_free(&t);
 }
 
-/* F64, F16 and BF16 encoder tensors come out as F32; I64 counters stay I64. */
+/* F64, F16 and BF16 encoder tensors come out as F32; I64 counters stay I64. An infinity is
+ * refused: a checkpoint holding one is not a usable state. */
 static void test_dtypes(void)
 {
     const char *ckpt = byol_test_path(dir, "dtypes.safetensors");
@@ -215,7 +216,7 @@ static void test_dtypes(void)
     struct byol_st_writer *w = NULL;
     const double d[3] = {1.5, -2.25, 1e-3};
     const uint16_t half[3] = {0x3C00, 0xC000, 0x0001}; /* 1, -2, 2^-24 */
-    const uint16_t bf16[3] = {0x3F80, 0xC040, 0x7F80}; /* 1, -3, inf */
+    uint16_t bf16[3] = {0x3F80, 0xC040, 0x7F7F};       /* 1, -3, the largest finite bf16 */
     const int64_t count = 7, dims[1] = {3};
     BYOL_CHECK_OK(byol_st_writer_create(&w));
     BYOL_CHECK_OK(byol_st_writer_add(w, "online_encoder.net.a.weight", BYOL_ST_F64, 1, dims, d));
@@ -231,7 +232,7 @@ static void test_dtypes(void)
     struct byol_st_file *f = NULL;
     BYOL_CHECK_OK(byol_st_read(out, &f));
     CU_ASSERT_EQUAL(byol_st_count(f), 4);
-    const float want[3][3] = {{1.5f, -2.25f, 1e-3f}, {1, -2, 0x1p-24f}, {1, -3, INFINITY}};
+    const float want[3][3] = {{1.5f, -2.25f, 1e-3f}, {1, -2, 0x1p-24f}, {1, -3, 0x1.fep127f}};
     const char *const names[3] = {"a.weight", "b.weight", "c.weight"};
     for (int k = 0; k < 3; k++) {
         const struct byol_st_tensor *t = find(f, names[k]);
@@ -246,6 +247,15 @@ static void test_dtypes(void)
     memcpy(&got, c->data, sizeof got);
     CU_ASSERT_EQUAL(got, 7);
     byol_st_free(f);
+    bf16[2] = 0x7F80; /* infinity */
+    BYOL_CHECK_OK(byol_st_writer_create(&w));
+    BYOL_CHECK_OK(
+        byol_st_writer_add(w, "online_encoder.net.c.weight", BYOL_ST_BF16, 1, dims, bf16));
+    BYOL_CHECK_OK(byol_st_writer_save(w, ckpt));
+    byol_st_writer_free(w);
+    CU_ASSERT_EQUAL(byol_export_encoder(ckpt, out, NULL), BYOL_ERR_NONFINITE);
+    BYOL_ASSERT_MSG_HAS("dtypes.safetensors: tensor 'online_encoder.net.c.weight' holds NaN or "
+                        "infinity (element 2)");
 }
 
 /* ---- Broken inputs. ----------------------------------------------------------------------- */

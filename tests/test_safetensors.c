@@ -2,6 +2,7 @@
  * in-memory image per format rule, each checked for its status and message. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,9 +482,31 @@ static void test_failed_save(void)
     byol_st_writer_free(w);
 }
 
+/* NaN and infinity found by their bits in every float dtype; integers are never flagged. */
+static void test_first_nonfinite(void)
+{
+    const float f32[] = {1.0f, -0.0f, INFINITY, NAN};
+    const double f64[] = {1e308, -NAN};
+    const uint16_t bf16[] = {0x3f80, 0xff80}, f16[] = {0x7bff, 0x7e00};
+    const int64_t i64[] = {-1, 0x7ff0000000000000ll};
+    struct byol_st_tensor t = {.dtype = BYOL_ST_F32, .numel = 4, .data = f32};
+    CU_ASSERT_EQUAL(byol_st_first_nonfinite(&t), 2);
+    t.numel = 2;
+    CU_ASSERT_EQUAL(byol_st_first_nonfinite(&t), 2); /* none among the first two */
+    t = (struct byol_st_tensor){.dtype = BYOL_ST_F64, .numel = 2, .data = f64};
+    CU_ASSERT_EQUAL(byol_st_first_nonfinite(&t), 1);
+    t = (struct byol_st_tensor){.dtype = BYOL_ST_BF16, .numel = 2, .data = bf16};
+    CU_ASSERT_EQUAL(byol_st_first_nonfinite(&t), 1);
+    t = (struct byol_st_tensor){.dtype = BYOL_ST_F16, .numel = 2, .data = f16};
+    CU_ASSERT_EQUAL(byol_st_first_nonfinite(&t), 1);
+    t = (struct byol_st_tensor){.dtype = BYOL_ST_I64, .numel = 2, .data = i64};
+    CU_ASSERT_EQUAL(byol_st_first_nonfinite(&t), 2);
+}
+
 int main(int argc, char **argv)
 {
     static const struct byol_test_case cases[] = {
+        {"first non-finite element", test_first_nonfinite, 0},
         {"round trip of every dtype and metadata", test_round_trip, 0},
         {"a file with no tensors", test_empty_writer, 0},
         {"valid headers from other writers", test_parse_accepts, 0},

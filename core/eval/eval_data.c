@@ -246,6 +246,23 @@ static byol_status eval_transform_chunk(const struct byol_dataset *ds,
     return st;
 }
 
+/* Rows of features must be finite: a NaN would make every distance and the probe's loss NaN. */
+static byol_status eval_check_finite(const float *f, size_t rows, int dim, size_t first,
+                                     const char *what)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float acc = 0.0f;
+        for (int k = 0; k < dim; k++)
+            acc += f[r * (size_t)dim + (size_t)k] * 0.0f; /* NaN iff an element is not finite */
+        if (acc != 0.0f)
+            return byol_error(
+                BYOL_ERR_NONFINITE,
+                "the %s of image %zu holds NaN or infinity: the weights are not usable", what,
+                first + r);
+    }
+    return BYOL_OK;
+}
+
 byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_dataset *ds,
                                     const struct byol_augment_pipeline *transform,
                                     struct byol_augment_pool *pool, float *embedding,
@@ -265,6 +282,11 @@ byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_da
         if (st == BYOL_OK)
             st = byol_learner_embed(l, b.img, m, projection ? projection + start * proj : NULL,
                                     embedding ? embedding + start * dim : NULL);
+        if (st == BYOL_OK && embedding)
+            st =
+                eval_check_finite(embedding + start * dim, (size_t)m, dim, start, "representation");
+        if (st == BYOL_OK && projection)
+            st = eval_check_finite(projection + start * proj, (size_t)m, proj, start, "projection");
     }
     byol_augment_pool_free(b.own_pool);
     free(b.one);

@@ -71,6 +71,12 @@ static byol_status export_tensor(const char *path, struct byol_st_writer *w,
     if (!export_is_float(t->dtype))
         return byol_error(BYOL_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected a float type",
                           path, t->name, byol_st_dtype_name(t->dtype));
+    size_t bad = byol_st_first_nonfinite(t);
+    if (bad < t->numel)
+        return byol_error(BYOL_ERR_NONFINITE,
+                          "%s: tensor '%s' holds NaN or infinity (element %zu): not a usable "
+                          "state",
+                          path, t->name, bad);
     float *f = NULL;
     byol_status st = export_to_f32(path, t, &f);
     if (st == BYOL_OK)

@@ -465,6 +465,39 @@ const char *byol_st_dtype_name(enum byol_st_dtype dtype)
     return (unsigned)dtype < ST_NDTYPES ? dtype_info[dtype].name : "unknown";
 }
 
+/* By the exponent bits (all ones: infinity or NaN), so no float is loaded from a bit pattern
+ * and unaligned data is read with memcpy. */
+size_t byol_st_first_nonfinite(const struct byol_st_tensor *t)
+{
+    const unsigned char *d = t ? t->data : NULL;
+    if (!d)
+        return t ? t->numel : 0;
+    for (size_t i = 0; i < t->numel; i++) {
+        uint64_t v = 0;
+        switch (t->dtype) {
+        case BYOL_ST_F32:
+            memcpy(&v, d + 4 * i, 4);
+            if ((v & 0x7f800000u) == 0x7f800000u)
+                return i;
+            break;
+        case BYOL_ST_F64:
+            memcpy(&v, d + 8 * i, 8);
+            if ((v & 0x7ff0000000000000ull) == 0x7ff0000000000000ull)
+                return i;
+            break;
+        case BYOL_ST_BF16:
+        case BYOL_ST_F16:
+            memcpy(&v, d + 2 * i, 2);
+            if ((t->dtype == BYOL_ST_BF16 && (v & 0x7f80u) == 0x7f80u) ||
+                (t->dtype == BYOL_ST_F16 && (v & 0x7c00u) == 0x7c00u))
+                return i;
+            break;
+        default: return t->numel;
+        }
+    }
+    return t->numel;
+}
+
 char *byol_st_format_dims(char *buf, size_t cap, const int64_t *dims, int ndim)
 {
     size_t used = 0;

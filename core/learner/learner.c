@@ -525,16 +525,31 @@ byol_status byol_learner_forward_backward(struct byol_learner *l, const float *v
     return BYOL_OK;
 }
 
+/* Whether every gradient is finite: x * 0 is NaN exactly when x is not finite, and the sum
+ * vectorises where a branch per element would not. */
+static int grads_finite(struct byol_learner *l)
+{
+    const float *g = byol_net_grads(l->online);
+    size_t n = byol_net_num_params(l->online);
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        acc += g[i] * 0.0f;
+    return acc == 0.0f;
+}
+
 byol_status byol_learner_optimizer_step(struct byol_learner *l)
 {
     if (!l)
         return byol_error(BYOL_ERR_INVALID, "byol_learner_optimizer_step: NULL learner");
-    /* Every process now holds the global gradient, so all take the same step. */
+    /* Every process now holds the global gradient, so all take the same step (or all refuse
+     * the same non-finite one). */
     byol_status st = l->distributed
                          ? dist_sum_f32(byol_net_grads(l->online), byol_net_num_params(l->online))
                          : BYOL_OK;
     if (st != BYOL_OK)
         return st;
+    if (!grads_finite(l))
+        return byol_error(BYOL_ERR_NONFINITE, "a gradient is NaN or infinite");
     if (l->frozen_numel)
         frozen_copy(l, 1);
     st = byol_optim_step(l->opt);

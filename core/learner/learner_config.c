@@ -225,7 +225,7 @@ static byol_status read_train(const struct byol_settings *t, struct byol_learner
                                        "checkpoint_every",
                                        "checkpoint_dir",
                                        "keep_checkpoints",
-                                       "on_checkpoint_error",
+                                       "on_checkpoint_error", "on_nonfinite",
                                        NULL};
     struct byol_optim_config *o = &c->optim;
     byol_status st = byol_settings_check_keys(t, keys);

@@ -1,6 +1,7 @@
 /* Learner checkpoints (include/byol/learner.h): the networks under byol-pytorch's state_dict
  * names, batch-norm counters as I64 scalars, optionally the optimizer state and metadata;
  * loading checks every tensor's presence, dtype and shape before it writes anything. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,21 @@ static byol_status check_metadata(const char *path, const char *const *kv)
     return BYOL_OK;
 }
 
+/* A state that holds NaN or infinity is never written: it would replace a good one. */
+static byol_status check_finite_item(const char *path, const struct state_item *it)
+{
+    if (it->dtype != BYOL_ST_F32)
+        return BYOL_OK;
+    const float *v = it->data;
+    for (size_t k = 0; k < it->numel; k++)
+        if (!isfinite(v[k]))
+            return byol_error(BYOL_ERR_NONFINITE,
+                              "%s: not written: tensor '%s' holds NaN or infinity (element %zu), "
+                              "the run has diverged",
+                              path, it->name, k);
+    return BYOL_OK;
+}
+
 byol_status byol_learner_save_state_meta(struct byol_learner *l, const char *path, int with_optim,
                                          const char *const *kv)
 {
@@ -152,6 +168,8 @@ byol_status byol_learner_save_state_meta(struct byol_learner *l, const char *pat
         st = list_optim(&s, l, &step);
     if (st == BYOL_OK)
         st = byol_st_writer_create(&w);
+    for (size_t i = 0; st == BYOL_OK && i < s.n; i++)
+        st = check_finite_item(path, &s.items[i]);
     for (size_t i = 0; st == BYOL_OK && i < s.n; i++)
         st = byol_st_writer_add(w, s.items[i].name, s.items[i].dtype, s.items[i].ndim,
                                 s.items[i].dims, s.items[i].data);
@@ -197,10 +215,17 @@ static byol_status check_item(const char *path, const struct byol_st_file *f,
         return BYOL_OK;
     if (t->dtype != it->dtype)
         return byol_error(BYOL_ERR_FORMAT, "%s: tensor '%s' has dtype %s, the learner's is %s",
-                          path, it->name, byol_st_dtype_name(t->dtype), byol_st_dtype_name(it->dtype));
+                          path, it->name, byol_st_dtype_name(t->dtype),
+                          byol_st_dtype_name(it->dtype));
     int same = t->ndim == it->ndim;
     for (int k = 0; same && k < it->ndim; k++)
         same = t->dims[k] == it->dims[k];
+    size_t bad = same ? byol_st_first_nonfinite(t) : t->numel;
+    if (bad < t->numel)
+        return byol_error(BYOL_ERR_NONFINITE,
+                          "%s: tensor '%s' holds NaN or infinity (element %zu): not a usable "
+                          "state",
+                          path, it->name, bad);
     if (same)
         return BYOL_OK;
     char have[160], want[160];

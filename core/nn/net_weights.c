@@ -25,6 +25,12 @@ static byol_status weights_check_param(const struct byol_st_file *f, const char 
     int same = t->ndim == p->ndim;
     for (int k = 0; same && k < p->ndim; k++)
         same = t->dims[k] == p->dims[k];
+    size_t bad = same ? byol_st_first_nonfinite(t) : t->numel;
+    if (bad < t->numel)
+        return byol_error(BYOL_ERR_NONFINITE,
+                          "%s: holds NaN or infinity (element %zu): these weights are not "
+                          "usable",
+                          full, bad);
     if (same)
         return BYOL_OK;
     int64_t want[4];

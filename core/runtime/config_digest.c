@@ -23,6 +23,7 @@ static const char *const run_only_keys[] = {
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.on_checkpoint_error",
+    "train.on_nonfinite",
     /* Extending a run with --resume is allowed where no schedule depends on the total; the
      * trainer checks that itself (checkpoint metadata "train_steps"). */
     "train.steps",

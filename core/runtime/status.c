@@ -21,6 +21,7 @@ const char *byol_status_str(byol_status s)
     case BYOL_ERR_UNSUPPORTED: return "unsupported";
     case BYOL_ERR_SHAPE: return "shape mismatch";
     case BYOL_ERR_INTERNAL: return "internal error";
+    case BYOL_ERR_NONFINITE: return "non-finite value";
     }
     return "unknown status";
 }

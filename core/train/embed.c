@@ -85,8 +85,9 @@ byol_status byol_train_embed(struct byol_backend *be, struct byol_registry *reg,
     if (st == BYOL_OK)
         st = byol_train_session_start(s, 0);
     if (st == BYOL_OK)
-        st =
-            embed_write(byol_train_session_learner(s), byol_train_session_learner_config(s), r, &e);
+        st = byol_train_session_blame(
+            s, embed_write(byol_train_session_learner(s), byol_train_session_learner_config(s), r,
+                           &e));
     embed_run_free(&e);
     byol_train_session_close(s);
     return st;

@@ -22,6 +22,9 @@ byol_status byol_train_session_start(struct byol_train_session *s, int check_onl
 struct byol_learner *byol_train_session_learner(struct byol_train_session *s);
 const struct byol_learner_config *
 byol_train_session_learner_config(const struct byol_train_session *s);
+/* A non-finite feature met while evaluating a checkpoint: the message names the checkpoint
+ * (or "the initial weights"); any other status is returned as it is. */
+byol_status byol_train_session_blame(const struct byol_train_session *s, byol_status st);
 /* Waits for a batch still being prepared, then frees everything. NULL is a no-op. */
 void byol_train_session_close(struct byol_train_session *s);
 

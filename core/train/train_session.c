@@ -25,6 +25,7 @@
 #include "dist_internal.h"
 #include "fileio_internal.h"
 #include "learner_internal.h"
+#include "log_internal.h"
 #include "train_internal.h"
 
 /* Stream ids that keep the loop's random draws apart from everything else seeded alike. */
@@ -45,7 +46,9 @@ struct train_checkpoints {
     int keep_going; /* on_checkpoint_error = "continue": a failed write is only reported */
     int swept;      /* stale temporary files removed (before this run's first write) */
     int64_t every;
-    int64_t keep; /* step-<N> files kept (latest always is); 0 keeps all */
+    int64_t keep;        /* step-<N> files kept (latest always is); 0 keeps all */
+    int skip_nonfinite;  /* on_nonfinite = "skip_step": a non-finite step is skipped, not fatal */
+    char last[PATH_MAX]; /* the last checkpoint this run wrote, or "" */
 };
 
 /* A batch being prepared on the prefetch thread. */
@@ -77,7 +80,11 @@ struct byol_train_session {
     int64_t first; /* steps done when the session opened */
     double t0;
     char init_from[PATH_MAX];
-    char *digest_text; /* the config's digest (byol_config_digest), saved in checkpoints */
+    char start_path[PATH_MAX]; /* the state the session started from, or "" */
+    float last_loss;           /* of the last forward_backward */
+    int64_t skipped;           /* steps skipped for a non-finite loss or gradient */
+    float *saved_buffers;      /* skip_step: both networks' buffers before the step's forward */
+    char *digest_text;         /* the config's digest (byol_config_digest), saved in checkpoints */
     struct byol_metrics *metrics; /* the metrics group's files, or NULL */
     struct byol_evaluator *eval;  /* the eval group's splits, or NULL */
     int eval_at_end;              /* eval.at_end: evaluate after the last step */
@@ -255,19 +262,23 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* train.on_checkpoint_error: "stop" (the default) ends the run with the write's error;
- * "continue" reports it and trains on (the last checkpoint of a run must still succeed). */
-static byol_status read_on_error(const struct byol_settings *train, int *keep_going)
+/* A train setting that is "stop" (the default) or `other`: *is_other says which.
+ * train.on_checkpoint_error: "stop" ends the run with the write's error; "continue" reports it
+ * and trains on (the last checkpoint of a run must still succeed).
+ * train.on_nonfinite: "stop" ends the run at a NaN or infinite loss or gradient, before the
+ * optimizer step, so no checkpoint holds it; "skip_step" skips that step's update (the step
+ * still counts) and trains on. */
+static byol_status read_stop_or(const struct byol_settings *train, const char *key,
+                                const char *other, int *is_other)
 {
     const char *mode;
-    byol_status st = byol_settings_string(train, "on_checkpoint_error", "stop", &mode);
+    byol_status st = byol_settings_string(train, key, "stop", &mode);
     if (st != BYOL_OK)
         return st;
-    *keep_going = strcmp(mode, "continue") == 0;
-    if (!*keep_going && strcmp(mode, "stop") != 0)
-        return byol_settings_error(byol_settings_child(train, "on_checkpoint_error"),
-                                   BYOL_ERR_INVALID, "must be \"stop\" or \"continue\", got \"%s\"",
-                                   mode);
+    *is_other = strcmp(mode, other) == 0;
+    if (!*is_other && strcmp(mode, "stop") != 0)
+        return byol_settings_error(byol_settings_child(train, key), BYOL_ERR_INVALID,
+                                   "must be \"stop\" or \"%s\", got \"%s\"", other, mode);
     return BYOL_OK;
 }
 
@@ -285,7 +296,9 @@ static byol_status read_train_extras(const struct byol_settings *train, const ch
         return byol_settings_error(byol_settings_child(train, "keep_checkpoints"), BYOL_ERR_INVALID,
                                    "must be >= 0 (0: keep all)");
     if (st == BYOL_OK)
-        st = read_on_error(train, &ck->keep_going);
+        st = read_stop_or(train, "on_checkpoint_error", "continue", &ck->keep_going);
+    if (st == BYOL_OK)
+        st = read_stop_or(train, "on_nonfinite", "skip_step", &ck->skip_nonfinite);
     if (st == BYOL_OK)
         st = byol_settings_string(train, "init_from", NULL, &init);
     if (st != BYOL_OK)
@@ -451,6 +464,8 @@ static byol_status load_start_state(struct byol_train_session *t)
     }
     if (st == BYOL_OK && path[0])
         st = byol_learner_load_state(t->learner, path);
+    if (st == BYOL_OK)
+        snprintf(t->start_path, sizeof t->start_path, "%s", path);
     return st;
 }
 
@@ -607,6 +622,7 @@ void byol_train_session_close(struct byol_train_session *t)
     byol_augment_pipeline_free(t->views[0]);
     byol_augment_pipeline_free(t->views[1]);
     free(t->digest_text);
+    free(t->saved_buffers);
     byol_metrics_close(t->metrics);
     byol_evaluator_free(t->eval);
     free(t);
@@ -666,15 +682,74 @@ static byol_status api_views(struct byol_train_session *t, int64_t k, const floa
     return BYOL_OK;
 }
 
+/* The batch-norm running statistics of the online and target networks, which a forward in
+ * training mode updates: saved before each step with skip_step, so that a skipped step leaves
+ * no trace. */
+static byol_status buffers_copy(struct byol_train_session *t, int save)
+{
+    struct byol_net *nets[2] = {byol_learner_online(t->learner), byol_learner_target(t->learner)};
+    size_t n[2], off = 0;
+    for (int k = 0; k < 2; k++)
+        n[k] = nets[k] ? byol_net_num_buffers(nets[k]) : 0;
+    if (save && !t->saved_buffers && n[0] + n[1] > 0 &&
+        !(t->saved_buffers = malloc((n[0] + n[1]) * sizeof(float))))
+        return byol_error(BYOL_ERR_NOMEM, "out of memory for train.on_nonfinite = \"skip_step\"");
+    for (int k = 0; k < 2 && t->saved_buffers; k++) {
+        float *b = n[k] ? byol_net_buffers(nets[k]) : NULL;
+        if (b && save)
+            memcpy(t->saved_buffers + off, b, n[k] * sizeof(float));
+        else if (b)
+            memcpy(b, t->saved_buffers + off, n[k] * sizeof(float));
+        off += n[k];
+    }
+    return BYOL_OK;
+}
+
 static byol_status api_forward_backward(struct byol_train_session *t, const float *view1,
                                         const float *view2, float *loss)
 {
-    return byol_learner_forward_backward(t->learner, view1, view2, loss);
+    if (t->ck.skip_nonfinite && buffers_copy(t, 1) != BYOL_OK)
+        return BYOL_ERR_NOMEM;
+    byol_status st = byol_learner_forward_backward(t->learner, view1, view2, loss);
+    t->last_loss = st == BYOL_OK ? *loss : 0.0f;
+    return st;
+}
+
+/* A NaN or infinite loss (one process's: in a data-parallel run the summed gradient decides,
+ * the same on every process) or gradient: the step is skipped, or the run stops before the
+ * update, so the last checkpoint stays the last good state. */
+static byol_status nonfinite_step(struct byol_train_session *t)
+{
+    int64_t step = byol_learner_steps_done(t->learner) + 1;
+    char why[512];
+    snprintf(why, sizeof why, "%s", byol_last_error());
+    if (t->ck.skip_nonfinite) {
+        byol_optim_set_steps_done(byol_learner_optim(t->learner), step);
+        buffers_copy(t, 0);
+        t->skipped++;
+        byol_log(BYOL_LOG_WARN,
+                 "step %lld: %s: step skipped (train.on_nonfinite = \"skip_step\"; "
+                 "%lld so far)",
+                 (long long)step, why, (long long)t->skipped);
+        return BYOL_OK;
+    }
+    return byol_error(BYOL_ERR_NONFINITE,
+                      "step %lld: %s: training diverged (lr %g at this step): lower train.lr or "
+                      "raise train.warmup_steps; %s%s (train.on_nonfinite = \"skip_step\" skips "
+                      "such steps)",
+                      (long long)step, why, byol_optim_lr_at(&t->c.optim, step - 1),
+                      t->ck.last[0] ? "the last checkpoint is intact: "
+                                    : "no checkpoint was written",
+                      t->ck.last);
 }
 
 static byol_status api_optimizer_step(struct byol_train_session *t)
 {
-    return byol_learner_optimizer_step(t->learner);
+    byol_status st = t->size == 1 && !isfinite(t->last_loss)
+                         ? byol_error(BYOL_ERR_NONFINITE, "the loss is %s",
+                                      isnan(t->last_loss) ? "NaN" : "infinite")
+                         : byol_learner_optimizer_step(t->learner);
+    return st == BYOL_ERR_NONFINITE ? nonfinite_step(t) : st;
 }
 
 static void api_zero_grad(struct byol_train_session *t)
@@ -692,6 +767,14 @@ static byol_status api_update_target(struct byol_train_session *t)
 static int api_stop_requested(const struct byol_train_session *t)
 {
     return t->size > 1 ? t->stopping : train_stop_flag != 0;
+}
+
+byol_status byol_train_session_blame(const struct byol_train_session *t, byol_status st)
+{
+    if (st != BYOL_ERR_NONFINITE || !(t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT))
+        return st;
+    return byol_error(st, "%s: %s", t->start_path[0] ? t->start_path : "the initial weights",
+                      byol_last_error());
 }
 
 static byol_status api_evaluate(struct byol_train_session *t, int linear,
@@ -714,7 +797,7 @@ static byol_status api_evaluate(struct byol_train_session *t, int linear,
     byol_status st = linear ? byol_evaluator_run(t->eval, t->learner, &res)
                             : byol_evaluator_knn(t->eval, t->learner, &out->knn_top1);
     if (st != BYOL_OK)
-        return st;
+        return byol_train_session_blame(t, st);
     out->knn_k = byol_evaluator_knn_k(t->eval);
     /* The encoder's evaluation alone (features, kNN, probe); a raw-pixel baseline has its own
      * time in the detail. */
@@ -767,6 +850,8 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
             return st;
         if (t->rank == 0)
             st = save_checkpoint(t, done, ckpt, sizeof ckpt);
+        if (st == BYOL_OK && t->rank == 0)
+            snprintf(t->ck.last, sizeof t->ck.last, "%s", ckpt);
         if (st != BYOL_OK && (!t->ck.keep_going || done == total || t->stopping))
             return st;
         if (st != BYOL_OK) {

@@ -82,6 +82,8 @@ BYOL_API byol_status byol_learner_step(struct byol_learner *l, const float *view
  * decay included. */
 BYOL_API byol_status byol_learner_forward_backward(struct byol_learner *l, const float *view1,
                                                    const float *view2, float *loss);
+/* Fails with BYOL_ERR_NONFINITE, the parameters untouched, when a gradient (the global one,
+ * in a data-parallel run) is NaN or infinite. */
 BYOL_API byol_status byol_learner_optimizer_step(struct byol_learner *l);
 BYOL_API void byol_learner_zero_grad(struct byol_learner *l);
 /* EMA of the online encoder and projector into the target, with the current tau; a no-op

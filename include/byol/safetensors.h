@@ -61,6 +61,9 @@ BYOL_API const char *byol_st_metadata(const struct byol_st_file *f, const char *
 BYOL_API const char *byol_st_dtype_name(enum byol_st_dtype dtype);
 /* Write "[2, 3]" (ndim dims) into buf, truncated to size; returns buf. */
 BYOL_API char *byol_st_format_dims(char *buf, size_t size, const int64_t *dims, int ndim);
+/* The index of the first NaN or infinity in a floating-point tensor (F32, F64, BF16, F16), or
+ * t->numel when there is none (and always for integer dtypes). */
+BYOL_API size_t byol_st_first_nonfinite(const struct byol_st_tensor *t);
 
 /* Writing: collect tensors (data is copied), then write atomically (temp file in the same
  * folder, fsync, rename, fsync the folder). */

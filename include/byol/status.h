@@ -32,6 +32,7 @@ typedef enum byol_status {
     BYOL_ERR_UNSUPPORTED = 9, /* a backend does not implement an op or option */
     BYOL_ERR_SHAPE = 10,      /* tensor shapes do not fit together */
     BYOL_ERR_INTERNAL = 11,
+    BYOL_ERR_NONFINITE = 12, /* a loss, gradient, weight or feature is NaN or infinite */
 } byol_status;
 
 /* A static, human-readable name for a status ("invalid argument", ...). */
