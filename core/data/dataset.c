@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dataset_internal.h"
+#include "fileio_internal.h"
 #include "limits_internal.h"
 
 byol_status byol_dataset_wrap(const struct byol_dataset_ops *ops, void *impl, const char *name,
@@ -103,17 +104,15 @@ byol_status byol_dataset_read_file(const char *path, const char *what, uint64_t 
 {
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int fd = byol_open_regular(path, &st);
+    if (fd == -2)
+        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
     if (fd < 0)
         return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO,
                           "%s: cannot open %s: %s", path, what, strerror(errno));
-    struct stat st;
     byol_status s = BYOL_OK;
-    if (fstat(fd, &st) != 0)
-        s = byol_error(BYOL_ERR_IO, "%s: cannot stat %s: %s", path, what, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s = byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > max_bytes)
+    if ((uint64_t)st.st_size > max_bytes)
         s = byol_error(BYOL_ERR_FORMAT, "%s: %s of %llu bytes is larger than the limit (%llu)",
                        path, what, (unsigned long long)st.st_size, (unsigned long long)max_bytes);
     else

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "dataset_internal.h"
+#include "fileio_internal.h"
 #include "limits_internal.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u
@@ -39,20 +40,13 @@ struct idx_reader {
 static byol_status idx_open(struct idx_reader *r, const char *path)
 {
     r->path = path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int fd = byol_open_regular(path, &st);
+    if (fd == -2)
+        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
     if (fd < 0)
         return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO,
                           "%s: cannot open IDX file: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return byol_error(BYOL_ERR_IO, "%s: cannot stat IDX file: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    }
     r->file_size = st.st_size;
     r->gz = gzdopen(fd, "rb");
     if (!r->gz) {

@@ -864,20 +864,13 @@ byol_status byol_st_read(const char *path, struct byol_st_file **out)
     if (!path || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_st_read: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    int fd = byol_open_regular(path, &sb);
+    if (fd == -2)
+        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
     if (fd < 0)
         return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "%s: %s", path,
                           strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        byol_status st = byol_error(BYOL_ERR_IO, "%s: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    }
     size_t len = (size_t)sb.st_size, hlen = 0;
     unsigned char prefix[8];
     byol_status st = BYOL_OK;

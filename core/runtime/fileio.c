@@ -133,3 +133,28 @@ int byol_config_relative(const char *config_path, const char *path, char *out, s
     dir[len] = '\0';
     return byol_path_resolve(dir, path, out, n);
 }
+
+int byol_open_regular(const char *path, struct stat *sb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    int flags;
+    if (fstat(fd, sb) != 0 || (flags = fcntl(fd, F_GETFL)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (!S_ISREG(sb->st_mode)) {
+        close(fd);
+        return -2;
+    }
+    if (fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}

@@ -5,6 +5,7 @@
 #define BYOL_FILEIO_INTERNAL_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "byol/status.h"
 
@@ -34,5 +35,11 @@ int byol_fsync_dir(const char *dir);
  * `dir` is NULL or "". Into `out` (n bytes); 0, or -1 when it does not fit (`out` then holds
  * what fits). */
 int byol_path_resolve(const char *dir, const char *path, char *out, size_t n);
+
+/* Open `path` for reading without ever blocking: the open is O_NONBLOCK (a FIFO or a device
+ * would otherwise wait for a writer), then fstat; only a regular file keeps its descriptor,
+ * with O_NONBLOCK cleared. Returns the fd (*sb filled), -1 with errno set when the open or
+ * fstat fails, or -2 when `path` is not a regular file. */
+int byol_open_regular(const char *path, struct stat *sb);
 
 #endif

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "byol/settings.h"
-#include "fileio_internal.h"
+#include "config_source_internal.h"
 #include "settings_internal.h"
 
 /* A config is text that a person wrote: far larger is a wrong file, not a config. */
@@ -33,9 +33,9 @@ struct config_record {
 /* config_t comes first so that a setting's `config` pointer leads back to its byol_config. */
 struct byol_config {
     config_t cfg;
-    char *name;        /* the file (or the name given to byol_config_parse), for messages */
-    char *dir;         /* the folder of the top file: libconfig resolves @include against it */
-    config_t standins; /* the stand-in groups, outside the file's tree */
+    char *name;               /* the file (or the name given to byol_config_parse), for messages */
+    struct config_source src; /* the text libconfig parsed, its includes expanded */
+    config_t standins;        /* the stand-in groups, outside the file's tree */
     struct config_record *rec;
 };
 
@@ -69,33 +69,34 @@ static int setting_is_standin(const config_setting_t *s)
 
 /* ---- paths and locations for messages ---------------------------------------------- */
 
-/* libconfig names an included file as written in @include; messages show it under the
- * folder it was resolved against, so the user can open it. */
-static void setting_file(const config_setting_t *s, char *buf, size_t n)
+/* The file and line a setting was written on: libconfig's line is one of the expanded text
+ * (config_source_internal.h), mapped back to the top file or the include it came from. Line 0:
+ * not from any file (--set, a stand-in), reported under the config's name. */
+static const char *setting_where(const config_setting_t *s, unsigned *line)
 {
     const struct setting_info *in = setting_info(s);
     const struct byol_config *c = in ? in->owner : (const struct byol_config *)s->config;
-    const char *file = config_setting_source_file(s);
-    if (!file)
-        snprintf(buf, n, "%s", c->name);
-    else
-        byol_path_resolve(strcmp(file, c->name) == 0 ? NULL : c->dir, file, buf, n);
+    unsigned at = config_setting_source_line(s);
+    if (at == 0 || !c->src.nfiles) {
+        *line = 0;
+        return c->name;
+    }
+    return config_source_where(&c->src, at, line);
 }
 
 /* Where a setting's messages point: "FILE:LINE: PATH", "FILE: PATH (not set)" for a stand-in,
  * "FILE: PATH (from --set)" for a setting from the command line (no line in any file). */
 static void setting_about(const config_setting_t *s, char *buf, size_t n)
 {
-    char file[1024];
-    setting_file(s, file, sizeof file);
+    unsigned line;
+    const char *file = setting_where(s, &line);
     const char *path = byol_settings_path(as_settings(s));
     if (setting_is_standin(s))
         snprintf(buf, n, "%s: %s (not set)", file, path);
-    else if (config_setting_source_line(s) == 0)
+    else if (line == 0)
         snprintf(buf, n, "%s: %s (from --set)", file, path);
     else
-        snprintf(buf, n, "%s:%u%s%s", file, config_setting_source_line(s), path[0] ? ": " : "",
-                 path);
+        snprintf(buf, n, "%s:%u%s%s", file, line, path[0] ? ": " : "", path);
 }
 
 static byol_status setting_verror(const config_setting_t *s, byol_status st, const char *fmt,
@@ -507,42 +508,15 @@ static byol_status config_new(const char *name, struct byol_config **out)
     return BYOL_OK;
 }
 
-/* libconfig says "cannot open include file" without the name; read it back from the line. */
-static void include_name_at(const char *file, int line, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(file, "r");
-    char text[1024];
-    for (int i = 1; f && fgets(text, sizeof text, f); i++) {
-        if (i < line)
-            continue;
-        char *open = strstr(text, "@include");
-        char *q1 = open ? strchr(open, '"') : NULL;
-        char *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
-        if (q2)
-            snprintf(buf, n, " \"%.*s\"", (int)(q2 - q1 - 1), q1 + 1);
-        break;
-    }
-    if (f)
-        fclose(f);
-}
-
 static byol_status config_parse_error(struct byol_config *c)
 {
     const config_t *cfg = &c->cfg;
-    const char *efile = config_error_file(cfg);
-    char file[1024], inc[512] = "";
-    if (!efile)
-        snprintf(file, sizeof file, "%s", c->name);
-    else
-        byol_path_resolve(strcmp(efile, c->name) == 0 ? NULL : c->dir, efile, file, sizeof file);
+    unsigned line = 0;
+    const char *file = c->src.nfiles
+                           ? config_source_where(&c->src, (unsigned)config_error_line(cfg), &line)
+                           : c->name;
     const char *text = config_error_text(cfg) ? config_error_text(cfg) : "parse error";
-    byol_status st = BYOL_ERR_FORMAT;
-    if (strstr(text, "include")) {
-        include_name_at(file, config_error_line(cfg), inc, sizeof inc);
-        st = BYOL_ERR_NOT_FOUND;
-    }
-    return byol_error(st, "%s:%d: %s%s", file, config_error_line(cfg), text, inc);
+    return byol_error(BYOL_ERR_FORMAT, "%s:%u: %s", file, line, text);
 }
 
 static byol_status config_finish(struct byol_config *c, int parsed, struct byol_config **out)
@@ -560,38 +534,29 @@ static byol_status config_finish(struct byol_config *c, int parsed, struct byol_
     return BYOL_OK;
 }
 
+/* Our own reader expands the includes (config_source_internal.h); libconfig then parses the
+ * text from memory, in time linear in its size. */
+static byol_status config_load_text(const char *name, const char *text, struct byol_config **out)
+{
+    struct byol_config *c = NULL;
+    byol_status st = config_new(name, &c);
+    if (st != BYOL_OK)
+        return st;
+    size_t max = text && strlen(text) > CONFIG_MAX_BYTES ? strlen(text) : CONFIG_MAX_BYTES;
+    st = config_source_read(name, text, max, &c->src);
+    if (st != BYOL_OK) {
+        byol_config_free(c);
+        return st;
+    }
+    return config_finish(c, config_read_string(&c->cfg, c->src.text), out);
+}
+
 byol_status byol_config_load(const char *path, struct byol_config **out)
 {
     if (!path || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_config_load: NULL argument");
     *out = NULL;
-    /* Open it ourselves first: libconfig reports a missing file without the reason, and would
-     * read a folder or a file of any size (it keeps every setting in memory). */
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "%s: cannot open: %s",
-                          path, strerror(errno));
-    struct stat sb;
-    int regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
-    fclose(f);
-    if (!regular)
-        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    if (sb.st_size > CONFIG_MAX_BYTES)
-        return byol_error(BYOL_ERR_FORMAT,
-                          "%s: %lld bytes is too large for a config file (limit %d)", path,
-                          (long long)sb.st_size, CONFIG_MAX_BYTES);
-    struct byol_config *c = NULL;
-    byol_status st = config_new(path, &c);
-    if (st != BYOL_OK)
-        return st;
-    const char *slash = strrchr(path, '/');
-    c->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    if (!c->dir) {
-        byol_config_free(c);
-        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
-    }
-    config_set_include_dir(&c->cfg, c->dir);
-    return config_finish(c, config_read_file(&c->cfg, path), out);
+    return config_load_text(path, NULL, out);
 }
 
 byol_status byol_config_parse(const char *text, const char *name, struct byol_config **out)
@@ -599,11 +564,7 @@ byol_status byol_config_parse(const char *text, const char *name, struct byol_co
     if (!text || !out)
         return byol_error(BYOL_ERR_INVALID, "byol_config_parse: NULL argument");
     *out = NULL;
-    struct byol_config *c = NULL;
-    byol_status st = config_new(name ? name : "<string>", &c);
-    if (st != BYOL_OK)
-        return st;
-    return config_finish(c, config_read_string(&c->cfg, text), out);
+    return config_load_text(name ? name : "<string>", text, out);
 }
 
 void byol_config_free(struct byol_config *cfg)
@@ -614,7 +575,7 @@ void byol_config_free(struct byol_config *cfg)
     config_destroy(&cfg->standins);
     record_free(cfg->rec);
     free(cfg->name);
-    free(cfg->dir);
+    config_source_free(&cfg->src);
     free(cfg);
 }
 

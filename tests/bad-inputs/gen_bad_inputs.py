@@ -32,6 +32,10 @@ def gen_configs():
         'train = { steps = "many"; };\n')
     put("missing_include.cfg", '@include "no-such-file.cfg"\nseed = 0;\n')
     put("include_loop.cfg", '@include "include_loop.cfg"\n')
+    put("include_dot.cfg", 'seed = 0;\n@include "."\n')
+    # An include inside an include is resolved against its own file's folder.
+    put("include_nested.cfg", '@include "nested/a.cfg"\n')
+    put("nested/a.cfg", 'seed = 0;\n@include "missing.cfg"\n')
     put("duplicate.cfg", "seed = 0;\nseed = 1;\n")
     # Augmentation settings: each file is base.cfg plus one broken augment_fn.
     for name, aug in (("augment_unknown_op", '( { op = "sharpen"; } )'),

@@ -1,0 +1,288 @@
+/* A config's text with its @include directives expanded (config_source_internal.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "byol/settings.h"
+#include "config_source_internal.h"
+#include "fileio_internal.h"
+
+/* libconfig's own limit on include nesting, and its message. */
+#define SOURCE_MAX_DEPTH 10
+
+/* Where the scanner is at the start of a line: only in plain text is "@include" a directive. */
+enum source_state { IN_TEXT, IN_STRING, IN_COMMENT };
+
+struct source_build {
+    struct config_source *s;
+    size_t cap, lines_cap, max_file, max_total;
+};
+
+static byol_status source_nomem(const char *name)
+{
+    return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", name);
+}
+
+static byol_status source_append(struct source_build *b, const char *name, const char *p, size_t n)
+{
+    struct config_source *s = b->s;
+    if (s->len + n > b->max_total)
+        return byol_error(BYOL_ERR_FORMAT,
+                          "%s: the config with its includes is larger than %zu bytes", name,
+                          b->max_total);
+    if (s->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *g = realloc(s->text, cap);
+        if (!g)
+            return source_nomem(name);
+        s->text = g;
+        b->cap = cap;
+    }
+    memcpy(s->text + s->len, p, n);
+    s->len += n;
+    s->text[s->len] = '\0';
+    return BYOL_OK;
+}
+
+/* One line of output (ending in '\n'), from line `line` of file `file`. */
+static byol_status source_line(struct source_build *b, const char *name, const char *p, size_t n,
+                               uint32_t file, uint32_t line)
+{
+    struct config_source *s = b->s;
+    if (s->nlines == b->lines_cap) {
+        size_t cap = b->lines_cap ? 2 * b->lines_cap : 256;
+        struct config_source_line *g = realloc(s->lines, cap * sizeof *g);
+        if (!g)
+            return source_nomem(name);
+        s->lines = g;
+        b->lines_cap = cap;
+    }
+    s->lines[s->nlines++] = (struct config_source_line){file, line};
+    byol_status st = source_append(b, name, p, n);
+    return st == BYOL_OK ? source_append(b, name, "\n", 1) : st;
+}
+
+/* The scanner state after the line p[0..n), from `state` at its start: strings (with escapes)
+ * and block comments may span lines; '#' and '//' end the line. */
+static enum source_state source_scan(const char *p, size_t n, enum source_state state)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (state == IN_COMMENT) {
+            if (p[i] == '*' && i + 1 < n && p[i + 1] == '/') {
+                state = IN_TEXT;
+                i++;
+            }
+        } else if (state == IN_STRING) {
+            if (p[i] == '\\')
+                i++;
+            else if (p[i] == '"')
+                state = IN_TEXT;
+        } else if (p[i] == '"') {
+            state = IN_STRING;
+        } else if (p[i] == '#' || (p[i] == '/' && i + 1 < n && p[i + 1] == '/')) {
+            return IN_TEXT;
+        } else if (p[i] == '/' && i + 1 < n && p[i + 1] == '*') {
+            state = IN_COMMENT;
+            i++;
+        }
+    }
+    return state;
+}
+
+/* `@include "NAME"` at the start of a line (as libconfig's scanner matches it): NAME's
+ * bounds, and where the rest of the line starts. */
+static int source_directive(const char *p, size_t n, size_t *name, size_t *name_len, size_t *rest)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (n - i < 8 || memcmp(p + i, "@include", 8) != 0)
+        return 0;
+    i += 8;
+    size_t gap = i;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (i == gap || i >= n || p[i] != '"')
+        return 0;
+    const char *close = memchr(p + i + 1, '"', n - i - 1);
+    if (!close)
+        return 0;
+    *name = i + 1;
+    *name_len = (size_t)(close - (p + i + 1));
+    *rest = (size_t)(close - p) + 1;
+    return 1;
+}
+
+static byol_status source_file(struct source_build *b, const char *display, const char *text,
+                               size_t len, int depth);
+
+/* Read a whole regular file of at most max_file bytes; *text is NUL-terminated. Messages say
+ * what is wrong without the file's name ("cannot open: ...", "not a regular file"). */
+static byol_status source_slurp(const char *path, size_t max_file, char **text, size_t *len,
+                                int *not_found)
+{
+    struct stat sb;
+    *not_found = 0;
+    int fd = byol_open_regular(path, &sb);
+    if (fd == -2)
+        return byol_error(BYOL_ERR_IO, "not a regular file");
+    if (fd < 0) {
+        *not_found = errno == ENOENT || errno == ENOTDIR;
+        return byol_error(*not_found ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "cannot open: %s",
+                          strerror(errno));
+    }
+    byol_status st = BYOL_OK;
+    if ((size_t)sb.st_size > max_file)
+        st = byol_error(BYOL_ERR_FORMAT, "%lld bytes is too large for a config file (limit %zu)",
+                        (long long)sb.st_size, max_file);
+    char *t = st == BYOL_OK ? malloc((size_t)sb.st_size + 1) : NULL;
+    if (st == BYOL_OK && !t)
+        st = byol_error(BYOL_ERR_NOMEM, "out of memory");
+    size_t got = 0;
+    while (st == BYOL_OK && got < (size_t)sb.st_size) {
+        ssize_t k = read(fd, t + got, (size_t)sb.st_size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            st =
+                byol_error(BYOL_ERR_IO, "read failed: %s", k < 0 ? strerror(errno) : "file shrank");
+        else
+            got += (size_t)k;
+    }
+    close(fd);
+    if (st != BYOL_OK) {
+        free(t);
+        return st;
+    }
+    t[got] = '\0';
+    *text = t;
+    *len = got;
+    return BYOL_OK;
+}
+
+/* An include's path: as written when absolute, else beside the including file. */
+static byol_status source_resolve(const char *including, const char *name, size_t n, char *out,
+                                  size_t size)
+{
+    char written[4096];
+    if (n >= sizeof written)
+        return BYOL_ERR_INVALID;
+    memcpy(written, name, n);
+    written[n] = '\0';
+    return byol_config_relative(including, written, out, size) == 0 ? BYOL_OK : BYOL_ERR_INVALID;
+}
+
+static byol_status source_include(struct source_build *b, uint32_t from, uint32_t line,
+                                  const char *name, size_t n, int depth)
+{
+    const char *including = b->s->files[from];
+    char path[4096];
+    if (depth + 1 > SOURCE_MAX_DEPTH)
+        return byol_error(BYOL_ERR_FORMAT, "%s:%u: include file nesting too deep \"%.*s\"",
+                          including, line, (int)n, name);
+    if (n == 0 || source_resolve(including, name, n, path, sizeof path) != BYOL_OK)
+        return byol_error(BYOL_ERR_INVALID, "%s:%u: bad include file name \"%.*s\"", including,
+                          line, (int)n, name);
+    char *text = NULL;
+    size_t len = 0;
+    int not_found;
+    byol_status st = source_slurp(path, b->max_file, &text, &len, &not_found);
+    if (st != BYOL_OK && not_found)
+        return byol_error(st, "%s:%u: cannot open include file \"%.*s\"", including, line, (int)n,
+                          name);
+    if (st != BYOL_OK)
+        return byol_error(st, "%s:%u: include file \"%.*s\": %s", including, line, (int)n, name,
+                          byol_last_error());
+    st = source_file(b, path, text, len, depth + 1);
+    free(text);
+    return st;
+}
+
+/* Register `display` as a file, then copy its lines, expanding its directives. */
+static byol_status source_file(struct source_build *b, const char *display, const char *text,
+                               size_t len, int depth)
+{
+    struct config_source *s = b->s;
+    char **grown = realloc(s->files, (s->nfiles + 1) * sizeof *grown);
+    if (!grown)
+        return source_nomem(display);
+    s->files = grown;
+    if (!(s->files[s->nfiles] = strdup(display)))
+        return source_nomem(display);
+    uint32_t me = (uint32_t)s->nfiles++;
+    enum source_state state = IN_TEXT;
+    uint32_t line = 0;
+    byol_status st = BYOL_OK;
+    for (size_t at = 0; st == BYOL_OK && at < len;) {
+        const char *p = text + at, *nl = memchr(p, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - p) : len - at, name, name_len, rest;
+        line++;
+        at += n + (nl != NULL);
+        const char *nul = memchr(p, '\0', n);
+        if (nul)
+            return byol_error(BYOL_ERR_FORMAT, "%s:%u: syntax error (a NUL byte at column %zu)",
+                              display, line, (size_t)(nul - p) + 1);
+        if (state == IN_TEXT && source_directive(p, n, &name, &name_len, &rest)) {
+            st = source_include(b, me, line, p + name, name_len, depth);
+            if (st == BYOL_OK)
+                st = source_line(b, display, p + rest, n - rest, me, line);
+            state = source_scan(p + rest, n - rest, IN_TEXT);
+        } else {
+            st = source_line(b, display, p, n, me, line);
+            state = source_scan(p, n, state);
+        }
+    }
+    return st;
+}
+
+byol_status config_source_read(const char *path, const char *text, size_t max_file,
+                               struct config_source *out)
+{
+    memset(out, 0, sizeof *out);
+    struct source_build b = {.s = out, .max_file = max_file, .max_total = 4 * max_file};
+    char *own = NULL;
+    size_t len = text ? strlen(text) : 0;
+    byol_status st = BYOL_OK;
+    if (!text) {
+        int not_found;
+        st = source_slurp(path, max_file, &own, &len, &not_found);
+        if (st != BYOL_OK)
+            st = byol_error(st, "%s: %s", path, byol_last_error());
+        text = own;
+    }
+    if (st == BYOL_OK)
+        st = source_file(&b, path, text, len, 0);
+    if (st == BYOL_OK && !out->text)
+        st = source_append(&b, path, "", 0);
+    free(own);
+    if (st != BYOL_OK)
+        config_source_free(out);
+    return st;
+}
+
+void config_source_free(struct config_source *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i]);
+    free(s->files);
+    free(s->lines);
+    free(s->text);
+    memset(s, 0, sizeof *s);
+}
+
+const char *config_source_where(const struct config_source *s, unsigned line, unsigned *file_line)
+{
+    if (line == 0 || line > s->nlines) {
+        *file_line = line;
+        return s->nfiles ? s->files[0] : "";
+    }
+    *file_line = s->lines[line - 1].line;
+    return s->files[s->lines[line - 1].file];
+}
