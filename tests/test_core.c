@@ -532,6 +532,42 @@ static void test_config_long_string(void)
     tmp_cleanup();
 }
 
+/* Integers beyond 32 bits are read as written (libconfig alone wraps 9999999999 to
+ * 1410065407), in files and in --set; beyond 64 bits they are an error naming the number. */
+static void test_config_wide_ints(void)
+{
+    struct byol_config *cfg = NULL;
+    BYOL_CHECK_OK(byol_config_parse("a = 9999999999;\nb = -2147483649;\nc = 0x1FFFFFFFF;\n"
+                                    "d = 2147483647;\ne-1 = 5;\ns = \"99999999999999999999\";\n"
+                                    "# t = 99999999999999999999;\nf = 1e30;\n",
+                                    "wide.cfg", &cfg));
+    const struct byol_settings *root = byol_config_root(cfg);
+    int64_t v = 0;
+    BYOL_CHECK_OK(byol_settings_int(root, "a", 0, &v));
+    CU_ASSERT_EQUAL(v, 9999999999ll);
+    BYOL_CHECK_OK(byol_settings_int(root, "b", 0, &v));
+    CU_ASSERT_EQUAL(v, -2147483649ll);
+    BYOL_CHECK_OK(byol_settings_int(root, "c", 0, &v));
+    CU_ASSERT_EQUAL(v, 0x1FFFFFFFFll);
+    BYOL_CHECK_OK(byol_settings_int(root, "d", 0, &v));
+    CU_ASSERT_EQUAL(v, 2147483647);
+    BYOL_CHECK_OK(byol_settings_int(root, "e-1", 0, &v));
+    CU_ASSERT_EQUAL(v, 5);
+    const char *s = NULL;
+    BYOL_CHECK_OK(byol_settings_string(root, "s", NULL, &s));
+    CU_ASSERT_STRING_EQUAL(s, "99999999999999999999");
+    BYOL_CHECK_OK(byol_config_set(cfg, "g=-9223372036854775808"));
+    BYOL_CHECK_OK(byol_settings_int(root, "g", 0, &v));
+    CU_ASSERT_EQUAL(v, INT64_MIN);
+    CU_ASSERT_EQUAL(byol_config_set(cfg, "g=9223372036854775808"), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("9223372036854775808 does not fit a 64-bit integer");
+    byol_config_free(cfg);
+    CU_ASSERT_EQUAL(byol_config_parse("x = 1;\ny = 99999999999999999999;\n", "big.cfg", &cfg),
+                    BYOL_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(byol_last_error(),
+                           "big.cfg:2: 99999999999999999999 does not fit a 64-bit integer");
+}
+
 /* --set: existing and new settings, types kept, the string fallback, lists, bad input. */
 static void test_config_set(void)
 {
@@ -597,6 +633,7 @@ int main(int argc, char **argv)
         {"config include nested", test_config_include_nested, 0},
         {"config not regular", test_config_not_regular, 0},
         {"config long string", test_config_long_string, 0},
+        {"config wide integers", test_config_wide_ints, 0},
         {"config --set overrides", test_config_set, 0},
         {NULL, NULL, 0},
     };

@@ -240,6 +240,131 @@ static byol_status source_file(struct source_build *b, const char *display, cons
     return st;
 }
 
+static int source_ident(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '*' || c == '.';
+}
+
+static int source_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Whether the integer literal p[0..n) (digits, or hex digits after 0x; `neg` when a minus
+ * precedes it) fits in 32 (*bits = 32) or 64 bits (*bits = 64), else 0. */
+static int source_int_bits(const char *p, size_t n, int hex, int neg)
+{
+    while (n > 1 && *p == '0') /* leading zeros say nothing about the size */
+        p++, n--;
+    if (hex)
+        return n <= 8 ? 32 : n <= 16 ? 64 : 0;
+    static const char *const max32[2] = {"2147483647", "2147483648"};
+    static const char *const max64[2] = {"9223372036854775807", "9223372036854775808"};
+    const char *m32 = max32[neg], *m64 = max64[neg];
+    if (n < strlen(m32) || (n == strlen(m32) && memcmp(p, m32, n) <= 0))
+        return 32;
+    if (n < strlen(m64) || (n == strlen(m64) && memcmp(p, m64, n) <= 0))
+        return 64;
+    return 0;
+}
+
+byol_status config_source_widen_ints(const char *text, size_t len, char **out, size_t *out_len,
+                                     size_t *bad_at)
+{
+    /* Each literal grows by one byte at most, and a literal takes at least one byte. */
+    char *o = malloc(2 * len + 1);
+    if (!o)
+        return byol_error(BYOL_ERR_NOMEM, "out of memory");
+    size_t w = 0;
+    enum source_state state = IN_TEXT;
+    for (size_t i = 0; i < len;) {
+        char c = text[i];
+        if (state != IN_TEXT) {
+            size_t end = i + 1;
+            enum source_state next = source_scan(text + i, 1, state);
+            if (state == IN_STRING && c == '\\' && i + 1 < len)
+                end = i + 2;
+            else if (state == IN_COMMENT && c == '*' && i + 1 < len && text[i + 1] == '/')
+                end = i + 2, next = IN_TEXT;
+            memcpy(o + w, text + i, end - i);
+            w += end - i;
+            i = end;
+            state = next;
+            continue;
+        }
+        /* A literal starts with a digit that is not part of a name (names may hold digits,
+         * and '-' after their first character: conv1, a-1). */
+        int after_minus = i > 0 && text[i - 1] == '-';
+        int in_name = i > 0 && (source_ident(text[i - 1]) ||
+                                (after_minus && i > 1 && source_ident(text[i - 2])));
+        int starts = c >= '0' && c <= '9' && !in_name;
+        int neg = starts && after_minus;
+        if (!starts) {
+            if (c == '"')
+                state = IN_STRING;
+            else if (c == '#' || (c == '/' && i + 1 < len && text[i + 1] == '/')) {
+                size_t end = i;
+                while (end < len && text[end] != '\n')
+                    end++;
+                memcpy(o + w, text + i, end - i);
+                w += end - i;
+                i = end;
+                continue;
+            } else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
+                state = IN_COMMENT;
+                o[w++] = text[i++];
+            }
+            o[w++] = text[i++];
+            continue;
+        }
+        int hex = c == '0' && i + 1 < len && (text[i + 1] == 'x' || text[i + 1] == 'X');
+        size_t d0 = i + (hex ? 2 : 0), d = d0;
+        while (d < len && (hex ? source_hex(text[d]) : text[d] >= '0' && text[d] <= '9'))
+            d++;
+        int is_float = !hex && d < len && (text[d] == '.' || text[d] == 'e' || text[d] == 'E');
+        int suffixed = d < len && text[d] == 'L';
+        int bits = is_float || d == d0 ? 32 : source_int_bits(text + d0, d - d0, hex, neg);
+        if (bits == 0) {
+            free(o);
+            *bad_at = i;
+            return byol_error(BYOL_ERR_INVALID, "%s%.*s does not fit a 64-bit integer",
+                              neg ? "-" : "", (int)(d - i), text + i);
+        }
+        memcpy(o + w, text + i, d - i);
+        w += d - i;
+        if (bits == 64 && !suffixed)
+            o[w++] = 'L';
+        i = d;
+    }
+    o[w] = '\0';
+    *out = o;
+    *out_len = w;
+    return BYOL_OK;
+}
+
+/* The expanded text with its integers widened (config_source_widen_ints), or the message
+ * "FILE:LINE: N does not fit a 64-bit integer". */
+static byol_status source_widen(struct config_source *s)
+{
+    char *wide;
+    size_t len, at;
+    byol_status st = config_source_widen_ints(s->text, s->len, &wide, &len, &at);
+    if (st == BYOL_ERR_INVALID) {
+        unsigned line = 1, file_line;
+        for (size_t i = 0; i < at; i++)
+            line += s->text[i] == '\n';
+        const char *file = config_source_where(s, line, &file_line);
+        return byol_error(st, "%s:%u: %s", file, file_line, byol_last_error());
+    }
+    if (st != BYOL_OK)
+        return st;
+    free(s->text);
+    s->text = wide;
+    s->len = len;
+    return BYOL_OK;
+}
+
 byol_status config_source_read(const char *path, const char *text, size_t max_file,
                                struct config_source *out)
 {
@@ -259,6 +384,8 @@ byol_status config_source_read(const char *path, const char *text, size_t max_fi
         st = source_file(&b, path, text, len, 0);
     if (st == BYOL_OK && !out->text)
         st = source_append(&b, path, "", 0);
+    if (st == BYOL_OK)
+        st = source_widen(out);
     free(own);
     if (st != BYOL_OK)
         config_source_free(out);

@@ -36,6 +36,14 @@ byol_status config_source_read(const char *path, const char *text, size_t max_fi
                                struct config_source *out);
 void config_source_free(struct config_source *s);
 
+/* libconfig 1.5 reads an integer without an L suffix as 32 bits, silently wrapping
+ * 9999999999 to 1410065407, and one beyond 64 bits as -1. Rewrites `text` so that integers
+ * outside 32 bits carry the suffix (in code, not in strings or comments). Fails with
+ * BYOL_ERR_INVALID on an integer outside 64 bits, with *bad_at its offset in `text` and the
+ * message "N does not fit a 64-bit integer". *out is malloc'ed. */
+byol_status config_source_widen_ints(const char *text, size_t len, char **out, size_t *out_len,
+                                     size_t *bad_at);
+
 /* The file and line that line `line` (1-based) of the expanded text comes from; the top
  * file's name and `line` itself when it is out of range (0: a setting from --set). */
 const char *config_source_where(const struct config_source *s, unsigned line, unsigned *file_line);

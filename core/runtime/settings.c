@@ -862,13 +862,21 @@ static int copy_value(config_setting_t *parent, const char *name, const config_s
 /* The value text as libconfig would read it after "v = ", or failing that as a bare string. */
 static int parse_value(const char *text, config_t *tmp)
 {
-    size_t n = strlen(text) + 16;
-    char *src = malloc(2 * n);
+    size_t n = strlen(text) + 16, wide_len, bad_at;
+    char *src = malloc(2 * n), *wide = NULL;
     if (!src)
         return -1;
     snprintf(src, 2 * n, "v = %s;", text);
+    /* Integers beyond 32 bits as libconfig must see them; one beyond 64 bits is an error. */
+    byol_status st = config_source_widen_ints(src, strlen(src), &wide, &wide_len, &bad_at);
+    if (st != BYOL_OK) {
+        free(src);
+        return st == BYOL_ERR_INVALID ? -2 : -1;
+    }
     config_init(tmp);
-    if (!config_read_string(tmp, src)) {
+    int parsed = config_read_string(tmp, wide);
+    free(wide);
+    if (!parsed) {
         config_destroy(tmp);
         char *q = src + snprintf(src, 2 * n, "v = \"");
         for (const char *p = text; *p; p++) {
@@ -920,11 +928,14 @@ byol_status byol_config_set(struct byol_config *cfg, const char *assignment)
     config_setting_t *parent = parent_group(config_root_setting(&cfg->cfg), path, &leaf);
     byol_status st = BYOL_OK;
     config_t tmp;
+    int bad;
     if (!parent || !leaf[0] || !config_setting_is_group(parent)) {
         st = byol_error(BYOL_ERR_INVALID, "--set %s: '%.*s' does not name a setting in a group",
                         assignment, (int)(eq - assignment), assignment);
-    } else if (parse_value(eq + 1, &tmp) != 0) {
-        st = byol_error(BYOL_ERR_INVALID, "--set %s: cannot read the value", assignment);
+    } else if ((bad = parse_value(eq + 1, &tmp)) != 0) {
+        st = bad == -2
+                 ? byol_error(BYOL_ERR_INVALID, "--set %s: %s", assignment, byol_last_error())
+                 : byol_error(BYOL_ERR_INVALID, "--set %s: cannot read the value", assignment);
     } else {
         const config_setting_t *old = config_setting_get_member(parent, leaf);
         int as_float = old && config_setting_type(old) == CONFIG_TYPE_FLOAT;
