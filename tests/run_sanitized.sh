@@ -5,6 +5,9 @@
 #                       programs (the same suites run here without valgrind)
 #   install_out_of_tree links an uninstrumented embedder against the instrumented libbyol, which
 #                       ASan refuses ("ASan runtime does not come first in initial library list")
+#   byolctl_plugin_fault crashes and exits inside a plugin on purpose: ASan's own SEGV report
+#                       and LeakSanitizer's check at exit (of a process cut short) replace the
+#                       exit status and the one line under test
 # Left out to keep CI short (they repeat, at full size and several times over, code paths the
 # unit suites already run under ASan here; the plain build runs them):
 #   byolctl_run_default, byolctl_kill_resume
@@ -22,5 +25,5 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIO
 export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$src/tests/fuzz/lsan.supp:print_suppressions=0:use_tls=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 ctest --test-dir "$build" -j"$jobs" --output-on-failure \
-  -E '^memcheck_|^install_out_of_tree$|^byolctl_run_default$|^byolctl_kill_resume$'
+  -E '^memcheck_|^install_out_of_tree$|^byolctl_plugin_fault$|^byolctl_run_default$|^byolctl_kill_resume$'
 echo "sanitize: ok in $(($(date +%s) - start)) s"

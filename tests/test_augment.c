@@ -1,6 +1,8 @@
 /* Augmentation: every standard op against torchvision (fixtures/augment.safetensors), the
  * frequencies and ranges of random ops, bit-identical batches for any thread count, presets,
- * and a clear message with the config line for each kind of bad setting. */
+ * a clear message with the config line for each kind of bad setting, and no plugin taking a
+ * standard op's name unnoticed. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,18 +14,26 @@
 static struct byol_registry *g_reg;
 static struct byol_st_file *g_fx;
 
-/* A pipeline from config text whose augment_fn is `list`, for images of `in`. */
-static byol_status make_pipeline(const char *list, const struct byol_augment_info *in,
-                                 struct byol_augment_pipeline **p)
+/* A pipeline from config text whose augment_fn is `list`, for images of `in`, from the ops
+ * of `reg`. */
+static byol_status make_pipeline_in(struct byol_registry *reg, const char *list,
+                                    const struct byol_augment_info *in,
+                                    struct byol_augment_pipeline **p)
 {
     char text[4096];
     struct byol_config *cfg;
     snprintf(text, sizeof text, "seed = 1;\naugment_fn = %s;\n", list);
     byol_status st = byol_config_parse(text, "test.cfg", &cfg);
     if (st == BYOL_OK)
-        st = byol_augment_pipeline_create(g_reg, byol_config_root(cfg), "augment_fn", 1, in, p);
+        st = byol_augment_pipeline_create(reg, byol_config_root(cfg), "augment_fn", 1, in, p);
     byol_config_free(cfg);
     return st;
+}
+
+static byol_status make_pipeline(const char *list, const struct byol_augment_info *in,
+                                 struct byol_augment_pipeline **p)
+{
+    return make_pipeline_in(g_reg, list, in, p);
 }
 
 static byol_status apply_one(const struct byol_augment_pipeline *p, const float *in, float *out,
@@ -352,6 +362,106 @@ static void test_bad_settings(void)
                "a 20x20 crop does not fit in the 16x16 images");
 }
 
+/* ---- plugin names ------------------------------------------------------------------------ */
+
+#define STD_PLUGIN BYOL_TEST_PLUGIN_DIR "/byol-augment-std.so"
+
+/* A copy of the standard ops plugin as dir/name (its real path into `out`): a plugin that
+ * registers every standard name. */
+static void copy_std(const char *dir, const char *name, char out[PATH_MAX])
+{
+    size_t n;
+    unsigned char *so = byol_test_read_file(STD_PLUGIN, &n);
+    const char *path = byol_test_path(dir, name);
+    byol_test_write_file(path, so, n);
+    free(so);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(path, out));
+}
+
+/* A registry searching `first` (may be NULL), then the build's plugin folder. */
+static struct byol_registry *registry_in(const char *first)
+{
+    struct byol_registry *reg = NULL;
+    BYOL_CHECK_OK(byol_registry_create(&reg));
+    if (first)
+        BYOL_CHECK_OK(byol_registry_add_search_dir(reg, first));
+    BYOL_CHECK_OK(byol_registry_add_search_dir(reg, BYOL_TEST_PLUGIN_DIR));
+    return reg;
+}
+
+/* The file the op `name` comes from when asked for by name. */
+static const char *origin(struct byol_registry *reg, const char *name)
+{
+    const void *ops = NULL;
+    byol_status st = byol_registry_require(reg, BYOL_PLUGIN_AUGMENT, name, &ops);
+    const struct byol_registry_entry *e = byol_registry_find(reg, BYOL_PLUGIN_AUGMENT, name);
+    CU_ASSERT_EQUAL(st, BYOL_OK);
+    CU_ASSERT_PTR_EQUAL(e ? e->ops : NULL, ops);
+    return st == BYOL_OK && e ? e->path : "";
+}
+
+/* A plugin that takes a standard op's name does not shadow it silently: loaded beside the
+ * standard plugin (the config's `plugins`, or a plugin_path folder) the lookup by name fails,
+ * naming both files; asked for by its path it is used for that op only. A same-named copy of
+ * the standard plugin in an earlier folder of the search path takes its place, as on $PATH. */
+static void test_plugin_names(void)
+{
+    char std[PATH_MAX], mine[PATH_MAX], copy[PATH_MAX], own[PATH_MAX], first[PATH_MAX];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(STD_PLUGIN, std));
+    snprintf(own, sizeof own, "%s", byol_test_tmpdir("augment-own"));
+    snprintf(first, sizeof first, "%s", byol_test_tmpdir("augment-first"));
+    copy_std(own, "byol-augment-mine.so", mine);
+    copy_std(first, "byol-augment-std.so", copy);
+    struct byol_augment_info in = {1, 8, 8, 8};
+    struct byol_augment_pipeline *p = NULL;
+    const char *normalize = "( { op = \"normalize\"; mean = [0.5]; std = [0.25]; } )";
+
+    /* Loaded as a file of the config's plugins. */
+    struct byol_registry *reg = registry_in(NULL);
+    BYOL_CHECK_OK(byol_registry_load_file(reg, mine));
+    CU_ASSERT_EQUAL(make_pipeline_in(reg, normalize, &in, &p), BYOL_ERR_DUPLICATE);
+    printf("\n    -> %s", byol_last_error());
+    CU_ASSERT_PTR_NULL(p);
+    BYOL_ASSERT_MSG_HAS("test.cfg:2: augment_fn[0].op: ");
+    BYOL_ASSERT_MSG_HAS(mine);
+    BYOL_ASSERT_MSG_HAS(std);
+    byol_registry_free(reg);
+
+    /* In a folder of the search path. */
+    reg = registry_in(own);
+    CU_ASSERT_EQUAL(make_pipeline_in(reg, normalize, &in, &p), BYOL_ERR_DUPLICATE);
+    BYOL_ASSERT_MSG_HAS(mine);
+    BYOL_ASSERT_MSG_HAS(std);
+    byol_registry_free(reg);
+
+    /* By path, after or before the standard plugin: its own op there, the standard one by
+     * name. */
+    for (int std_first = 1; std_first >= 0; std_first--) {
+        const void *by_path = NULL;
+        reg = registry_in(NULL);
+        if (std_first)
+            CU_ASSERT_STRING_EQUAL(origin(reg, "horizontal_flip"), std);
+        BYOL_CHECK_OK(byol_registry_require(reg, BYOL_PLUGIN_AUGMENT, mine, &by_path));
+        CU_ASSERT_STRING_EQUAL(origin(reg, "random_resized_crop"), std);
+        CU_ASSERT_PTR_NOT_NULL(by_path);
+        CU_ASSERT_PTR_NOT_EQUAL(
+            by_path, byol_registry_find(reg, BYOL_PLUGIN_AUGMENT, "random_resized_crop")->ops);
+        BYOL_CHECK_OK(make_pipeline_in(reg, normalize, &in, &p));
+        byol_augment_pipeline_free(p);
+        p = NULL;
+        byol_registry_free(reg);
+    }
+
+    /* A copy of the standard plugin under its own file name, earlier in the path. */
+    reg = registry_in(first);
+    CU_ASSERT_STRING_EQUAL(origin(reg, "normalize"), copy);
+    CU_ASSERT_STRING_EQUAL(origin(reg, "gaussian_blur"), copy);
+    byol_registry_free(reg);
+
+    byol_test_remove_tree(own);
+    byol_test_remove_tree(first);
+}
+
 int main(int argc, char **argv)
 {
     g_reg = byol_test_registry();
@@ -368,6 +478,7 @@ int main(int argc, char **argv)
         {"presets", test_presets, 0},
         {"views and the identity", test_views, 0},
         {"bad settings", test_bad_settings, 0},
+        {"plugin op names: no silent shadowing", test_plugin_names, 0},
         {NULL, NULL, 0},
     };
     int rc = byol_test_main(argc, argv, "augment", cases);

@@ -519,22 +519,21 @@ static int same_floats(const float *a, const float *b, size_t n)
     return memcmp(a, b, n * sizeof *a) == 0;
 }
 
-/* Saved and loaded with the optimizer state, a second learner continues bit for bit. */
-static void test_round_trip(void)
+/* Two training steps of `l` on the fixture's views; the views (free them) and one view's
+ * floats in *per_view. */
+static float *two_steps(struct byol_learner *l, const struct byol_st_file *f, size_t *per_view)
 {
-    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
-    struct byol_config *c1 = NULL, *c2 = NULL;
-    struct byol_learner *a = fixture_learner(f, &c1), *b = NULL;
-    BYOL_CHECK_OK(learner_from_text(byol_st_metadata(f, "config"), &c2, &b));
     size_t nviews = 0;
-    float *views = fx_floats(f, "views", &nviews), la, lb;
-    size_t per_view = nviews / 4;
-    BYOL_CHECK_OK(byol_learner_step(a, views, views + per_view, &la));
-    BYOL_CHECK_OK(byol_learner_step(a, views + 2 * per_view, views + 3 * per_view, &la));
-    const char *path = byol_test_path(g_dir, "roundtrip.safetensors");
-    BYOL_CHECK_OK(byol_learner_save_state(a, path, 1));
-    BYOL_CHECK_OK(byol_learner_load_state(b, path));
-    CU_ASSERT_EQUAL(byol_learner_steps_done(b), 2);
+    float *views = fx_floats(f, "views", &nviews), loss;
+    *per_view = nviews / 4;
+    BYOL_CHECK_OK(byol_learner_step(l, views, views + *per_view, &loss));
+    BYOL_CHECK_OK(byol_learner_step(l, views + 2 * *per_view, views + 3 * *per_view, &loss));
+    return views;
+}
+
+/* Both networks of a and b hold the same parameters, buffers and batch-norm counters. */
+static void check_same_networks(struct byol_learner *a, struct byol_learner *b)
+{
     struct byol_net *nets[2][2] = {{byol_learner_online(a), byol_learner_target(a)},
                                    {byol_learner_online(b), byol_learner_target(b)}};
     for (int k = 0; k < 2; k++) {
@@ -545,6 +544,35 @@ static void test_round_trip(void)
         CU_ASSERT_EQUAL(*byol_net_bn_batches_tracked(nets[0][k], "bn1"),
                         *byol_net_bn_batches_tracked(nets[1][k], "bn1"));
     }
+}
+
+/* The two learners of a checkpoint test, their configs and their fixture. */
+static void free_pair(struct byol_learner *a, struct byol_learner *b, struct byol_config *c1,
+                      struct byol_config *c2, struct byol_st_file *f)
+{
+    byol_learner_free(a);
+    byol_learner_free(b);
+    byol_config_free(c1);
+    byol_config_free(c2);
+    byol_st_free(f);
+}
+
+/* Saved and loaded with the optimizer state, a second learner continues bit for bit. */
+static void test_round_trip(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *c1 = NULL, *c2 = NULL;
+    struct byol_learner *a = fixture_learner(f, &c1), *b = NULL;
+    BYOL_CHECK_OK(learner_from_text(byol_st_metadata(f, "config"), &c2, &b));
+    size_t per_view;
+    float *views = two_steps(a, f, &per_view), la, lb;
+    const char *path = byol_test_path(g_dir, "roundtrip.safetensors");
+    BYOL_CHECK_OK(byol_learner_save_state(a, path, 1));
+    BYOL_CHECK_OK(byol_learner_load_state(b, path));
+    CU_ASSERT_EQUAL(byol_learner_steps_done(b), 2);
+    check_same_networks(a, b);
+    struct byol_net *nets[2][2] = {{byol_learner_online(a), byol_learner_target(a)},
+                                   {byol_learner_online(b), byol_learner_target(b)}};
     struct byol_optim *oa = byol_learner_optim(a), *ob = byol_learner_optim(b);
     CU_ASSERT_EQUAL_FATAL(byol_optim_state_count(oa), 1); /* SGD's momentum_buffer */
     CU_ASSERT(same_floats(byol_optim_state_data(oa, 0), byol_optim_state_data(ob, 0),
@@ -558,11 +586,7 @@ static void test_round_trip(void)
                           byol_net_num_params(nets[0][1])));
     unlink(path);
     free(views);
-    byol_learner_free(a);
-    byol_learner_free(b);
-    byol_config_free(c1);
-    byol_config_free(c2);
-    byol_st_free(f);
+    free_pair(a, b, c1, c2, f);
 }
 
 /* A copy of a saved state with tensor `change` given shape [3, 5] (NULL: none), `drop`
@@ -597,11 +621,14 @@ static void write_variant(const char *from, const char *to, const char *change, 
     byol_st_free(s);
 }
 
-static void expect_load_error(struct byol_learner *l, const char *path, byol_status want,
-                              const char *const needles[3])
+/* load_state (weights_only = 0) or load_weights fails with `want` and every needle, writing
+ * nothing. */
+static void expect_load_error(struct byol_learner *l, const char *path, int weights_only,
+                              byol_status want, const char *const needles[3])
 {
     float before = byol_net_params(byol_learner_online(l))[0];
-    byol_status st = byol_learner_load_state(l, path);
+    byol_status st =
+        weights_only ? byol_learner_load_weights(l, path, NULL) : byol_learner_load_state(l, path);
     printf("  load: %s\n", byol_last_error());
     CU_ASSERT_EQUAL(st, want);
     for (int i = 0; i < 3 && needles[i]; i++)
@@ -620,20 +647,20 @@ static void test_bad_states(void)
 
     write_variant(good, bad, "online_predictor.0.weight", NULL, NULL);
     const char *shape[3] = {"online_predictor.0.weight", "[3, 5]", "[64, 32]"};
-    expect_load_error(l, bad, BYOL_ERR_SHAPE, shape);
+    expect_load_error(l, bad, 0, BYOL_ERR_SHAPE, shape);
 
     write_variant(good, bad, NULL, "target_encoder.projector.3.bias", NULL);
     const char *missing[3] = {"target_encoder.projector.3.bias", "missing", NULL};
-    expect_load_error(l, bad, BYOL_ERR_NOT_FOUND, missing);
+    expect_load_error(l, bad, 0, BYOL_ERR_NOT_FOUND, missing);
 
     write_variant(good, bad, NULL, NULL, "online_encoder.net.conv9.weight");
     const char *extra[3] = {"online_encoder.net.conv9.weight", "not part", NULL};
-    expect_load_error(l, bad, BYOL_ERR_FORMAT, extra);
+    expect_load_error(l, bad, 0, BYOL_ERR_FORMAT, extra);
 
     write_variant(good, bad, NULL, NULL, "optim.exp_avg.online_predictor.0.weight");
     /* An optimizer part: then all of this optimizer's state must be there. */
     const char *optim[3] = {"optimizer tensors are missing", "optim.momentum_buffer.", NULL};
-    expect_load_error(l, bad, BYOL_ERR_NOT_FOUND, optim);
+    expect_load_error(l, bad, 0, BYOL_ERR_NOT_FOUND, optim);
 
     /* byol-pytorch's state_dict also names the encoder "net.*": accepted and skipped. */
     write_variant(good, bad, NULL, NULL, "net.conv1.weight");
@@ -645,6 +672,84 @@ static void test_bad_states(void)
     byol_learner_free(l);
     byol_config_free(cfg);
     byol_st_free(f);
+}
+
+/* The weights of a checkpoint written under another optimizer (SGD's momentum_buffer into an
+ * Adam learner): load_state refuses them, load_weights takes the networks, batch-norm buffers
+ * and counters and leaves the optimizer fresh at step 0, while still checking every model
+ * tensor and refusing tensors of no part of the learner. */
+static void test_load_weights(void)
+{
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *c1 = NULL, *c2 = NULL;
+    struct byol_learner *a = fixture_learner(f, &c1), *b = NULL;
+    char text[4096];
+    snprintf(text, sizeof text, "%s", byol_st_metadata(f, "config"));
+    char *sgd = strstr(text, "optimizer = \"sgd\";");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sgd);
+    memcpy(sgd, "optimizer = \"adam\"", 18);
+    BYOL_CHECK_OK(learner_from_text(text, &c2, &b));
+    size_t per_view;
+    float *views = two_steps(a, f, &per_view), loss;
+    const char *path = byol_test_path(g_dir, "sgd.safetensors"),
+               *bad = byol_test_path(g_dir, "sgd-bad.safetensors");
+    BYOL_CHECK_OK(byol_learner_save_state(a, path, 1));
+
+    const char *whole[3] = {"optimizer tensors are missing", "optim.exp_avg.", NULL};
+    expect_load_error(b, path, 0, BYOL_ERR_NOT_FOUND, whole);
+    int64_t step = -5;
+    BYOL_CHECK_OK(byol_learner_load_weights(b, path, &step));
+    CU_ASSERT_EQUAL(step, 2);
+    CU_ASSERT_EQUAL(byol_learner_steps_done(b), 0);
+    check_same_networks(a, b);
+    CU_ASSERT_EQUAL(*byol_net_bn_batches_tracked(byol_learner_target(b), "bn1"), 2);
+    struct byol_optim *ob = byol_learner_optim(b);
+    CU_ASSERT_EQUAL_FATAL(byol_optim_state_count(ob), 2); /* Adam's exp_avg, exp_avg_sq */
+    const float *m = byol_optim_state_data(ob, 0);
+    int fresh = 1;
+    for (size_t i = 0; i < byol_net_num_params(byol_learner_online(b)); i++)
+        fresh &= m[i] == 0.0f;
+    CU_ASSERT(fresh);
+    BYOL_CHECK_OK(byol_learner_step(b, views, views + per_view, &loss));
+    CU_ASSERT_EQUAL(byol_learner_steps_done(b), 1);
+
+    /* A file without optimizer state: no step. */
+    BYOL_CHECK_OK(byol_learner_save_state(a, bad, 0));
+    BYOL_CHECK_OK(byol_learner_load_weights(b, bad, &step));
+    CU_ASSERT_EQUAL(step, -1);
+
+    /* Every model tensor is still checked, and a tensor of no part of the learner refused. */
+    write_variant(path, bad, "online_predictor.0.weight", NULL, NULL);
+    const char *shape[3] = {"online_predictor.0.weight", "[3, 5]", "[64, 32]"};
+    expect_load_error(b, bad, 1, BYOL_ERR_SHAPE, shape);
+    write_variant(path, bad, NULL, "target_encoder.net.bn1.running_var", NULL);
+    const char *missing[3] = {"1 model tensor is missing", "target_encoder.net.bn1.running_var",
+                              NULL};
+    expect_load_error(b, bad, 1, BYOL_ERR_NOT_FOUND, missing);
+    write_variant(path, bad, NULL, NULL, "online_encoder.net.conv9.weight");
+    const char *extra[3] = {"tensor 'online_encoder.net.conv9.weight' is not part", NULL, NULL};
+    expect_load_error(b, bad, 1, BYOL_ERR_FORMAT, extra);
+    write_variant(path, bad, NULL, NULL, "optim.exp_avg.online_encoder.net.conv9.weight");
+    const char *no_model[3] = {"'optim.exp_avg.online_encoder.net.conv9.weight' is not part", NULL,
+                               NULL};
+    expect_load_error(b, bad, 1, BYOL_ERR_FORMAT, no_model);
+    write_variant(path, bad, NULL, NULL, "optim.online_predictor.0.weight");
+    const char *no_buffer[3] = {"'optim.online_predictor.0.weight' is not part", NULL, NULL};
+    expect_load_error(b, bad, 1, BYOL_ERR_FORMAT, no_buffer);
+    BYOL_CHECK_OK(byol_learner_save_state(a, path, 0));
+    write_variant(path, bad, NULL, NULL, "optim.step");
+    const char *step_dtype[3] = {"tensor 'optim.step' has dtype F32, the learner's is I64", NULL,
+                                 NULL};
+    expect_load_error(b, bad, 1, BYOL_ERR_FORMAT, step_dtype);
+    /* Any optimizer's state of this model is skipped: SGD's here, or another's. */
+    write_variant(path, bad, NULL, NULL, "optim.exp_avg.online_predictor.0.weight");
+    BYOL_CHECK_OK(byol_learner_load_weights(b, bad, NULL));
+    CU_ASSERT_EQUAL(byol_net_params(byol_learner_online(b))[0], 0.0f);
+
+    unlink(path);
+    unlink(bad);
+    free(views);
+    free_pair(a, b, c1, c2, f);
 }
 
 /* Torchvision-named encoder weights go into the online encoder and the target's; the
@@ -798,6 +903,7 @@ int main(int argc, char **argv)
         {"ResNet-18 one step", test_resnet18, 1},
         {"save / load round trip", test_round_trip, 0},
         {"bad states: shape, missing, extra", test_bad_states, 0},
+        {"weights only: another optimizer's checkpoint", test_load_weights, 0},
         {"torchvision encoder weights", test_encoder_weights, 0},
         {"config reading and errors", test_configs, 0},
         {"the unused fc is not trained", test_frozen_fc, 0},

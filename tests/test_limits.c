@@ -113,7 +113,7 @@ static void test_st_larger_than_memory(void)
     unlink(path);
 }
 
-/* $BYOL_MEMORY_LIMIT caps every reader; an unreadable value is ignored. */
+/* $BYOL_MEMORY_LIMIT caps every reader; a value that is not a memory size is an error. */
 static void test_env_limit(void)
 {
     const char *st_path = byol_test_path(g_dir, "w.safetensors");
@@ -147,10 +147,54 @@ static void test_env_limit(void)
     BYOL_CHECK_OK(byol_dataset_open_cifar(two, 1, &ds));
     byol_dataset_free(ds);
 
-    setenv("BYOL_MEMORY_LIMIT", "lots", 1);
-    BYOL_CHECK_OK(byol_st_read(st_path, &f));
-    byol_st_free(f);
+    /* A value that is not a memory size fails every check, naming the variable and value. */
+    static const char *const bad[][2] = {
+        {"lots", "BYOL_MEMORY_LIMIT=\"lots\" is not a memory size"},
+        {"-1", "BYOL_MEMORY_LIMIT=\"-1\" is not a memory size"},
+        {"1.5G", "BYOL_MEMORY_LIMIT=\"1.5G\" is not a memory size"},
+        {"2X", "BYOL_MEMORY_LIMIT=\"2X\" is not a memory size"},
+        {"2MB", "BYOL_MEMORY_LIMIT=\"2MB\" is not a memory size"},
+        {" 2M", "BYOL_MEMORY_LIMIT=\" 2M\" is not a memory size"},
+        {"18446744073709551616", "BYOL_MEMORY_LIMIT=\"18446744073709551616\" is 2^64 bytes"},
+        {"17179869184G", "BYOL_MEMORY_LIMIT=\"17179869184G\" is 2^64 bytes or more"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("BYOL_MEMORY_LIMIT", bad[i][0], 1);
+        CU_ASSERT_EQUAL(byol_st_read(st_path, &f), BYOL_ERR_INVALID);
+        CU_ASSERT_PTR_NULL(f);
+        BYOL_ASSERT_MSG_HAS(bad[i][1]);
+        CU_ASSERT_EQUAL(byol_dataset_open_mock(4, 1, 4, 0, &ds), BYOL_ERR_INVALID);
+        CU_ASSERT_PTR_NULL(ds);
+    }
+    /* The largest value that fits, and an empty one (no cap), are accepted. */
+    static const char *const good[] = {"17179869183G", "18446744073709551615", "64m", ""};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        setenv("BYOL_MEMORY_LIMIT", good[i], 1);
+        BYOL_CHECK_OK(byol_st_read(st_path, &f));
+        byol_st_free(f);
+        f = NULL;
+    }
     unsetenv("BYOL_MEMORY_LIMIT");
+}
+
+/* A mock data.length whose index order cannot fit in memory names the setting. */
+static void test_mock_length(void)
+{
+    struct byol_dataset *ds = NULL;
+    setenv("BYOL_MEMORY_LIMIT", "1K", 1);
+    CU_ASSERT_EQUAL(byol_dataset_open_mock(1000, 1, 4, 0, &ds), BYOL_ERR_NOMEM);
+    BYOL_ASSERT_MSG_HAS("data.length: the order of 1000 mock images needs 8000 bytes of memory, "
+                        "more than the 1024 available (BYOL_MEMORY_LIMIT)");
+    BYOL_CHECK_OK(byol_dataset_open_mock(100, 1, 4, 0, &ds));
+    byol_dataset_free(ds);
+    ds = NULL;
+    unsetenv("BYOL_MEMORY_LIMIT");
+    CU_ASSERT_EQUAL(byol_dataset_open_mock((size_t)1 << 62, 1, 4, 0, &ds), BYOL_ERR_NOMEM);
+    BYOL_ASSERT_MSG_HAS("data.length: the order of 4611686018427387904 mock images needs more "
+                        "than 2^64 bytes");
+    CU_ASSERT_EQUAL(byol_dataset_open_mock((size_t)1 << 50, 1, 4, 0, &ds), BYOL_ERR_NOMEM);
+    BYOL_ASSERT_MSG_HAS("data.length: the order of 1125899906842624 mock images needs ");
+    CU_ASSERT_PTR_NULL(ds);
 }
 
 /* IDX: a tiny gzip file that declares gigabytes is refused before the allocation; a highly
@@ -274,6 +318,7 @@ int main(int argc, char **argv)
     static const struct byol_test_case cases[] = {
         {"safetensors file larger than memory", test_st_larger_than_memory, 0},
         {"BYOL_MEMORY_LIMIT", test_env_limit, 0},
+        {"mock data.length larger than memory", test_mock_length, 0},
         {"IDX gzip bombs", test_idx_bombs, 0},
         {".npy dimensions that overflow", test_npy_dims_overflow, 0},
         {"PNG dimensions and decompressed size", test_png_limits, 0},

@@ -280,6 +280,177 @@ static void test_resume_header(void)
     free(text);
 }
 
+/* ---- A fresh run keeps the earlier file until its first row; --resume only its own. ------ */
+
+/* The file holds exactly `want`. */
+static void expect_content(const char *path, const char *want, size_t n)
+{
+    size_t got;
+    char *text = (char *)byol_test_read_file(path, &got);
+    CU_ASSERT_EQUAL(got, n);
+    CU_ASSERT(got == n && memcmp(text, want, n) == 0);
+    free(text);
+}
+
+/* How many names in the scratch folder start with `prefix`. */
+static int count_names(const char *prefix)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_fresh_replaces_at_first_row(void)
+{
+    static const char earlier[] = "an earlier run's table\n";
+    struct byol_config *cfg;
+    struct byol_metrics *m;
+    char path[512];
+    const char *text = cfg_text(metrics_file("keep.csv", ""), 0);
+    snprintf(path, sizeof path, "%s", byol_test_path(dir, "keep.csv"));
+    byol_test_write_file(path, earlier, sizeof earlier - 1);
+    /* Opened and closed without a row (a run that failed before step 1): nothing changes. */
+    BYOL_CHECK_OK(open_text(text, 0, &cfg, &m));
+    expect_content(path, earlier, sizeof earlier - 1);
+    byol_metrics_close(m);
+    byol_config_free(cfg);
+    expect_content(path, earlier, sizeof earlier - 1);
+    CU_ASSERT_EQUAL(count_names("keep.csv.tmp."), 0);
+    /* The first row replaces it, header and row together. */
+    BYOL_CHECK_OK(open_text(text, 0, &cfg, &m));
+    struct byol_metrics_row r = row_at(1, NAN);
+    BYOL_CHECK_OK(byol_metrics_log(m, &r));
+    check_csv(path, 0, 1, 1);
+    r = row_at(2, NAN);
+    BYOL_CHECK_OK(byol_metrics_log(m, &r));
+    byol_metrics_close(m);
+    byol_config_free(cfg);
+    check_csv(path, 0, 1, 2);
+    CU_ASSERT_EQUAL(count_names("keep.csv.tmp."), 0);
+    /* A symbolic link stays one: the file it points to gets the new table. */
+    char link[512];
+    struct stat sb;
+    snprintf(link, sizeof link, "%s", byol_test_path(dir, "link.csv"));
+    CU_ASSERT_EQUAL(symlink("keep.csv", link), 0);
+    log_steps(cfg_text(metrics_file("link.csv", ""), 0), 0, 1, 3);
+    CU_ASSERT(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode));
+    check_csv(path, 0, 1, 3);
+    /* A path that is no regular file is written to directly. */
+    log_steps(cfg_text("file = \"/dev/null\"; format = \"jsonl\";", 0), 0, 1, 2);
+}
+
+/* --resume from step 3 refuses `name` holding n bytes of `content`, with a message holding
+ * `msg`, and leaves it as it was. */
+static void expect_not_own(const char *name, const char *content, size_t n, const char *msg)
+{
+    struct byol_config *cfg;
+    struct byol_metrics *m;
+    char path[512];
+    snprintf(path, sizeof path, "%s", byol_test_path(dir, name));
+    byol_test_write_file(path, content, n);
+    CU_ASSERT_EQUAL(open_text(cfg_text(metrics_file(name, ""), 0), 3, &cfg, &m), BYOL_ERR_FORMAT);
+    BYOL_ASSERT_MSG_HAS("metrics-test.cfg:2: metrics.file: ");
+    BYOL_ASSERT_MSG_HAS(msg);
+    BYOL_ASSERT_MSG_HAS(": move the file away to resume");
+    CU_ASSERT_PTR_NULL(strchr(byol_last_error(), '\n'));
+    CU_ASSERT_PTR_NULL(m);
+    byol_config_free(cfg);
+    expect_content(path, content, n);
+}
+
+static void test_resume_not_own(void)
+{
+    static const char binary[] = "\x7f"
+                                 "ELF\x02\x01\x01\0\0\0\n\x93\xff";
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    expect_not_own("foreign.jsonl", "{\"epoch\":1,\"acc\":0.5}\n", 22,
+                   "foreign.jsonl: line 1 is not a metrics row (\"{\"epoch\":1,\"acc\":0.5}\")");
+    expect_not_own("key.jsonl", "{\"step\":1,\"loss\":2}\n{\"step\":2,\"acc\":1}\n", 39,
+                   "key.jsonl: line 2 is not a metrics row (\"{\"step\":2,\"acc\":1}\")");
+    expect_not_own("text.jsonl", "{\"step\":1,\"loss\":2}\nnotes\n{\"step\":2}\n", 37,
+                   "text.jsonl: line 2 is not a metrics row (\"notes\")");
+    expect_not_own("binary.jsonl", binary, sizeof binary - 1,
+                   "binary.jsonl: line 1 is not a metrics row (\"?ELF??????\")");
+    expect_not_own("binary.csv", binary, sizeof binary - 1,
+                   "binary.csv: its header \"?ELF??????\" is not a metrics header");
+    expect_not_own("long.jsonl", big, sizeof big, "long.jsonl: line 1 is not a metrics row");
+    expect_not_own("cells.csv", "step,loss,lr,tau,images_per_s,elapsed_s\n1,2,3,4,5,6,7\n", 54,
+                   "cells.csv: line 2 is not a metrics row (\"1,2,3,4,5,6,7\")");
+    expect_not_own("word.csv", "step,loss,lr,tau,images_per_s,elapsed_s\n1,2,x,4,5,6\n", 52,
+                   "word.csv: line 2 is not a metrics row (\"1,2,x,4,5,6\")");
+    /* Its own rows, empty cells, infinities and a torn last row are its own. */
+    static const char own[] = "step,loss,lr,tau,images_per_s,elapsed_s,knn_top1\n"
+                              "1,inf,1e-05,0.99,1,2,\n2,-inf,1,1,1,1,0.5\n3,1,1,1,1,1,\n4,1,";
+    const char *path = byol_test_path(dir, "own.csv");
+    byol_test_write_file(path, own, sizeof own - 1);
+    log_steps(cfg_text(metrics_file("own.csv", ""), 0), 2, 3, 3);
+    size_t n;
+    char *text = (char *)byol_test_read_file(path, &n);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\n2,-inf,1,1,1,1,0.5\n3,"));
+    CU_ASSERT_PTR_NULL(strstr(text, "3,1,1,1,1,1,\n"));
+    CU_ASSERT_PTR_NULL(strstr(text, "4,1,"));
+    free(text);
+    /* What is no regular file is not resumed. */
+    struct byol_config *cfg;
+    struct byol_metrics *m;
+    CU_ASSERT_EQUAL(open_text(cfg_text("file = \"/dev/null\"; format = \"csv\";", 0), 3, &cfg, &m),
+                    BYOL_ERR_FORMAT);
+    BYOL_ASSERT_MSG_HAS("metrics.file: /dev/null: not a regular file: move it away to resume");
+    byol_config_free(cfg);
+}
+
+/* ---- Probing where the files go. ---------------------------------------------------------- */
+
+/* byol_metrics_probe of the metrics group `group` fails with msg1 and msg2. */
+static void expect_probe_error(const char *group, const char *msg1, const char *msg2)
+{
+    struct byol_config *cfg;
+    char text[1024];
+    snprintf(text, sizeof text, "metrics = {\n%s };", group);
+    BYOL_CHECK_OK(byol_config_parse(text, "metrics-test.cfg", &cfg));
+    CU_ASSERT_EQUAL(byol_metrics_probe(byol_config_root(cfg)), BYOL_ERR_IO);
+    BYOL_ASSERT_MSG_HAS(msg1);
+    BYOL_ASSERT_MSG_HAS(msg2);
+    CU_ASSERT_PTR_NULL(strchr(byol_last_error(), '\n'));
+    byol_config_free(cfg);
+}
+
+static void test_probe(void)
+{
+    char blocker[512], group[1024];
+    snprintf(blocker, sizeof blocker, "%s", byol_test_path(dir, "probe-blocker"));
+    byol_test_write_file(blocker, "x", 1);
+    snprintf(group, sizeof group, "file = \"%s/sub/m.csv\";", blocker);
+    expect_probe_error(group, "metrics-test.cfg:2: metrics.file: ",
+                       "probe-blocker/sub: cannot write there: Not a directory");
+    expect_probe_error("file = \"/\"; format = \"csv\";", "metrics-test.cfg:2: metrics.file: ",
+                       "/: cannot write there: Is a directory");
+    snprintf(group, sizeof group, "tensorboard = \"%s\";", blocker);
+    expect_probe_error(group, "metrics-test.cfg:2: metrics.tensorboard: ",
+                       "probe-blocker: cannot write there: Not a directory");
+    /* Folders that do not exist yet are made for the probe and removed again. */
+    struct byol_config *cfg;
+    snprintf(group, sizeof group,
+             "metrics = { file = \"%s/p1/p2/m.csv\"; tensorboard = \"%s/p3//runs/\"; };", dir, dir);
+    BYOL_CHECK_OK(byol_config_parse(group, "metrics-test.cfg", &cfg));
+    BYOL_CHECK_OK(byol_metrics_probe(byol_config_root(cfg)));
+    byol_config_free(cfg);
+    CU_ASSERT_EQUAL(count_names("p1") + count_names("p3") + count_names(".byol-probe"), 0);
+    /* Settings errors as byol_metrics_check says them; no group: nothing to probe. */
+    BYOL_CHECK_OK(byol_config_parse("metrics = {\n format = \"csv\"; };", "m.cfg", &cfg));
+    CU_ASSERT_EQUAL(byol_metrics_probe(byol_config_root(cfg)), BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("m.cfg:2: metrics.format: set without metrics.file");
+    byol_config_free(cfg);
+    BYOL_CHECK_OK(byol_config_parse("seed = 1;", "m.cfg", &cfg));
+    BYOL_CHECK_OK(byol_metrics_probe(byol_config_root(cfg)));
+    byol_config_free(cfg);
+}
+
 /* ---- CRC-32C. ----------------------------------------------------------------------------- */
 
 /* Bit by bit, independent of the library's table. */
@@ -661,6 +832,10 @@ int main(int argc, char **argv)
         {"resume a CSV", test_resume_csv, 0},
         {"resume a JSONL file", test_resume_jsonl, 0},
         {"resume: the file's header decides", test_resume_header, 0},
+        {"a fresh file replaces the earlier one at its first row", test_fresh_replaces_at_first_row,
+         0},
+        {"resume: only a file of its own", test_resume_not_own, 0},
+        {"probing where the files go", test_probe, 0},
         {"CRC-32C test vectors", test_crc32c, 0},
         {"TensorBoard event files", test_tensorboard, 0},
         {"CSV and TensorBoard together", test_both_outputs, 0},

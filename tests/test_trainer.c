@@ -134,13 +134,14 @@ static void test_short_run(void)
 
 static void test_continue_from_checkpoint(void)
 {
-    /* Starting from the 4-step checkpoint with 6 steps in all runs steps 5 and 6 only. */
+    /* init_from starts a new run from the 4-step checkpoint's weights: all 6 steps run (the
+     * step counter and the optimizer start afresh; --resume is what continues a run). */
     struct seen s = {.finite = 1};
     char extra[256];
     snprintf(extra, sizeof extra,
              "steps = 6; checkpoint_every = 0; init_from = \"%s/ck/step-4.safetensors\";", dir);
     CU_ASSERT_EQUAL_FATAL(run_text(config_text("images = \"imgs.idx\";", extra), &s), BYOL_OK);
-    CU_ASSERT_EQUAL(s.calls, 2);
+    CU_ASSERT_EQUAL(s.calls, 6);
     CU_ASSERT_EQUAL(s.last_step, 6);
     CU_ASSERT(exists("step-6.safetensors"));
 }
@@ -155,8 +156,8 @@ static void expect_error(const char *data, const char *train, byol_status want, 
 
 static void test_bad_data(void)
 {
-    expect_error("format = \"parquet\"; images = \"imgs.idx\";", "steps = 1;",
-                 BYOL_ERR_UNSUPPORTED, "trainer-test.cfg:8: data.format: unknown format 'parquet'");
+    expect_error("format = \"parquet\"; images = \"imgs.idx\";", "steps = 1;", BYOL_ERR_UNSUPPORTED,
+                 "trainer-test.cfg:8: data.format: unknown format 'parquet'");
     expect_error("images = \"missing.idx\";", "steps = 1;", BYOL_ERR_NOT_FOUND, "missing.idx");
     expect_error("", "steps = 1;", BYOL_ERR_INVALID, "trainer-test.cfg:8: data: missing 'images'");
     expect_error("images = \"imgs.idx\"; colour = true;", "steps = 1;", BYOL_ERR_INVALID,
@@ -217,6 +218,21 @@ static int same_checkpoints(const char *a, const char *b)
     return same;
 }
 
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[1 << 16];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
 /* Augmented views (crop to a smaller image_size): a resumed run equals an uninterrupted one,
  * because each image's stream depends only on (seed, step, index, view). */
 static void test_augmented_resume(void)
@@ -226,13 +242,21 @@ static void test_augmented_resume(void)
     CU_ASSERT_EQUAL_FATAL(run_text(augmented_text("steps = 4; checkpoint_every = 2;", "cka"), &s),
                           BYOL_OK);
     CU_ASSERT(s.finite && s.calls == 4);
-    snprintf(extra, sizeof extra, "steps = 4; init_from = \"%s/cka/step-2.safetensors\";", dir);
+    /* Resume run b from a's step 2 (its latest), as --resume does. */
+    char from[256], to[256];
+    snprintf(from, sizeof from, "%s/cka/step-2.safetensors", dir);
+    snprintf(to, sizeof to, "%s/ckb", dir);
+    mkdir(to, 0700);
+    snprintf(to, sizeof to, "%s/ckb/latest.safetensors", dir);
+    CU_ASSERT_EQUAL_FATAL(copy_file(from, to), 0);
+    snprintf(extra, sizeof extra, "steps = 4;");
+    g_resume = 1;
     CU_ASSERT_EQUAL_FATAL(run_text(augmented_text(extra, "ckb"), &s), BYOL_OK);
+    g_resume = 0;
     CU_ASSERT(same_checkpoints("cka/step-4.safetensors", "ckb/step-4.safetensors"));
     /* And steps 3 and 4 did train: the weights moved. */
     CU_ASSERT(!same_checkpoints("cka/step-2.safetensors", "cka/step-4.safetensors"));
 }
-
 
 static void test_keep_and_resume(void)
 {
@@ -319,7 +343,8 @@ static void expect_trainer_error(const char *extra, byol_status want, const char
 static void test_trainer_errors(void)
 {
     char trainer[512];
-    expect_trainer_error("trainer = \"nope\";", BYOL_ERR_NOT_FOUND, "trainer-test.cfg:13: trainer: ");
+    expect_trainer_error("trainer = \"nope\";", BYOL_ERR_NOT_FOUND,
+                         "trainer-test.cfg:13: trainer: ");
     expect_trainer_error("trainer = 3;", BYOL_ERR_INVALID, "trainer-test.cfg:13: trainer: ");
     snprintf(trainer, sizeof trainer, "trainer = { name = \"%s\"; target_every = 0; };",
              BYOL_TEST_EXAMPLE_TRAINER);
@@ -378,8 +403,11 @@ static void test_checkpoint_write_failure(void)
                             "full"));
     struct byol_config *cfg = NULL;
     BYOL_CHECK_OK(byol_config_parse(c.text, "trainer-test.cfg", &cfg));
-    struct byol_train_options o = {.root = byol_config_root(cfg), .config_dir = dir,
-                                   .progress = on_progress_lift, .user = &c.s, .resume = 1};
+    struct byol_train_options o = {.root = byol_config_root(cfg),
+                                   .config_dir = dir,
+                                   .progress = on_progress_lift,
+                                   .user = &c.s,
+                                   .resume = 1};
     fs_limit(4096);
     CU_ASSERT_EQUAL(byol_train_run(be, reg, &o), BYOL_OK);
     setrlimit(RLIMIT_FSIZE, &fs_saved);
@@ -402,9 +430,9 @@ static void test_resume_other_config(void)
     CU_ASSERT_EQUAL(run_with("steps = 3; lr = 0.001;", "other", ""), BYOL_ERR_INVALID);
     BYOL_ASSERT_MSG_HAS("other/latest.safetensors: written by another config: train.lr = ");
     BYOL_ASSERT_MSG_HAS(" there, 0.001 here");
-    CU_ASSERT_EQUAL(run_with("steps = 3;", "other",
-                             "augment_fn2 = ( { op = \"random_resized_crop\"; } );"),
-                    BYOL_ERR_INVALID);
+    CU_ASSERT_EQUAL(
+        run_with("steps = 3;", "other", "augment_fn2 = ( { op = \"random_resized_crop\"; } );"),
+        BYOL_ERR_INVALID);
     BYOL_ASSERT_MSG_HAS("augment_fn2[0].op = (not set) there, \"random_resized_crop\" here");
     CU_ASSERT_EQUAL(run_with("steps = 2; lr_schedule = \"cosine\";", "other", ""),
                     BYOL_ERR_INVALID);

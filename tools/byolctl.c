@@ -18,6 +18,7 @@
 #include "byol/export.h"
 #include "byol/learner.h"
 #include "byol/trainer.h"
+#include "ctl_fault.h"
 
 /* Exit statuses: 0 ok, 1 a failure reported on stderr, 2 bad usage. */
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
@@ -308,6 +309,122 @@ static int ctl_print_resolved(const struct ctl_session *s, const struct ctl_args
     return CTL_OK;
 }
 
+/* ---- the files a command reads and writes -------------------------------------------- */
+
+#define CTL_MAX_FILES 96
+
+/* What a command reads and writes, for byol_files_check, with copies of the paths. */
+struct ctl_files {
+    struct byol_file_use use[CTL_MAX_FILES];
+    char path[CTL_MAX_FILES][PATH_MAX];
+    size_t n;
+};
+
+/* The input files a config may name, relative to its folder. */
+static const char *const ctl_config_inputs[] = {
+    "data.images",           "data.labels",      "eval.train_images",
+    "eval.train_labels",     "eval.test_images", "eval.test_labels",
+    "model.encoder.weights", "train.init_from",  NULL,
+};
+
+static void ctl_add_file(struct ctl_files *f, const char *what, const char *path, int output)
+{
+    if (!path || f->n == CTL_MAX_FILES)
+        return;
+    snprintf(f->path[f->n], PATH_MAX, "%s", path);
+    f->use[f->n] = (struct byol_file_use){what, f->path[f->n], output};
+    f->n++;
+}
+
+/* The paths that the setting `name` ("model.encoder.weights") holds: one string, or a list
+ * (cifar's data.images). Unset, or of another type (its reader says so later), gives none. */
+static int ctl_setting_paths(const struct byol_settings *root, const char *name, const char **paths)
+{
+    const char *dot = strrchr(name, '.');
+    char group[64];
+    int n = 1;
+    snprintf(group, sizeof group, "%.*s", (int)(dot - name), name);
+    const struct byol_settings *g = byol_settings_child(root, group);
+    if (!byol_settings_has(g, dot + 1))
+        return 0;
+    byol_status st = byol_settings_is_list(byol_settings_child(g, dot + 1))
+                         ? byol_settings_strings(g, dot + 1, paths, CTL_MAX_LIST, &n)
+                         : byol_settings_string(g, dot + 1, NULL, paths);
+    if (st == BYOL_OK)
+        return n;
+    byol_clear_error();
+    return 0;
+}
+
+/* train.checkpoint_dir/<name> (relative to the working folder, as the run writes it). */
+static void ctl_add_checkpoint(struct ctl_files *f, const struct byol_settings *root,
+                               const char *name, int output)
+{
+    const char *dir;
+    char path[PATH_MAX];
+    if (ctl_setting_paths(root, "train.checkpoint_dir", &dir) == 0)
+        dir = "checkpoints";
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ctl_add_file(f, "train.checkpoint_dir", path, output);
+}
+
+/* The config file and the input files it names; train.init_from unless resuming (which reads
+ * train.checkpoint_dir/latest instead). NULL when out of memory. */
+static struct ctl_files *ctl_files_of_config(const struct ctl_args *a,
+                                             const struct byol_settings *root)
+{
+    struct ctl_files *f = calloc(1, sizeof *f);
+    if (!f) {
+        byol_error(BYOL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    ctl_add_file(f, "the config", a->cfg, 0);
+    for (const char *const *name = ctl_config_inputs; *name; name++) {
+        const char *paths[CTL_MAX_LIST];
+        int n = a->resume && strcmp(*name, "train.init_from") == 0
+                    ? 0
+                    : ctl_setting_paths(root, *name, paths);
+        for (int i = 0; i < n; i++) {
+            char path[PATH_MAX];
+            byol_config_relative(a->cfg, paths[i], path, sizeof path);
+            ctl_add_file(f, *name, path, 0);
+        }
+    }
+    return f;
+}
+
+/* The name of `path` when it is named like a checkpoint a run writes (step-<N>.safetensors),
+ * else NULL. */
+static const char *ctl_step_file_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    char *end = NULL;
+    base = base ? base + 1 : path;
+    if (strncmp(base, "step-", 5) != 0 || base[5] < '0' || base[5] > '9')
+        return NULL;
+    strtoll(base + 5, &end, 10);
+    return strcmp(end, ".safetensors") == 0 ? base : NULL;
+}
+
+/* run: its outputs are metrics.file and the checkpoints, latest and step-<N> (of these, those
+ * an input is named like); the run itself probes where they go. */
+static byol_status ctl_check_run_files(const struct ctl_args *a, const struct byol_settings *root)
+{
+    struct ctl_files *f = ctl_files_of_config(a, root);
+    const char *metrics;
+    if (!f)
+        return BYOL_ERR_NOMEM;
+    if (ctl_setting_paths(root, "metrics.file", &metrics) == 1)
+        ctl_add_file(f, "metrics.file", metrics, 1);
+    for (size_t i = 0, inputs = f->n; i < inputs; i++)
+        if (ctl_step_file_name(f->path[i]))
+            ctl_add_checkpoint(f, root, ctl_step_file_name(f->path[i]), 1);
+    ctl_add_checkpoint(f, root, "latest.safetensors", 1);
+    byol_status st = byol_files_check(f->use, f->n, 0);
+    free(f);
+    return st;
+}
+
 /* ---- subcommands --------------------------------------------------------------------- */
 
 static void ctl_warn(const char *message, void *user)
@@ -475,6 +592,11 @@ static int cmd_run(int argc, char **argv)
         return rc;
     if (ctl_session_open(&s, &a) != BYOL_OK)
         return ctl_fail();
+    if (ctl_check_run_files(&a, byol_config_root(s.cfg)) != BYOL_OK) {
+        rc = ctl_fail_at(a.cfg);
+        ctl_session_free(&s);
+        return rc;
+    }
     char dir[PATH_MAX];
     byol_config_relative(a.cfg, ".", dir, sizeof dir);
     struct ctl_progress p = {.tty = isatty(STDERR_FILENO)};
@@ -633,7 +755,9 @@ static int cmd_export(int argc, char **argv)
         fprintf(stderr, "%sexport needs CKPT and OUT.safetensors (see byolctl --help)\n", ctl_tag);
         return CTL_USAGE;
     }
-    if (byol_export_encoder(files[0], files[1], drop) != BYOL_OK)
+    const struct byol_file_use use[] = {{"CKPT", files[0], 0}, {"OUT", files[1], 1}};
+    if (byol_files_check(use, 2, 1) != BYOL_OK ||
+        byol_export_encoder(files[0], files[1], drop) != BYOL_OK)
         return ctl_fail();
     printf("exported %s\n", files[1]);
     return CTL_OK;
@@ -701,6 +825,26 @@ static int ctl_eval_front(int argc, char **argv, int embed, struct ctl_eval_args
     return rc;
 }
 
+/* embed's outputs (probed: each folder must take a new file) against its inputs: the config's,
+ * and the checkpoint (--checkpoint, else train.checkpoint_dir/latest). */
+static byol_status ctl_check_embed_files(const struct ctl_args *a, const struct byol_settings *root,
+                                         const struct ctl_eval_args *ea)
+{
+    struct ctl_files *f = ctl_files_of_config(a, root);
+    if (!f)
+        return BYOL_ERR_NOMEM;
+    if (!ea->checkpoint)
+        ctl_add_checkpoint(f, root, "latest.safetensors", 0);
+    else if (strcmp(ea->checkpoint, "none") != 0)
+        ctl_add_file(f, "--checkpoint", ea->checkpoint, 0);
+    ctl_add_file(f, "--out", ea->out, 1);
+    ctl_add_file(f, "--projection", ea->projection, 1);
+    ctl_add_file(f, "--labels", ea->labels, 1);
+    byol_status st = byol_files_check(f->use, f->n, 1);
+    free(f);
+    return st;
+}
+
 /* embed: the representations of one split, from what eval would evaluate. */
 static int cmd_embed(int argc, char **argv)
 {
@@ -710,6 +854,11 @@ static int cmd_embed(int argc, char **argv)
     int rc = ctl_eval_front(argc, argv, 1, &ea, &a, &s);
     if (rc != CTL_OK)
         return rc;
+    if (ctl_check_embed_files(&a, byol_config_root(s.cfg), &ea) != BYOL_OK) {
+        rc = ctl_fail_at(a.cfg);
+        ctl_session_free(&s);
+        return rc;
+    }
     char dir[PATH_MAX];
     byol_config_relative(a.cfg, ".", dir, sizeof dir);
     struct byol_train_options o = {
@@ -802,6 +951,7 @@ int main(int argc, char **argv)
     }
     if (byol_dist_size() > 1)
         snprintf(ctl_tag, sizeof ctl_tag, "byolctl: rank %d: ", byol_dist_rank());
+    ctl_fault_install(); /* after MPI's own handlers, so a plugin's fault is named */
     int rc = ctl_dispatch(argc, argv);
     if (rc != CTL_OK)
         byol_dist_abort(rc);

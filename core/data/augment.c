@@ -9,11 +9,14 @@
 #include "byol/augment.h"
 #include "byol/registry.h"
 #include "byol/settings.h"
+#include "plugin_scope_internal.h"
+#include "registry_internal.h"
 
 #define AUG_RANDOM_APPLY "random_apply"
 
 struct aug_step {
     const struct byol_augment_ops *ops; /* NULL: random_apply */
+    const char *path;                   /* the plugin file of ops, for fault reports */
     void *state;
     double p; /* random_apply */
     struct byol_augment_pipeline *nested;
@@ -105,7 +108,10 @@ static byol_status aug_make_step(struct byol_registry *reg, const struct byol_se
     if (strcmp(name, AUG_RANDOM_APPLY) == 0)
         return aug_make_random_apply(reg, g, in, st);
     const void *ops;
-    if (byol_registry_require(reg, BYOL_PLUGIN_AUGMENT, name, &ops) != BYOL_OK) {
+    s = byol_registry_require(reg, BYOL_PLUGIN_AUGMENT, name, &ops);
+    if (s != BYOL_OK && s != BYOL_ERR_NOT_FOUND) /* a plugin that fails, or a name two have */
+        return byol_settings_error(byol_settings_child(g, "op"), s, "%s", byol_last_error());
+    if (s != BYOL_OK) {
         char known[1024];
         aug_known_ops(reg, known, sizeof known);
         return byol_settings_error(byol_settings_child(g, "op"), BYOL_ERR_NOT_FOUND,
@@ -115,7 +121,10 @@ static byol_status aug_make_step(struct byol_registry *reg, const struct byol_se
     if (!st->ops->create || !st->ops->apply)
         return byol_settings_error(g, BYOL_ERR_PLUGIN, "augment op '%s' lacks create or apply",
                                    name);
+    st->path = byol_registry_path_of(reg, ops);
+    struct byol_plugin_mark mark = byol_plugin_enter(st->path, "augment op", name, "create");
     s = st->ops->create(byol_host_api(), g, in, &st->state);
+    byol_plugin_leave(mark);
     if (s == BYOL_OK && st->ops->output_shape)
         st->ops->output_shape(st->state, &out[0], &out[1], &out[2]);
     if (s == BYOL_OK && (out[0] < 1 || out[1] < 1 || out[2] < 1))
@@ -286,9 +295,12 @@ byol_status byol_augment_pipeline_apply(const struct byol_augment_pipeline *p, c
         const struct aug_step *st = &p->steps[i];
         float *dst = i == p->n - 1 ? out : scratch + (size_t)(i % 2) * p->max_image;
         byol_status s = BYOL_OK;
-        if (st->ops)
+        if (st->ops) {
+            struct byol_plugin_mark mark =
+                byol_plugin_enter(st->path, "augment op", st->ops->name, "apply");
             s = st->ops->apply(st->state, cur, dst, rng);
-        else if (byol_rng_uniform_f64(rng) < st->p)
+            byol_plugin_leave(mark);
+        } else if (byol_rng_uniform_f64(rng) < st->p)
             s = byol_augment_pipeline_apply(st->nested, cur, dst, scratch + 2 * p->max_image, rng);
         else
             memcpy(dst, cur, aug_floats(st->nested->in) * sizeof(float));

@@ -1,9 +1,11 @@
 /* byol-pytorch's MockDataset as a dataset: random images, each a pure function of (seed, index)
  * so that repeated reads, threads and resumed runs all see the same pixels. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "byol/rng.h"
 #include "dataset_internal.h"
+#include "limits_internal.h"
 
 /* Keeps the mock pixels' random stream apart from every other stream seeded alike. */
 #define STREAM_MOCK 0x4d4f434bull /* "MOCK" */
@@ -44,6 +46,18 @@ byol_status byol_dataset_open_mock(size_t length, int channels, int image_size, 
         return byol_error(BYOL_ERR_INVALID,
                           "mock dataset: images of %d x %d x %d (channels 1..4, size 1..4096)",
                           channels, image_size, image_size);
+    /* Whoever reads a dataset keeps an order of its indices (the loader's shuffle): a size_t
+     * per image. A length that leaves no room for it is the setting's fault, so say so. */
+    if (length > UINT64_MAX / sizeof(size_t))
+        return byol_error(BYOL_ERR_NOMEM,
+                          "data.length: the order of %zu mock images needs more than 2^64 bytes "
+                          "of memory",
+                          length);
+    char what[96];
+    snprintf(what, sizeof what, "the order of %zu mock images", length);
+    byol_status st = byol_mem_check("data.length", what, (uint64_t)length * sizeof(size_t));
+    if (st != BYOL_OK)
+        return st;
     struct mock_dataset *d = malloc(sizeof *d);
     if (!d)
         return byol_error(BYOL_ERR_NOMEM, "mock dataset: out of memory");

@@ -11,6 +11,8 @@
 #include "dist_internal.h"
 #include "learner_internal.h"
 #include "net_internal.h"
+#include "plugin_scope_internal.h"
+#include "registry_internal.h"
 
 /* F.normalize's eps: x / max(||x||, eps). */
 #define LEARNER_NORM_EPS 1e-12
@@ -125,7 +127,10 @@ static byol_status add_layers(struct byol_learner *l, struct byol_net *net,
     byol_status st = byol_net_add_input(net, LEARNER_INPUT, in);
     if (st != BYOL_OK)
         return st;
+    struct byol_plugin_mark mark =
+        byol_plugin_enter(l->encoder_path, "encoder", c->encoder, "build");
     st = enc->build(byol_host_api(), c->encoder_settings, net, LEARNER_INPUT, in, &enc_out);
+    byol_plugin_leave(mark);
     if (st != BYOL_OK)
         return byol_error(st, "encoder '%s': %s", c->encoder, byol_last_error());
     st = resolve_hidden(l, net, &hidden);
@@ -168,7 +173,10 @@ static byol_status build_net(struct byol_learner *l, const struct byol_encoder_o
     if (st == BYOL_OK)
         st = byol_net_build(net, c->seed);
     if (st == BYOL_OK && enc->init) {
+        struct byol_plugin_mark mark =
+            byol_plugin_enter(l->encoder_path, "encoder", c->encoder, "init");
         st = enc->init(byol_host_api(), c->encoder_settings, net, c->seed);
+        byol_plugin_leave(mark);
         if (st != BYOL_OK)
             byol_error(st, "encoder '%s' init: %s", c->encoder, byol_last_error());
     }
@@ -387,6 +395,7 @@ static byol_status learner_make(struct byol_backend *be, struct byol_registry *r
     if (!l)
         return byol_error(BYOL_ERR_NOMEM, "learner: out of memory");
     l->be = be;
+    l->encoder_path = byol_registry_path_of(reg, ops);
     l->cfg = *c;
     l->batch = c->batch_size;
     l->global_batch = global_batch;

@@ -20,6 +20,7 @@ struct learner_span {
 
 struct byol_learner {
     struct byol_backend *be;
+    const char *encoder_path; /* the encoder's plugin file, for fault reports */
     struct byol_learner_config cfg;
     char *hidden_layer;                /* the config's hidden_layer, copied */
     char projection[LEARNER_NAME_MAX]; /* the projector's last layer */

@@ -1,6 +1,7 @@
 /* Learner checkpoints (include/byol/learner.h): the networks under byol-pytorch's state_dict
  * names, batch-norm counters as I64 scalars, optionally the optimizer state and metadata;
- * loading checks every tensor's presence, dtype and shape before it writes anything. */
+ * loading (the whole state, or the weights only) checks every tensor's presence, dtype and
+ * shape before it writes anything. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,18 +267,32 @@ static int in_list(const struct state_list *s, const char *name)
     return 0;
 }
 
+/* An optimizer tensor of this model under any optimizer: "optim.step", or
+ * "optim.<buffer>.<tensor>" with <tensor> one of the model's (exp_avg, momentum_buffer, ...). */
+static int is_any_optim_item(const char *name, const struct state_list *model)
+{
+    if (strcmp(name, "optim.step") == 0)
+        return 1;
+    const char *buffer = strncmp(name, "optim.", 6) == 0 ? name + 6 : NULL;
+    const char *dot = buffer ? strchr(buffer, '.') : NULL;
+    return dot && dot > buffer && in_list(model, dot + 1);
+}
+
 /* Tensors the learner does not have: byol-pytorch's BYOL.net (a second name for the online
- * encoder) and run state are skipped; anything else is an error. */
+ * encoder) and run state are skipped, and so is any optimizer's state of this model when
+ * only the weights are loaded (`optim` is then empty); anything else is an error. */
 static byol_status check_extra(const char *path, const struct byol_st_file *f,
-                               const struct state_list *model, const struct state_list *optim)
+                               const struct state_list *model, const struct state_list *optim,
+                               int weights_only)
 {
     static const char *const skipped[] = {"net.", "rng.", "run.", "trainer.", NULL};
     for (size_t i = 0; i < byol_st_count(f); i++) {
         const char *name = byol_st_at(f, i)->name;
-        int ok = in_list(model, name) || in_list(optim, name);
+        int ok = in_list(model, name) || in_list(optim, name) ||
+                 (weights_only && is_any_optim_item(name, model));
         for (int k = 0; !ok && skipped[k]; k++)
             ok = strncmp(name, skipped[k], strlen(skipped[k])) == 0;
-        if (!ok && strncmp(name, "optim.", 6) == 0)
+        if (!ok && !weights_only && strncmp(name, "optim.", 6) == 0)
             return byol_error(BYOL_ERR_FORMAT,
                               "%s: optimizer tensor '%s' does not belong to this optimizer", path,
                               name);
@@ -304,48 +319,78 @@ static void apply_items(const struct byol_st_file *f, const struct state_list *s
     }
 }
 
-static byol_status load_checked(struct byol_learner *l, const char *path,
-                                const struct byol_st_file *f, struct state_list *model,
-                                struct state_list *optim)
+/* The file's "optim.step" (checked: an I64 scalar, >= 0) into *step; -1 without one. */
+static byol_status read_step(const char *path, const struct byol_st_file *f, int64_t *step)
 {
-    int64_t step = 0;
-    int with_optim = has_prefix_tensor(f, "optim.");
+    struct state_item it = {.name = "optim.step", .dtype = BYOL_ST_I64, .numel = 1};
+    const struct byol_st_tensor *t;
+    byol_status st = check_item(path, f, &it, &t);
+    *step = -1;
+    if (st != BYOL_OK || !t)
+        return st;
+    memcpy(step, t->data, sizeof *step);
+    if (*step < 0)
+        return byol_error(BYOL_ERR_FORMAT, "%s: optim.step is %lld", path, (long long)*step);
+    return BYOL_OK;
+}
+
+/* The whole state, or (weights_only) the model's tensors with the optimizer left alone; *step
+ * gets the file's optim.step (-1: none). Nothing is written unless every check passes. */
+static byol_status load_checked(struct byol_learner *l, const char *path,
+                                const struct byol_st_file *f, int weights_only,
+                                struct state_list *model, struct state_list *optim, int64_t *step)
+{
+    int64_t unused = 0;
+    int with_optim = !weights_only && has_prefix_tensor(f, "optim.");
     byol_status st = list_model(model, l);
     if (st == BYOL_OK && with_optim)
-        st = list_optim(optim, l, &step);
+        st = list_optim(optim, l, &unused);
     if (st == BYOL_OK)
         st = check_items(path, f, model, "model");
     if (st == BYOL_OK)
         st = check_items(path, f, optim, "optimizer");
     if (st == BYOL_OK)
-        st = check_extra(path, f, model, optim);
-    if (st == BYOL_OK && with_optim) {
-        memcpy(&step, byol_st_find(f, "optim.step")->data, sizeof step);
-        if (step < 0)
-            st = byol_error(BYOL_ERR_FORMAT, "%s: optim.step is %lld", path, (long long)step);
-    }
+        st = check_extra(path, f, model, optim, weights_only);
+    if (st == BYOL_OK)
+        st = read_step(path, f, step);
     if (st != BYOL_OK)
         return st;
     apply_items(f, model);
     apply_items(f, optim);
     if (with_optim)
-        byol_optim_set_steps_done(l->opt, step);
+        byol_optim_set_steps_done(l->opt, *step);
     return BYOL_OK;
+}
+
+static byol_status load_file(struct byol_learner *l, const char *path, int weights_only,
+                             int64_t *step)
+{
+    struct byol_st_file *f = NULL;
+    struct state_list model = {0}, optim = {0};
+    int64_t file_step = -1;
+    byol_status st = byol_st_read(path, &f);
+    if (st == BYOL_OK)
+        st = load_checked(l, path, f, weights_only, &model, &optim, &file_step);
+    if (st == BYOL_OK && step)
+        *step = file_step;
+    free(model.items);
+    free(optim.items);
+    byol_st_free(f);
+    return st;
 }
 
 byol_status byol_learner_load_state(struct byol_learner *l, const char *path)
 {
     if (!l || !path)
         return byol_error(BYOL_ERR_INVALID, "byol_learner_load_state: NULL argument");
-    struct byol_st_file *f = NULL;
-    struct state_list model = {0}, optim = {0};
-    byol_status st = byol_st_read(path, &f);
-    if (st == BYOL_OK)
-        st = load_checked(l, path, f, &model, &optim);
-    free(model.items);
-    free(optim.items);
-    byol_st_free(f);
-    return st;
+    return load_file(l, path, 0, NULL);
+}
+
+byol_status byol_learner_load_weights(struct byol_learner *l, const char *path, int64_t *step)
+{
+    if (!l || !path)
+        return byol_error(BYOL_ERR_INVALID, "byol_learner_load_weights: NULL argument");
+    return load_file(l, path, 1, step);
 }
 
 /* ---- Encoder weights. ----------------------------------------------------------------- */

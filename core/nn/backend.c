@@ -9,12 +9,21 @@
 
 #include "byol/backend.h"
 #include "byol/registry.h"
+#include "plugin_scope_internal.h"
+#include "registry_internal.h"
 
 struct byol_backend {
     /* A full-size copy: slots past an older plugin's struct_size read as NULL. */
     struct byol_backend_ops ops;
     void *ctx;
+    const char *path; /* the plugin file (the registry's entry), or NULL from bare ops */
 };
+
+/* Marks the plugin call in progress, for a report if it crashes (plugin_scope_internal.h). */
+static struct byol_plugin_mark be_enter(const struct byol_backend *be, const char *call)
+{
+    return byol_plugin_enter(be->path ? be->path : "(backend ops)", "backend", be->ops.name, call);
+}
 
 BYOL_PRINTF(3, 4)
 static byol_status be_error(const struct byol_backend *be, byol_status s, const char *fmt, ...)
@@ -87,8 +96,11 @@ byol_status byol_backend_create_from_ops(const struct byol_backend_ops *ops,
         return byol_error(BYOL_ERR_NOMEM, "backend '%s': out of memory", name);
     memcpy(&be->ops, ops, ops->struct_size);
     byol_status st = check_required(be);
-    if (st == BYOL_OK)
+    if (st == BYOL_OK) {
+        struct byol_plugin_mark mark = be_enter(be, "create");
         st = be->ops.create(byol_host_api(), settings, &be->ctx);
+        byol_plugin_leave(mark);
+    }
     if (st != BYOL_OK) {
         free(be);
         return st;
@@ -107,7 +119,10 @@ byol_status byol_backend_create(struct byol_registry *reg, const char *name,
     byol_status st = byol_registry_require(reg, BYOL_PLUGIN_BACKEND, name, &ops);
     if (st != BYOL_OK)
         return st;
-    return byol_backend_create_from_ops(ops, settings, out);
+    st = byol_backend_create_from_ops(ops, settings, out);
+    if (st == BYOL_OK) /* the file the ops came from, for fault reports */
+        (*out)->path = byol_registry_path_of(reg, ops);
+    return st;
 }
 
 void byol_backend_free(struct byol_backend *be)
@@ -369,7 +384,10 @@ byol_status byol_backend_plan_create(struct byol_backend *be, const struct byol_
     if (d.bn_sync && !byol_backend_has_flag(be, BYOL_BACKEND_SYNC_BN))
         return be_error(be, BYOL_ERR_UNSUPPORTED,
                         "plan_create: batchnorm over every process (SyncBatchNorm)");
-    return be->ops.plan_create(be->ctx, &d, plan, saved_bytes);
+    struct byol_plugin_mark mark = be_enter(be, "plan_create");
+    st = be->ops.plan_create(be->ctx, &d, plan, saved_bytes);
+    byol_plugin_leave(mark);
+    return st;
 }
 
 int byol_backend_has_flag(const struct byol_backend *be, uint32_t flag)
@@ -393,7 +411,10 @@ byol_status byol_backend_forward(struct byol_backend *be, void *plan, int traini
                         : !a       ? "args"
                         : !a->x[0] ? "x[0]"
                                    : "y");
-    return be->ops.forward(be->ctx, plan, training ? 1 : 0, a);
+    struct byol_plugin_mark mark = be_enter(be, "forward");
+    byol_status st = be->ops.forward(be->ctx, plan, training ? 1 : 0, a);
+    byol_plugin_leave(mark);
+    return st;
 }
 
 byol_status byol_backend_backward(struct byol_backend *be, void *plan, const struct byol_op_args *a)
@@ -404,7 +425,10 @@ byol_status byol_backend_backward(struct byol_backend *be, void *plan, const str
                         !plan ? "plan"
                         : !a  ? "args"
                               : "dy");
-    return be->ops.backward(be->ctx, plan, a);
+    struct byol_plugin_mark mark = be_enter(be, "backward");
+    byol_status st = be->ops.backward(be->ctx, plan, a);
+    byol_plugin_leave(mark);
+    return st;
 }
 
 byol_status byol_backend_adam(struct byol_backend *be, float *param, const float *grad, float *m,
@@ -420,7 +444,10 @@ byol_status byol_backend_adam(struct byol_backend *be, float *param, const float
         return BYOL_OK;
     if (!param || !grad || !m || !v)
         return be_error(be, BYOL_ERR_INVALID, "adam: NULL parameter, gradient or moment");
-    return be->ops.adam_update(be->ctx, param, grad, m, v, n, h);
+    struct byol_plugin_mark mark = be_enter(be, "adam_update");
+    byol_status st = be->ops.adam_update(be->ctx, param, grad, m, v, n, h);
+    byol_plugin_leave(mark);
+    return st;
 }
 
 byol_status byol_backend_sgd(struct byol_backend *be, float *param, const float *grad,
@@ -436,7 +463,10 @@ byol_status byol_backend_sgd(struct byol_backend *be, float *param, const float 
     if (h->momentum != 0.0 && !momentum_buf)
         return be_error(be, BYOL_ERR_INVALID, "sgd: momentum %g needs a momentum buffer",
                         h->momentum);
-    return be->ops.sgd_update(be->ctx, param, grad, momentum_buf, n, h);
+    struct byol_plugin_mark mark = be_enter(be, "sgd_update");
+    byol_status st = be->ops.sgd_update(be->ctx, param, grad, momentum_buf, n, h);
+    byol_plugin_leave(mark);
+    return st;
 }
 
 byol_status byol_backend_ema(struct byol_backend *be, float *target, const float *online, size_t n,
@@ -449,7 +479,10 @@ byol_status byol_backend_ema(struct byol_backend *be, float *target, const float
         return BYOL_OK;
     if (!target || !online)
         return be_error(be, BYOL_ERR_INVALID, "ema: NULL target or online");
-    return be->ops.ema_update(be->ctx, target, online, n, tau);
+    struct byol_plugin_mark mark = be_enter(be, "ema_update");
+    byol_status st = be->ops.ema_update(be->ctx, target, online, n, tau);
+    byol_plugin_leave(mark);
+    return st;
 }
 
 byol_status byol_backend_set_threads(struct byol_backend *be, int threads)

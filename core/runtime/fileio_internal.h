@@ -42,4 +42,15 @@ int byol_path_resolve(const char *dir, const char *path, char *out, size_t n);
  * fstat fails, or -2 when `path` is not a regular file. */
 int byol_open_regular(const char *path, struct stat *sb);
 
+/* Whether folder `dir` takes a new file: a probe file (<dir>/.byol-probe.XXXXXX) is created
+ * and removed. `create`: the missing folders are made first, as byol_make_dirs would make
+ * them, and removed again afterwards, so nothing is left behind. BYOL_OK, or BYOL_ERR_IO with
+ * the message "<dir>: cannot write there: <reason>" (a regular file in the path: "Not a
+ * directory"). */
+byol_status byol_probe_dir(const char *dir, int create);
+
+/* An output file `path` (replaced or created): not a folder ("<path>: cannot write there: Is a
+ * directory"), and its folder takes a new file (byol_probe_dir of that folder). */
+byol_status byol_probe_output(const char *path, int create);
+
 #endif

@@ -1,5 +1,6 @@
 /* Memory bounds for reading untrusted files (limits_internal.h): how much the process may still
  * allocate, from /proc/meminfo, the cgroup limit and $BYOL_MEMORY_LIMIT. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,26 +60,38 @@ uint64_t byol_mem_available(void)
     return sys < cg ? sys : cg;
 }
 
-/* $BYOL_MEMORY_LIMIT in bytes ("512M", "2G", "1000000"); UINT64_MAX when unset or unreadable. */
-static uint64_t env_limit(void)
+byol_status byol_mem_limit(uint64_t *bytes)
 {
     const char *s = getenv("BYOL_MEMORY_LIMIT");
+    *bytes = UINT64_MAX;
     if (!s || !*s)
-        return UINT64_MAX;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    int shift = *end == 'K' || *end == 'k'   ? 10
+        return BYOL_OK;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+    int shift = !end                         ? -1
+                : *end == 'K' || *end == 'k' ? 10
                 : *end == 'M' || *end == 'm' ? 20
                 : *end == 'G' || *end == 'g' ? 30
-                                             : 0;
-    if (end == s || (shift && end[1]) || (!shift && *end) || v > (UINT64_MAX >> shift))
-        return UINT64_MAX;
-    return (uint64_t)v << shift;
+                : *end == '\0'               ? 0
+                                             : -1;
+    if (shift < 0 || (shift && end[1]))
+        return byol_error(BYOL_ERR_INVALID,
+                          "BYOL_MEMORY_LIMIT=\"%.64s\" is not a memory size: a whole number of "
+                          "bytes, with an optional K, M or G suffix (512M, 2G)",
+                          s);
+    if (errno == ERANGE || v > (UINT64_MAX >> shift))
+        return byol_error(BYOL_ERR_INVALID, "BYOL_MEMORY_LIMIT=\"%.64s\" is 2^64 bytes or more", s);
+    *bytes = (uint64_t)v << shift;
+    return BYOL_OK;
 }
 
 byol_status byol_mem_check(const char *path, const char *what, uint64_t bytes)
 {
-    uint64_t cap = env_limit();
+    uint64_t cap;
+    byol_status st = byol_mem_limit(&cap);
+    if (st != BYOL_OK)
+        return st;
     if (bytes <= cap && bytes < BYOL_MEM_CHECK_MIN)
         return BYOL_OK;
     uint64_t avail = byol_mem_available();

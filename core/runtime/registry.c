@@ -1,6 +1,9 @@
 /* The plugin registry and loader. It is handed the host table it gives plugins and the sizes
  * of the ops structs it checks (registry_internal.h); it knows nothing of what plugins build.
- * A load is a transaction: what a plugin registers during init is kept only if all of it is. */
+ * A load is a transaction: what a plugin registers during init is kept only if all of it is.
+ * A name means one file: a name registered by two files is refused, and a lookup by name loads
+ * every file the search path could give it from, so a plugin cannot take a standard name
+ * unnoticed; a file asked for by its path may repeat others' names, reached only by path. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "byol/registry.h"
+#include "plugin_scope_internal.h"
 #include "registry_internal.h"
 
 #ifndef BYOL_INSTALL_PLUGIN_DIR
@@ -32,6 +36,14 @@ struct registry_lib {
     char *path; /* real path; entries point at it */
 };
 
+/* An entry, and whether it came from a file loaded for a lookup by path: such entries may
+ * repeat other files' names and are what a lookup by name falls back on, never what it
+ * prefers. The public part comes first: entries[] points at it. */
+struct registry_entry {
+    struct byol_registry_entry pub;
+    int by_path;
+};
+
 struct byol_registry {
     const struct byol_host_api *host;        /* handed to every plugin's entry point */
     const struct byol_registry_kinds *kinds; /* the ops struct sizes this host knows */
@@ -41,11 +53,15 @@ struct byol_registry {
     size_t nlibs;
     struct byol_registry_entry **entries; /* each allocated alone, so pointers stay valid */
     size_t nentries;
-    /* The load in progress: the file, where its entries start, the first register failure. */
+    /* The load in progress: the file, whether it is by path, where its entries start, the
+     * first register failure, and the first name it was refused for (another file has it). */
     const char *loading;
+    int loading_by_path;
     size_t pending_start;
     byol_status pending_status;
     char pending_message[1024];
+    enum byol_plugin_kind clash_kind;
+    char clash_name[256], clash_file[PATH_MAX], clash_with[PATH_MAX];
 };
 
 const char *byol_plugin_kind_str(enum byol_plugin_kind kind)
@@ -72,9 +88,28 @@ static const char *registry_current_file(const struct byol_registry *reg)
     return reg->loading ? reg->loading : REGISTRY_HOST_PATH;
 }
 
+static int entry_by_path(const struct byol_registry_entry *e)
+{
+    return ((const struct registry_entry *)e)->by_path;
+}
+
+/* The entry that a registration of `name` from the file being loaded would repeat: one of that
+ * file's own, or, unless either is by path, another file's. */
+static const struct byol_registry_entry *
+registry_clash(const struct byol_registry *reg, enum byol_plugin_kind kind, const char *name)
+{
+    const char *file = registry_current_file(reg);
+    for (size_t i = 0; i < reg->nentries; i++) {
+        const struct byol_registry_entry *e = reg->entries[i];
+        if (e->kind == kind && strcmp(e->name, name) == 0 &&
+            (strcmp(e->path, file) == 0 || (!reg->loading_by_path && !entry_by_path(e))))
+            return e;
+    }
+    return NULL;
+}
+
 /* Header checks, in the order that keeps every read inside what the plugin declared. */
-static byol_status registry_check_header(const struct byol_registry *reg,
-                                         enum byol_plugin_kind kind,
+static byol_status registry_check_header(struct byol_registry *reg, enum byol_plugin_kind kind,
                                          const struct byol_ops_header *h)
 {
     const char *file = registry_current_file(reg);
@@ -97,14 +132,20 @@ static byol_status registry_check_header(const struct byol_registry *reg,
                           "%s: %s '%s' ops struct is %u bytes, host knows %zu "
                           "(plugin newer than host?)",
                           file, ks, h->name, h->struct_size, known);
-    const struct byol_registry_entry *dup = byol_registry_find(reg, kind, h->name);
-    if (dup)
-        return byol_error(BYOL_ERR_DUPLICATE, "%s: %s '%s' is already registered by %s", file, ks,
-                          h->name, dup->path);
-    return BYOL_OK;
+    const struct byol_registry_entry *dup = registry_clash(reg, kind, h->name);
+    if (!dup)
+        return BYOL_OK;
+    if (reg->loading && !reg->clash_name[0]) {
+        reg->clash_kind = kind;
+        snprintf(reg->clash_name, sizeof reg->clash_name, "%s", h->name);
+        snprintf(reg->clash_file, sizeof reg->clash_file, "%s", file);
+        snprintf(reg->clash_with, sizeof reg->clash_with, "%s", dup->path);
+    }
+    return byol_error(BYOL_ERR_DUPLICATE, "%s: %s '%s' is already registered by %s", file, ks,
+                      h->name, dup->path);
 }
 
-static byol_status registry_check_ops(const struct byol_registry *reg, enum byol_plugin_kind kind,
+static byol_status registry_check_ops(struct byol_registry *reg, enum byol_plugin_kind kind,
                                       const void *ops)
 {
     const char *file = registry_current_file(reg);
@@ -128,14 +169,16 @@ static byol_status registry_add_entry(struct byol_registry *reg, enum byol_plugi
     if (!grown)
         return byol_error(BYOL_ERR_NOMEM, "registry: out of memory");
     reg->entries = grown;
-    struct byol_registry_entry *e = calloc(1, sizeof *e);
+    struct registry_entry *w = calloc(1, sizeof *w);
+    struct byol_registry_entry *e = w ? &w->pub : NULL;
     /* The host's full size, zeroed: slots an older plugin lacks read as NULL. */
     void *copy = reg->host->alloc(registry_known_size(reg, kind));
     if (!e || !copy) {
-        free(e);
+        free(w);
         reg->host->free(copy);
         return byol_error(BYOL_ERR_NOMEM, "registry: out of memory");
     }
+    w->by_path = reg->loading != NULL && reg->loading_by_path;
     memcpy(copy, ops, h->struct_size);
     e->kind = kind;
     e->name = h->name;
@@ -215,13 +258,29 @@ const struct byol_registry_entry *byol_registry_entry_at(const struct byol_regis
     return reg && i < reg->nentries ? reg->entries[i] : NULL;
 }
 
+const char *byol_registry_path_of(const struct byol_registry *reg, const void *ops)
+{
+    for (size_t i = 0; reg && ops && i < reg->nentries; i++)
+        if (reg->entries[i]->ops == ops)
+            return reg->entries[i]->path;
+    return NULL;
+}
+
+/* The entry of that name, preferring one not loaded by path. */
 const struct byol_registry_entry *byol_registry_find(const struct byol_registry *reg,
                                                      enum byol_plugin_kind kind, const char *name)
 {
-    for (size_t i = 0; reg && name && i < reg->nentries; i++)
-        if (reg->entries[i]->kind == kind && strcmp(reg->entries[i]->name, name) == 0)
-            return reg->entries[i];
-    return NULL;
+    const struct byol_registry_entry *by_path = NULL;
+    for (size_t i = 0; reg && name && i < reg->nentries; i++) {
+        const struct byol_registry_entry *e = reg->entries[i];
+        if (e->kind != kind || strcmp(e->name, name) != 0)
+            continue;
+        if (!entry_by_path(e))
+            return e;
+        if (!by_path)
+            by_path = e;
+    }
+    return by_path;
 }
 
 /* ---- search path --------------------------------------------------------------------- */
@@ -346,7 +405,9 @@ static byol_status registry_run_init(struct byol_registry *reg, byol_plugin_init
     reg->pending_start = reg->nentries;
     reg->pending_status = BYOL_OK;
     byol_clear_error();
+    struct byol_plugin_mark mark = byol_plugin_enter(real, "entry point", NULL, "init");
     byol_status st = init(reg->host, reg);
+    byol_plugin_leave(mark);
     reg->loading = NULL;
     if (reg->pending_status != BYOL_OK) {
         st = byol_error(reg->pending_status, "%s", reg->pending_message);
@@ -360,7 +421,7 @@ static byol_status registry_run_init(struct byol_registry *reg, byol_plugin_init
 }
 
 /* Load a file already known by its real path (owned by the caller until committed). */
-static byol_status registry_open(struct byol_registry *reg, char *real)
+static byol_status registry_open(struct byol_registry *reg, char *real, int by_path)
 {
     struct registry_lib *grown = realloc(reg->libs, (reg->nlibs + 1) * sizeof *reg->libs);
     if (!grown)
@@ -374,9 +435,11 @@ static byol_status registry_open(struct byol_registry *reg, char *real)
     byol_plugin_init_fn init;
     /* POSIX's blessed way to turn dlsym's object pointer into a function pointer. */
     *(void **)&init = dlsym(handle, BYOL_PLUGIN_ENTRY_SYMBOL);
+    reg->loading_by_path = by_path;
     byol_status st = init ? registry_run_init(reg, init, real)
                           : byol_error(BYOL_ERR_PLUGIN, "no entry point %s in %s",
                                        BYOL_PLUGIN_ENTRY_SYMBOL, real);
+    reg->loading_by_path = 0;
     if (st != BYOL_OK) {
         dlclose(handle);
         return st;
@@ -398,14 +461,14 @@ static byol_status registry_realpath(const char *path, char **real)
     return byol_error(BYOL_ERR_IO, "plugin %s: %s", path, strerror(errno));
 }
 
-byol_status byol_registry_load_file(struct byol_registry *reg, const char *path)
+/* A file loaded by path (by_path) may repeat names other files registered. */
+static byol_status registry_load(struct byol_registry *reg, const char *path, int by_path)
 {
-    if (!reg || !path || !path[0])
-        return byol_error(BYOL_ERR_INVALID, "byol_registry_load_file: empty path");
     if (reg->loading)
         return byol_error(BYOL_ERR_INVALID, "%s: a plugin may not load plugins from its init",
                           reg->loading);
     char *real;
+    reg->clash_name[0] = '\0';
     byol_status st = registry_realpath(path, &real);
     if (st != BYOL_OK)
         return st;
@@ -413,17 +476,24 @@ byol_status byol_registry_load_file(struct byol_registry *reg, const char *path)
         free(real);
         return BYOL_OK;
     }
-    st = registry_open(reg, real);
+    st = registry_open(reg, real, by_path);
     if (st != BYOL_OK)
         free(real);
     return st;
+}
+
+byol_status byol_registry_load_file(struct byol_registry *reg, const char *path)
+{
+    if (!reg || !path || !path[0])
+        return byol_error(BYOL_ERR_INVALID, "byol_registry_load_file: empty path");
+    return registry_load(reg, path, 0);
 }
 
 /* The first entry of `kind` that the file at `path` registered. */
 static byol_status registry_require_path(struct byol_registry *reg, enum byol_plugin_kind kind,
                                          const char *path, const void **ops)
 {
-    byol_status st = byol_registry_load_file(reg, path);
+    byol_status st = registry_load(reg, path, 1);
     char *real;
     if (st == BYOL_OK)
         st = registry_realpath(path, &real);
@@ -467,28 +537,60 @@ static byol_status registry_not_found(const struct byol_registry *reg, enum byol
                       reg->ndirs ? dirs : "no folders", known);
 }
 
-static byol_status registry_load_dir(struct byol_registry *reg, const char *dir, const char *prefix,
-                                     void (*on_error)(const char *, void *), void *user);
+static byol_status registry_load_dir(struct byol_registry *reg, size_t d, const char *prefix,
+                                     int skip_copies, void (*on_error)(const char *, void *),
+                                     void *user);
+
+/* What a scan for `name` learnt from the files refused for repeating a name another file has:
+ * the message for `name` itself (on_name), else the first such refusal's. */
+struct registry_scan {
+    const struct byol_registry *reg;
+    enum byol_plugin_kind kind;
+    const char *name;
+    int on_name;
+    char message[2 * PATH_MAX + 256];
+};
+
+static void registry_scan_failure(const char *message, void *user)
+{
+    struct registry_scan *c = user;
+    const struct byol_registry *reg = c->reg;
+    if (!reg->clash_name[0] || c->on_name)
+        return; /* a file that fails for another reason is skipped */
+    c->on_name = reg->clash_kind == c->kind && strcmp(reg->clash_name, c->name) == 0;
+    if (c->on_name)
+        snprintf(c->message, sizeof c->message,
+                 "%s '%s' is registered by %s and by %s: a name must come from one file (rename "
+                 "one, or ask for one only by its path)",
+                 byol_plugin_kind_str(c->kind), c->name, reg->clash_with, reg->clash_file);
+    else if (!c->message[0])
+        snprintf(c->message, sizeof c->message, "%s", message);
+}
 
 /* One file may register several names (byol-encoder-resnet.so: resnet18, resnet34, ...), so
- * a name without a file of its own is looked for in every byol-<kind>-*.so. Files that fail
- * to load are skipped here: the name may well live in another one. */
+ * a name without a file of its own is looked for in every byol-<kind>-*.so. All of them are
+ * loaded (a file named like one of an earlier folder is that one's copy, left alone as on
+ * $PATH), so the name is known to come from one file: a file refused because it repeats a name
+ * another file has fails the lookup, naming both (whatever name it stopped at, it may hold
+ * this one too). Files that fail otherwise are skipped: the name may well live in another. */
 static byol_status registry_require_any_file(struct byol_registry *reg, enum byol_plugin_kind kind,
                                              const char *name, const char *file, const void **ops)
 {
     char prefix[64];
+    struct registry_scan scan = {.reg = reg, .kind = kind, .name = name};
     snprintf(prefix, sizeof prefix, "%s%s-", BYOL_PLUGIN_PREFIX, byol_plugin_kind_str(kind));
     for (size_t i = 0; i < reg->ndirs; i++) {
-        byol_status st = registry_load_dir(reg, reg->dirs[i], prefix, NULL, NULL);
+        byol_status st = registry_load_dir(reg, i, prefix, 1, registry_scan_failure, &scan);
         if (st != BYOL_OK)
             return st;
-        const struct byol_registry_entry *e = byol_registry_find(reg, kind, name);
-        if (e) {
-            *ops = e->ops;
-            return BYOL_OK;
-        }
     }
-    return registry_not_found(reg, kind, file);
+    const struct byol_registry_entry *e = byol_registry_find(reg, kind, name);
+    if (scan.message[0])
+        return byol_error(BYOL_ERR_DUPLICATE, "%s", scan.message);
+    if (!e)
+        return registry_not_found(reg, kind, file);
+    *ops = e->ops;
+    return BYOL_OK;
 }
 
 byol_status byol_registry_require(struct byol_registry *reg, enum byol_plugin_kind kind,
@@ -501,8 +603,11 @@ byol_status byol_registry_require(struct byol_registry *reg, enum byol_plugin_ki
     size_t len = strlen(name), slen = strlen(BYOL_PLUGIN_SUFFIX);
     if (strchr(name, '/') || (len > slen && strcmp(name + len - slen, BYOL_PLUGIN_SUFFIX) == 0))
         return registry_require_path(reg, kind, name, ops);
+    /* The host's own names are final. Any other name, even one registered already (by a file
+     * of the config's `plugins`), is looked up in the search path: a file there with the same
+     * name makes it ambiguous. */
     const struct byol_registry_entry *e = byol_registry_find(reg, kind, name);
-    if (e) {
+    if (e && strcmp(e->path, REGISTRY_HOST_PATH) == 0) {
         *ops = e->ops;
         return BYOL_OK;
     }
@@ -541,19 +646,37 @@ static int registry_name_order(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* Load the byol-*.so files of a folder whose names start with `prefix`, in name order. */
-static byol_status registry_load_dir(struct byol_registry *reg, const char *dir, const char *prefix,
-                                     void (*on_error)(const char *, void *), void *user)
+/* A file of folder d's name in an earlier folder of the search path. */
+static int registry_in_earlier_dir(const struct byol_registry *reg, size_t d, const char *base)
+{
+    for (size_t i = 0; i < d; i++) {
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", reg->dirs[i], base);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/* Load the byol-*.so files of search folder d whose names start with `prefix`, in name order
+ * (skip_copies: not those an earlier folder has a file of the same name for). */
+static byol_status registry_load_dir(struct byol_registry *reg, size_t d, const char *prefix,
+                                     int skip_copies, void (*on_error)(const char *, void *),
+                                     void *user)
 {
     struct dirent **names;
+    const char *dir = reg->dirs[d];
     int n = scandir(dir, &names, registry_is_plugin_name, registry_name_order);
     if (n < 0)
         return errno == ENOMEM ? byol_error(BYOL_ERR_NOMEM, "registry: out of memory") : BYOL_OK;
     byol_status result = BYOL_OK;
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-        int wanted = strncmp(names[i]->d_name, prefix, strlen(prefix)) == 0;
+        const char *base = names[i]->d_name;
+        snprintf(path, sizeof path, "%s/%s", dir, base);
+        int wanted = strncmp(base, prefix, strlen(prefix)) == 0 &&
+                     !(skip_copies && registry_in_earlier_dir(reg, d, base));
         byol_status st = result == BYOL_OK && wanted ? byol_registry_load_file(reg, path) : BYOL_OK;
         if (st == BYOL_ERR_NOMEM)
             result = st;
@@ -571,7 +694,7 @@ byol_status byol_registry_load_all(struct byol_registry *reg,
     if (!reg)
         return byol_error(BYOL_ERR_INVALID, "byol_registry_load_all: NULL registry");
     for (size_t i = 0; i < reg->ndirs; i++) {
-        byol_status st = registry_load_dir(reg, reg->dirs[i], BYOL_PLUGIN_PREFIX, on_error, user);
+        byol_status st = registry_load_dir(reg, i, BYOL_PLUGIN_PREFIX, 0, on_error, user);
         if (st != BYOL_OK)
             return st;
     }

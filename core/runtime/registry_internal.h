@@ -26,4 +26,8 @@ byol_status byol_registry_create_empty(const struct byol_host_api *host,
 byol_status byol_registry_register_ops(struct byol_registry *reg, enum byol_plugin_kind kind,
                                        const void *ops);
 
+/* The file that registered `ops` (a pointer byol_registry_require gave out), "(host)" for a
+ * built-in, or NULL when no entry holds it. For reports that name a plugin. */
+const char *byol_registry_path_of(const struct byol_registry *reg, const void *ops);
+
 #endif

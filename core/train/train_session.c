@@ -439,14 +439,32 @@ static byol_status check_digest(const struct byol_train_session *t, const char *
     return st;
 }
 
-/* The state to start from: the checkpoint to evaluate (NEEDS_CHECKPOINT), else latest for
- * --resume, else train.init_from, else none. */
+/* Load `path`: the whole state (whole: weights, optimizer state and step), else the weights
+ * of a checkpoint written under any optimizer, with a fresh optimizer whose step is the
+ * file's (keep_step: what an evaluation reports) or 0 (a new run). */
+static byol_status load_state_from(struct byol_train_session *t, const char *path, int whole,
+                                   int keep_step)
+{
+    int64_t step = -1;
+    if (whole)
+        return byol_learner_load_state(t->learner, path);
+    byol_status st = byol_learner_load_weights(t->learner, path, &step);
+    if (st == BYOL_OK && keep_step && step > 0)
+        byol_optim_set_steps_done(byol_learner_optim(t->learner), step);
+    return st;
+}
+
+/* The state to start from: the checkpoint to evaluate (NEEDS_CHECKPOINT: its weights; all of
+ * it for a trainer that also trains), else latest for --resume (all of it), else the weights
+ * of train.init_from (a new run: step 0, a fresh optimizer), else none. */
 static byol_status load_start_state(struct byol_train_session *t)
 {
     char path[PATH_MAX];
     byol_status st = BYOL_OK;
+    int evaluate = (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT) != 0;
+    int whole = evaluate ? (t->needs & BYOL_TRAINER_NEEDS_DATA) != 0 : t->o->resume;
     path[0] = '\0';
-    if (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT) {
+    if (evaluate) {
         if (!t->o->checkpoint)
             st = resume_path(&t->ck, path, sizeof path,
                              "no checkpoint to evaluate (train "
@@ -463,16 +481,32 @@ static byol_status load_start_state(struct byol_train_session *t)
         snprintf(path, sizeof path, "%s", t->init_from);
     }
     if (st == BYOL_OK && path[0])
-        st = byol_learner_load_state(t->learner, path);
+        st = load_state_from(t, path, whole, evaluate);
     if (st == BYOL_OK)
         snprintf(t->start_path, sizeof t->start_path, "%s", path);
     return st;
+}
+
+/* Before a training does any work: every place it writes to takes a new file (a probe file is
+ * created and removed; missing folders are made as the run makes them and removed again), so
+ * a checkpoint_dir that cannot be written fails now and not when the first checkpoint is due.
+ * An evaluation (NEEDS_CHECKPOINT) writes nothing. */
+static byol_status probe_outputs(const struct byol_train_session *t)
+{
+    if (t->needs & BYOL_TRAINER_NEEDS_CHECKPOINT)
+        return BYOL_OK;
+    byol_status st = byol_probe_dir(t->ck.dir, 1);
+    if (st != BYOL_OK)
+        return byol_error(st, "train.checkpoint_dir: %s", byol_last_error());
+    return (t->needs & BYOL_TRAINER_NEEDS_DATA) ? byol_metrics_probe(t->o->root) : BYOL_OK;
 }
 
 byol_status byol_train_session_start(struct byol_train_session *t, int check_only)
 {
     byol_status st =
         byol_config_digest(byol_settings_config(t->o->root), &t->digest_text, t->digest_hex);
+    if (st == BYOL_OK && !check_only && t->rank == 0)
+        st = probe_outputs(t);
     /* In a data-parallel run rank 0 reads the state (so only its node needs the checkpoint
      * folder) and hands it to the others: every process starts from the same weights, even
      * where initialisation or a file could differ between them. */

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "byol/registry.h"
+#include "plugin_scope_internal.h"
+#include "registry_internal.h"
 #include "train_internal.h"
 
 /* ---- the built-in trainers ---------------------------------------------------------------- */
@@ -102,26 +104,36 @@ static byol_status find_trainer(struct byol_registry *reg, const struct byol_set
 /* Open the session the trainer needs, run its check, then (unless check_only) its loop. */
 static byol_status train_with(struct byol_backend *be, struct byol_registry *reg,
                               const struct byol_train_options *o,
-                              const struct byol_trainer_ops *ops,
-                              const struct byol_settings *own, uint32_t extra_needs,
-                              int check_only)
+                              const struct byol_trainer_ops *ops, const struct byol_settings *own,
+                              uint32_t extra_needs, int check_only)
 {
     struct byol_train_session *s = NULL;
     const struct byol_host_api *host = byol_host_api();
     byol_status st = byol_train_session_open(be, reg, o, ops->needs | extra_needs, own, &s);
+    /* A trainer plugin's calls are marked for fault reports; the built-ins are the core's. */
+    const char *path = byol_registry_path_of(reg, ops);
+    int plugin = path && strcmp(path, "(host)") != 0;
+    struct byol_plugin_mark mark = {0};
+    if (plugin)
+        mark = byol_plugin_enter(path, "trainer", ops->name, "check");
     if (st == BYOL_OK && ops->check)
         st = ops->check(host, byol_train_api(), s);
+    if (plugin)
+        byol_plugin_leave(mark);
     if (st == BYOL_OK)
         st = byol_train_session_start(s, check_only);
+    if (plugin)
+        mark = byol_plugin_enter(path, "trainer", ops->name, "run");
     if (st == BYOL_OK && !check_only)
         st = ops->run(host, byol_train_api(), s);
+    if (plugin)
+        byol_plugin_leave(mark);
     byol_train_session_close(s);
     return st;
 }
 
 static byol_status train_entry(struct byol_backend *be, struct byol_registry *reg,
-                               const struct byol_train_options *o, int check_only,
-                               const char *who)
+                               const struct byol_train_options *o, int check_only, const char *who)
 {
     if (!be || !reg || !o || !o->root)
         return byol_error(BYOL_ERR_INVALID, "%s: NULL argument", who);
@@ -152,8 +164,8 @@ byol_status byol_train_eval(struct byol_backend *be, struct byol_registry *reg,
         return byol_error(BYOL_ERR_INVALID, "byol_train_eval: NULL argument");
     const struct byol_trainer_ops *ops;
     const struct byol_settings *own;
-    byol_status st = find_trainer(reg, byol_settings_child(o->root, "eval"), "trainer",
-                                  "linear", &ops, &own);
+    byol_status st =
+        find_trainer(reg, byol_settings_child(o->root, "eval"), "trainer", "linear", &ops, &own);
     if (st == BYOL_OK)
         st = train_with(be, reg, o, ops, own, BYOL_TRAINER_NEEDS_CHECKPOINT, 0);
     return st;

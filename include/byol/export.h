@@ -3,6 +3,8 @@
 #ifndef BYOL_EXPORT_H
 #define BYOL_EXPORT_H
 
+#include <stddef.h>
+
 #include "byol/status.h"
 
 #ifdef __cplusplus
@@ -23,6 +25,25 @@ extern "C" {
  * learner checkpoint (no online_encoder.* tensors); it has no online_encoder.net.* tensors; a
  * tensor has a dtype the export cannot convert. */
 BYOL_API byol_status byol_export_encoder(const char *checkpoint, const char *out, const char *drop);
+
+/* ---- The files a command reads and writes (byolctl export, embed, run) -------------------- */
+
+/* One file a command reads (output 0) or writes (output 1), with how the user named it: `what`
+ * is the argument, option or setting ("OUT", "--labels", "metrics.file", "the config"). */
+struct byol_file_use {
+    const char *what;
+    const char *path; /* NULL: left out */
+    int output;
+};
+
+/* Before a command does any work: no output may be the same file as an input or as another
+ * output. Files are compared by device and inode (stat), not by name, so a hard link or a
+ * symbolic link to an input is that input; a path that does not exist yet is its deepest
+ * existing folder and the rest of its name. The message names both, the later entry first:
+ * "--labels x.npy is the same file as --out x.npy". With `probe`, each output must then not be
+ * a folder, and its folder (not created) must take a new file: a probe file is created and
+ * removed there ("--out: DIR: cannot write there: No such file or directory"). */
+BYOL_API byol_status byol_files_check(const struct byol_file_use *files, size_t n, int probe);
 
 #ifdef __cplusplus
 }

@@ -137,6 +137,15 @@ BYOL_API byol_status byol_state_read_metadata(const char *path, const char *key,
  * batch-norm counters are taken when present; other tensors are ignored. */
 BYOL_API byol_status byol_learner_load_encoder_weights(struct byol_learner *l, const char *path);
 
+/* The weights of a state file (online and target networks, batch-norm buffers and counters),
+ * checked as load_state checks them, with the optimizer left as it is: a checkpoint written
+ * under any optimizer loads (evaluation, embeddings, train.init_from). Its "optim.*" tensors
+ * are skipped when they are "optim.step" or "optim.<buffer>.<a tensor of this model>"; other
+ * tensors fail as in load_state. `step` (may be NULL) gets the file's optim.step, the steps
+ * the weights were trained for, or -1 when the file has none. */
+BYOL_API byol_status byol_learner_load_weights(struct byol_learner *l, const char *path,
+                                               int64_t *step);
+
 #ifdef __cplusplus
 }
 #endif

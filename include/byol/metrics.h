@@ -36,11 +36,18 @@ struct byol_metrics;
  * events.out.tfevents.<unix time>.<hostname>.byolc (tags loss, lr, tau, images_per_s,
  * knn_top1). Paths are relative to the working directory; missing folders are created.
  *
- * resume_step 0: a fresh run; the file is replaced. resume_step N > 0: the run continues
- * from step N; rows the file holds for steps after N (left by the interrupted run), and a
- * torn last line, are dropped by rewriting the file atomically, then rows are appended
- * (a CSV keeps its one header and its columns, with or without knn_top1, whatever eval.every
- * says now; a file whose first line is no metrics header fails). Each event file starts with a
+ * resume_step 0: a fresh run; the file is replaced when the first row is logged: until then
+ * rows go to a temporary file beside it (<file>.tmp.XXXXXX, removed by byol_metrics_close when
+ * no row came), so that an earlier run's file stays whole when this run fails before its first
+ * step. (A path that is no regular file, like /dev/null, is written to directly.)
+ * resume_step N > 0: the run continues from step N. The file must be one this writer wrote: a
+ * CSV's first line is a metrics header and every other line a row that parses; else it fails
+ * (BYOL_ERR_FORMAT, naming the file and the line; likewise a path that is no regular file)
+ * and the file is left as it was. Rows the file holds for steps after N (left by the
+ * interrupted run), and a torn last line, are dropped by rewriting the file atomically, then
+ * rows are appended (a CSV keeps its one header and its columns, with or without knn_top1,
+ * whatever eval.every says now); no file, or nothing left of it, is a new file as in a fresh
+ * run. Each event file starts with a
  * "session start" at step N + 1, which tells TensorBoard to forget what older files in the
  * folder hold from that step on (the interrupted run's rows after N; all of an older run's).
  *
@@ -61,6 +68,14 @@ BYOL_API void byol_metrics_close(struct byol_metrics *m);
 /* CRC-32C (Castagnoli, the TFRecord checksum) of n bytes, continuing from `crc` (0 to start):
  * byol_crc32c(0, "123456789", 9) == 0xE3069283. */
 BYOL_API uint32_t byol_crc32c(uint32_t crc, const void *data, size_t n);
+
+/* Before a run's first step: the settings checks of byol_metrics_open, then whether each
+ * output can be written, leaving nothing behind: metrics.file must not be a folder, and its
+ * folder (made as byol_metrics_open makes it, and removed again when it was made here) must
+ * take a new file: a probe file is created there and removed; metrics.tensorboard, a folder,
+ * likewise. Errors carry the setting's file:line: "run.cfg:9: metrics.file: out: cannot write
+ * there: Not a directory". No metrics group: BYOL_OK. */
+BYOL_API byol_status byol_metrics_probe(const struct byol_settings *root);
 
 #ifdef __cplusplus
 }

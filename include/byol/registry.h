@@ -70,6 +70,13 @@ BYOL_API const struct byol_registry_entry *byol_registry_find(const struct byol_
 /* "backend", "encoder", "augment", "trainer" (or "unknown"). */
 BYOL_API const char *byol_plugin_kind_str(enum byol_plugin_kind kind);
 
+/* The plugin call in progress on this thread, for a report from a fatal-signal or atexit
+ * handler: the plugin's file, its kind ("backend", "augment op", ...), its registered name
+ * (may be NULL) and the call ("init", "apply", "forward", ...). Returns 0 (and NULLs) when this
+ * thread runs no plugin code. Async-signal-safe: it reads four thread-local pointers. */
+BYOL_API int byol_plugin_running(const char **file, const char **kind, const char **name,
+                                 const char **call);
+
 /* The host table the core hands to plugins. */
 BYOL_API const struct byol_host_api *byol_host_api(void);
 

@@ -163,6 +163,13 @@ def gen_images():
     put("folder_no_classes/README", "an ImageFolder root without class folders\n")
 
 
+# ---- metrics files that --resume must not append to -----------------------------------------
+
+def gen_metrics():
+    put("metrics_foreign.jsonl", '{"epoch":1,"accuracy":0.5}\n{"epoch":2,"accuracy":0.6}\n')
+    put("metrics_binary.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+
+
 if __name__ == "__main__":
     shutil.rmtree(OUT, ignore_errors=True)
     gen_configs()
@@ -171,3 +178,4 @@ if __name__ == "__main__":
     gen_cifar()
     gen_npy()
     gen_images()
+    gen_metrics()
