@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "byol/augment.h"
@@ -138,20 +139,36 @@ static int ctl_is_path(const char *name)
 }
 
 /* Search order: --plugin-path, the config's plugin_path, then the standard folders. */
+/* A folder the user named for plugins must be one: a typo would otherwise only show as a
+ * plugin "not found" later, or not at all. NULL when it is, else why not. */
+static const char *ctl_not_a_folder(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return strerror(errno);
+    return S_ISDIR(sb.st_mode) ? NULL : "not a folder";
+}
+
 static byol_status ctl_search_path(struct ctl_session *s, const struct ctl_args *a)
 {
     const struct byol_settings *root = byol_config_root(s->cfg);
-    const char *dirs[CTL_MAX_LIST];
+    const char *dirs[CTL_MAX_LIST], *why;
     int n = 0;
     byol_status st = BYOL_OK;
     for (int i = 0; i < a->ndirs && st == BYOL_OK; i++)
-        st = byol_registry_add_search_dir(s->reg, a->plugin_dirs[i]);
+        st = (why = ctl_not_a_folder(a->plugin_dirs[i]))
+                 ? byol_error(BYOL_ERR_NOT_FOUND, "--plugin-path %s: %s", a->plugin_dirs[i], why)
+                 : byol_registry_add_search_dir(s->reg, a->plugin_dirs[i]);
     if (st == BYOL_OK && s->cfg)
         st = byol_settings_strings(root, "plugin_path", dirs, CTL_MAX_LIST, &n);
     for (int i = 0; i < n && st == BYOL_OK; i++) {
         char dir[PATH_MAX];
         byol_config_relative(a->cfg, dirs[i], dir, sizeof dir);
-        st = byol_registry_add_search_dir(s->reg, dir);
+        st = (why = ctl_not_a_folder(dir))
+                 ? byol_settings_error(
+                       byol_settings_elem(byol_settings_child(root, "plugin_path"), i),
+                       BYOL_ERR_NOT_FOUND, "%s: %s", dir, why)
+                 : byol_registry_add_search_dir(s->reg, dir);
     }
     return st == BYOL_OK ? byol_registry_add_default_dirs(s->reg) : st;
 }
