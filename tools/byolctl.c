@@ -969,7 +969,13 @@ int main(int argc, char **argv)
     if (byol_dist_size() > 1)
         snprintf(ctl_tag, sizeof ctl_tag, "byolctl: rank %d: ", byol_dist_rank());
     ctl_fault_install(); /* after MPI's own handlers, so a plugin's fault is named */
-    int rc = ctl_dispatch(argc, argv);
+    int rc = CTL_OK;
+    if (byol_environment_check() != BYOL_OK) {
+        fprintf(stderr, "%s%s\n", ctl_tag, byol_last_error());
+        rc = CTL_FAIL;
+    }
+    if (rc == CTL_OK)
+        rc = ctl_dispatch(argc, argv);
     if (rc != CTL_OK)
         byol_dist_abort(rc);
     byol_dist_finalize();

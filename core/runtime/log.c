@@ -6,17 +6,32 @@
 
 #include "log_internal.h"
 
-/* BYOL_LOG_LEVEL: error, warn, info (default) or debug, or 0-3. */
-static enum byol_log_level log_threshold(void)
+/* BYOL_LOG_LEVEL: error, warn, info (default) or debug, or 0-3; -1 for anything else. */
+static int log_level_of(const char *env)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    const char *env = getenv("BYOL_LOG_LEVEL");
     if (!env || !env[0])
         return BYOL_LOG_INFO;
     for (int i = 0; i < 4; i++)
         if (strcmp(env, names[i]) == 0 || (env[0] == '0' + i && !env[1]))
-            return (enum byol_log_level)i;
-    return BYOL_LOG_INFO;
+            return i;
+    return -1;
+}
+
+static enum byol_log_level log_threshold(void)
+{
+    int level = log_level_of(getenv("BYOL_LOG_LEVEL"));
+    return level < 0 ? BYOL_LOG_INFO : (enum byol_log_level)level;
+}
+
+byol_status byol_log_level_check(void)
+{
+    const char *env = getenv("BYOL_LOG_LEVEL");
+    if (log_level_of(env) >= 0)
+        return BYOL_OK;
+    return byol_error(BYOL_ERR_INVALID,
+                      "BYOL_LOG_LEVEL=\"%s\" is not a log level: error, warn, info, debug or 0-3",
+                      env);
 }
 
 void byol_log(enum byol_log_level level, const char *fmt, ...)

@@ -9,4 +9,8 @@
  * default, or debug; or 0-3). One write per line, so lines from threads do not interleave. */
 void byol_log(enum byol_log_level level, const char *fmt, ...) BYOL_PRINTF(2, 3);
 
+/* BYOL_OK when BYOL_LOG_LEVEL is unset, empty or a level; else the one-line message
+ * `BYOL_LOG_LEVEL="x" is not a log level: ...` (byol_log itself then logs at info). */
+byol_status byol_log_level_check(void);
+
 #endif

@@ -20,6 +20,11 @@ BYOL_API byol_status byol_config_load(const char *path, struct byol_config **out
 BYOL_API byol_status byol_config_parse(const char *text, const char *name,
                                        struct byol_config **out);
 BYOL_API void byol_config_free(struct byol_config *cfg);
+/* The environment variables byol-c reads as settings, checked at once: BYOL_MEMORY_LIMIT
+ * ("512M", "2G", bytes) and BYOL_LOG_LEVEL (error, warn, info, debug or 0-3). A value that is
+ * set but not understood fails with a one-line message naming the variable and the value
+ * (otherwise it would be noticed only when first used, or never). */
+BYOL_API byol_status byol_environment_check(void);
 /* A path written in the config file `config_path`, taken relative to that file's folder (as
  * @include is): "FOLDER/path", or `path` itself when it is absolute or `config_path` names no
  * folder. Into `out` (n bytes); 0, or -1 when it does not fit. */
