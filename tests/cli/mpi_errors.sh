@@ -26,7 +26,7 @@ within() {
 }
 
 # Rank 1 reads a truncated IDX file: 24 images of 8x8 declared, 100 bytes there.
-head -c 1616 /dev/zero | tr '\0' '\200' > good.idx
+head -c 1552 /dev/zero | tr '\0' '\200' > good.idx
 printf '\x00\x00\x08\x03\x00\x00\x00\x18\x00\x00\x00\x08\x00\x00\x00\x08' | dd of=good.idx conv=notrunc status=none
 { head -c 16 good.idx; head -c 100 /dev/zero; } > broken.idx
 idx=(--set model.encoder.in_channels=1 --set data=\{format=\"idx\"\;images=\"good.idx\"\;\})
