@@ -517,7 +517,8 @@ static void test_npy_roundtrip(void)
     CU_ASSERT_EQUAL(byol_npy_write_f32(byol_test_path(dir, "no/such/dir/x.npy"), data, 2,
                                        (const size_t[]){7, 3}),
                     BYOL_ERR_IO);
-    BYOL_ASSERT_MSG_HAS("no/such/dir/x.npy: cannot create a temporary file: No such file or directory");
+    BYOL_ASSERT_MSG_HAS(
+        "no/such/dir/x.npy: cannot create a temporary file: No such file or directory");
 }
 
 /* ---- the evaluator on small IDX files -------------------------------------------------- */
@@ -1070,7 +1071,7 @@ static void test_evaluator_errors(void)
     expect_eval_error(EVAL_FILES "knn_k = 25;", BYOL_ERR_INVALID,
                       "eval.knn_k: 25 is more than the train split's 24 images");
     expect_eval_error(EVAL_FILES "knn_temperature = 0.0;", BYOL_ERR_INVALID,
-                      "eval.knn_temperature: must be > 0");
+                      "eval.knn_temperature: must be a finite number > 0");
     expect_eval_error(EVAL_FILES "every = -1;", BYOL_ERR_INVALID, "eval.every: must be >= 0");
     expect_eval_error(EVAL_FILES "probe_iterations = 0;", BYOL_ERR_INVALID,
                       "eval.probe_iterations: 0 is out of range [1, 100000]");

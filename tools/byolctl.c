@@ -1,5 +1,6 @@
 /* byolctl: the command line of byol-c. One function per subcommand; this is the only place
  * in the project that exits the process, always with a one-line message. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -98,21 +99,40 @@ static int ctl_fail(void)
 }
 
 /* Options shared by the subcommands; `want_cfg` says whether one positional CFG is required. */
+/* The value of the option argv[*i] (then *i is its index), or NULL after a usage message when
+ * it has none or it was already given `max` times (`count`). */
+static const char *ctl_option_value(int argc, char **argv, int *i, int count, int max)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s%s needs a value (see byolctl --help)\n", ctl_tag, argv[*i]);
+        return NULL;
+    }
+    if (count >= max) {
+        fprintf(stderr, "%s%s: more than %d of them\n", ctl_tag, argv[*i], max);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
 static int ctl_parse_args(int argc, char **argv, int want_cfg, struct ctl_args *a)
 {
     memset(a, 0, sizeof *a);
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         const char *dir = NULL;
-        if (strcmp(arg, "--plugin-path") == 0 && i + 1 < argc)
-            dir = argv[++i];
-        else if (strncmp(arg, "--plugin-path=", 14) == 0)
+        if (strcmp(arg, "--plugin-path") == 0) {
+            if (!(dir = ctl_option_value(argc, argv, &i, a->ndirs, CTL_MAX_DIRS)))
+                return CTL_USAGE;
+        } else if (strncmp(arg, "--plugin-path=", 14) == 0) {
             dir = arg + 14;
-        else if (strcmp(arg, "--resume") == 0 && want_cfg) {
+        } else if (strcmp(arg, "--resume") == 0 && want_cfg) {
             a->resume = 1;
             continue;
-        } else if (strcmp(arg, "--set") == 0 && i + 1 < argc && a->nsets < CTL_MAX_LIST) {
-            a->sets[a->nsets++] = argv[++i];
+        } else if (strcmp(arg, "--set") == 0 && want_cfg) {
+            const char *set = ctl_option_value(argc, argv, &i, a->nsets, CTL_MAX_LIST);
+            if (!set)
+                return CTL_USAGE;
+            a->sets[a->nsets++] = set;
             continue;
         }
         if (dir && a->ndirs < CTL_MAX_DIRS) {
@@ -182,6 +202,10 @@ static byol_status ctl_load_plugins(struct ctl_session *s, const char *cfg_path)
         byol_settings_strings(byol_config_root(s->cfg), "plugins", files, CTL_MAX_LIST, &n);
     for (int i = 0; i < n && st == BYOL_OK; i++) {
         char path[PATH_MAX];
+        if (!files[i][0])
+            return byol_settings_error(
+                byol_settings_elem(byol_settings_child(byol_config_root(s->cfg), "plugins"), i),
+                BYOL_ERR_INVALID, "an empty file name");
         byol_config_relative(cfg_path, files[i], path, sizeof path);
         st = byol_registry_load_file(s->reg, path);
         if (st != BYOL_OK)
@@ -235,6 +259,9 @@ static byol_status ctl_create_backend(struct ctl_session *s, const char *cfg_pat
     int unset = !group || !byol_settings_child(group, "name");
     byol_status st =
         byol_settings_string(group, "name", unset ? ctl_default_backend(s) : "blas", &name);
+    if (st == BYOL_OK && !name[0])
+        st = byol_settings_error(byol_settings_child(group, "name"), BYOL_ERR_INVALID,
+                                 "must not be empty (blas, onednn or a plugin file)");
     if (st != BYOL_OK)
         return st;
     char path[PATH_MAX];
@@ -328,7 +355,10 @@ static int ctl_print_resolved(const struct ctl_session *s, const struct ctl_args
 
 /* ---- the files a command reads and writes -------------------------------------------- */
 
-#define CTL_MAX_FILES 96
+#define CTL_MAX_FILES 256
+/* Room kept for a command's outputs, which are added after its inputs: inputs beyond the rest
+ * (a plugin folder with hundreds of files) are left out, never an output. */
+#define CTL_MAX_OUTPUTS 32
 
 /* What a command reads and writes, for byol_files_check, with copies of the paths. */
 struct ctl_files {
@@ -346,7 +376,7 @@ static const char *const ctl_config_inputs[] = {
 
 static void ctl_add_file(struct ctl_files *f, const char *what, const char *path, int output)
 {
-    if (!path || f->n == CTL_MAX_FILES)
+    if (!path || f->n == (output ? CTL_MAX_FILES : CTL_MAX_FILES - CTL_MAX_OUTPUTS))
         return;
     snprintf(f->path[f->n], PATH_MAX, "%s", path);
     f->use[f->n] = (struct byol_file_use){what, f->path[f->n], output};
@@ -385,17 +415,69 @@ static void ctl_add_checkpoint(struct ctl_files *f, const struct byol_settings *
     ctl_add_file(f, "train.checkpoint_dir", path, output);
 }
 
-/* The config file and the input files it names; train.init_from unless resuming (which reads
- * train.checkpoint_dir/latest instead). NULL when out of memory. */
-static struct ctl_files *ctl_files_of_config(const struct ctl_args *a,
-                                             const struct byol_settings *root)
+/* Every plugin file in folder `dir` (byol-*.so): a plugin named in the config without a path
+ * may be loaded from any of them once the run builds what uses it. */
+static void ctl_add_plugin_dir(struct ctl_files *f, const char *dir)
 {
-    struct ctl_files *f = calloc(1, sizeof *f);
-    if (!f) {
-        byol_error(BYOL_ERR_NOMEM, "out of memory");
-        return NULL;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t pn = strlen(BYOL_PLUGIN_PREFIX), sn = strlen(BYOL_PLUGIN_SUFFIX);
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        char path[PATH_MAX];
+        if (n <= pn + sn || strncmp(e->d_name, BYOL_PLUGIN_PREFIX, pn) != 0 ||
+            strcmp(e->d_name + n - sn, BYOL_PLUGIN_SUFFIX) != 0)
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            ctl_add_file(f, "the plugin", path, 0);
     }
+    if (d)
+        closedir(d);
+}
+
+/* What a session read besides the top config, as inputs: the files @include pulled in, the
+ * plugin files loaded so far (the config's `plugins`, the backend) and those the search path
+ * holds. */
+static void ctl_add_session_inputs(struct ctl_files *f, const struct ctl_session *s)
+{
+    const char *file;
+    for (size_t i = 1; (file = byol_config_file(s->cfg, i)) != NULL; i++)
+        ctl_add_file(f, "the included config", file, 0);
+    for (size_t i = 0; i < byol_registry_count(s->reg); i++) {
+        file = byol_registry_entry_at(s->reg, i)->path;
+        if (file && strcmp(file, "(host)") != 0)
+            ctl_add_file(f, "the plugin", file, 0);
+    }
+    for (size_t i = 0; i < byol_registry_search_dir_count(s->reg); i++)
+        ctl_add_plugin_dir(f, byol_registry_search_dir(s->reg, i));
+}
+
+/* train.checkpoint_dir names a folder: "" would be "/" in train.checkpoint_dir/latest and
+ * fail only at the first checkpoint, with an unclear message. */
+static byol_status ctl_check_checkpoint_dir(const struct byol_settings *root)
+{
+    const char *dir;
+    if (ctl_setting_paths(root, "train.checkpoint_dir", &dir) == 1 && !dir[0])
+        return byol_settings_error(
+            byol_settings_child(byol_settings_child(root, "train"), "checkpoint_dir"),
+            BYOL_ERR_INVALID, "must not be empty (a folder; \".\" for the working folder)");
+    return BYOL_OK;
+}
+
+/* Into *out: the config file, the files it includes, the plugin files
+ * (ctl_add_session_inputs) and the input files it names; train.init_from unless resuming
+ * (which reads train.checkpoint_dir/latest instead). */
+static byol_status ctl_files_of_config(const struct ctl_args *a, const struct ctl_session *s,
+                                       struct ctl_files **out)
+{
+    const struct byol_settings *root = byol_config_root(s->cfg);
+    byol_status st = ctl_check_checkpoint_dir(root);
+    struct ctl_files *f = st == BYOL_OK ? calloc(1, sizeof *f) : NULL;
+    *out = f;
+    if (st != BYOL_OK || !f)
+        return st != BYOL_OK ? st : byol_error(BYOL_ERR_NOMEM, "out of memory");
     ctl_add_file(f, "the config", a->cfg, 0);
+    ctl_add_session_inputs(f, s);
     for (const char *const *name = ctl_config_inputs; *name; name++) {
         const char *paths[CTL_MAX_LIST];
         int n = a->resume && strcmp(*name, "train.init_from") == 0
@@ -407,7 +489,7 @@ static struct ctl_files *ctl_files_of_config(const struct ctl_args *a,
             ctl_add_file(f, *name, path, 0);
         }
     }
-    return f;
+    return BYOL_OK;
 }
 
 /* The name of `path` when it is named like a checkpoint a run writes (step-<N>.safetensors),
@@ -425,19 +507,21 @@ static const char *ctl_step_file_name(const char *path)
 
 /* run: its outputs are metrics.file and the checkpoints, latest and step-<N> (of these, those
  * an input is named like); the run itself probes where they go. */
-static byol_status ctl_check_run_files(const struct ctl_args *a, const struct byol_settings *root)
+static byol_status ctl_check_run_files(const struct ctl_args *a, const struct ctl_session *s)
 {
-    struct ctl_files *f = ctl_files_of_config(a, root);
+    const struct byol_settings *root = byol_config_root(s->cfg);
+    struct ctl_files *f;
     const char *metrics;
-    if (!f)
-        return BYOL_ERR_NOMEM;
+    byol_status st = ctl_files_of_config(a, s, &f);
+    if (st != BYOL_OK)
+        return st;
     if (ctl_setting_paths(root, "metrics.file", &metrics) == 1)
         ctl_add_file(f, "metrics.file", metrics, 1);
     for (size_t i = 0, inputs = f->n; i < inputs; i++)
         if (ctl_step_file_name(f->path[i]))
             ctl_add_checkpoint(f, root, ctl_step_file_name(f->path[i]), 1);
     ctl_add_checkpoint(f, root, "latest.safetensors", 1);
-    byol_status st = byol_files_check(f->use, f->n, 0);
+    st = byol_files_check(f->use, f->n, 0);
     free(f);
     return st;
 }
@@ -609,7 +693,7 @@ static int cmd_run(int argc, char **argv)
         return rc;
     if (ctl_session_open(&s, &a) != BYOL_OK)
         return ctl_fail();
-    if (ctl_check_run_files(&a, byol_config_root(s.cfg)) != BYOL_OK) {
+    if (ctl_check_run_files(&a, &s) != BYOL_OK) {
         rc = ctl_fail_at(a.cfg);
         ctl_session_free(&s);
         return rc;
@@ -734,6 +818,8 @@ static int cmd_bench(int argc, char **argv)
         return rc;
     if (ctl_session_open(&s, &a) != BYOL_OK)
         return ctl_fail();
+    char dir[PATH_MAX];
+    byol_config_relative(a.cfg, ".", dir, sizeof dir);
     struct byol_bench_options o = {.root = byol_config_root(s.cfg),
                                    .steps = b.steps,
                                    .warmup = b.warmup,
@@ -758,8 +844,9 @@ static int cmd_export(int argc, char **argv)
     const char *files[2], *drop = NULL;
     int n = 0;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--drop") == 0 && i + 1 < argc) {
-            drop = argv[++i];
+        if (strcmp(argv[i], "--drop") == 0) {
+            if (!(drop = ctl_option_value(argc, argv, &i, 0, 1)))
+                return CTL_USAGE;
         } else if (argv[i][0] == '-' || n == 2) {
             fprintf(stderr, "%sexport: unexpected argument '%s' (see byolctl --help)\n", ctl_tag,
                     argv[i]);
@@ -768,7 +855,7 @@ static int cmd_export(int argc, char **argv)
             files[n++] = argv[i];
         }
     }
-    if (n != 2) {
+    if (n != 2 || !files[0][0] || !files[1][0]) { /* "" names no file */
         fprintf(stderr, "%sexport needs CKPT and OUT.safetensors (see byolctl --help)\n", ctl_tag);
         return CTL_USAGE;
     }
@@ -807,9 +894,9 @@ static int ctl_parse_eval_args(int argc, char **argv, int embed, struct ctl_eval
             slot = &e->split;
         if (!slot) {
             rest[(*n_rest)++] = argv[i];
-        } else if (i + 1 < argc) {
+        } else if (i + 1 < argc && argv[i + 1][0]) {
             *slot = argv[++i];
-        } else {
+        } else { /* an empty name is no file: --checkpoint "" would read as none */
             fprintf(stderr, "%s%s needs a value (see byolctl --help)\n", ctl_tag, argv[i]);
             return CTL_USAGE;
         }
@@ -844,12 +931,14 @@ static int ctl_eval_front(int argc, char **argv, int embed, struct ctl_eval_args
 
 /* embed's outputs (probed: each folder must take a new file) against its inputs: the config's,
  * and the checkpoint (--checkpoint, else train.checkpoint_dir/latest). */
-static byol_status ctl_check_embed_files(const struct ctl_args *a, const struct byol_settings *root,
+static byol_status ctl_check_embed_files(const struct ctl_args *a, const struct ctl_session *s,
                                          const struct ctl_eval_args *ea)
 {
-    struct ctl_files *f = ctl_files_of_config(a, root);
-    if (!f)
-        return BYOL_ERR_NOMEM;
+    const struct byol_settings *root = byol_config_root(s->cfg);
+    struct ctl_files *f;
+    byol_status st = ctl_files_of_config(a, s, &f);
+    if (st != BYOL_OK)
+        return st;
     if (!ea->checkpoint)
         ctl_add_checkpoint(f, root, "latest.safetensors", 0);
     else if (strcmp(ea->checkpoint, "none") != 0)
@@ -857,7 +946,7 @@ static byol_status ctl_check_embed_files(const struct ctl_args *a, const struct 
     ctl_add_file(f, "--out", ea->out, 1);
     ctl_add_file(f, "--projection", ea->projection, 1);
     ctl_add_file(f, "--labels", ea->labels, 1);
-    byol_status st = byol_files_check(f->use, f->n, 1);
+    st = byol_files_check(f->use, f->n, 1);
     free(f);
     return st;
 }
@@ -871,7 +960,7 @@ static int cmd_embed(int argc, char **argv)
     int rc = ctl_eval_front(argc, argv, 1, &ea, &a, &s);
     if (rc != CTL_OK)
         return rc;
-    if (ctl_check_embed_files(&a, byol_config_root(s.cfg), &ea) != BYOL_OK) {
+    if (ctl_check_embed_files(&a, &s, &ea) != BYOL_OK) {
         rc = ctl_fail_at(a.cfg);
         ctl_session_free(&s);
         return rc;

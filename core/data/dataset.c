@@ -105,13 +105,12 @@ byol_status byol_dataset_read_file(const char *path, const char *what, uint64_t 
     *data = NULL;
     *size = 0;
     struct stat st;
-    int fd = byol_open_regular(path, &st);
-    if (fd == -2)
-        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    if (fd < 0)
-        return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO,
-                          "%s: cannot open %s: %s", path, what, strerror(errno));
-    byol_status s = BYOL_OK;
+    char opening[128];
+    snprintf(opening, sizeof opening, "cannot open %s", what);
+    int fd;
+    byol_status s = byol_open_input(path, 1, opening, &fd, &st);
+    if (s != BYOL_OK)
+        return s;
     if ((uint64_t)st.st_size > max_bytes)
         s = byol_error(BYOL_ERR_FORMAT, "%s: %s of %llu bytes is larger than the limit (%llu)",
                        path, what, (unsigned long long)st.st_size, (unsigned long long)max_bytes);

@@ -41,12 +41,10 @@ static byol_status idx_open(struct idx_reader *r, const char *path)
 {
     r->path = path;
     struct stat st;
-    int fd = byol_open_regular(path, &st);
-    if (fd == -2)
-        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    if (fd < 0)
-        return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO,
-                          "%s: cannot open IDX file: %s", path, strerror(errno));
+    int fd;
+    byol_status s = byol_open_input(path, 1, "cannot open IDX file", &fd, &st);
+    if (s != BYOL_OK)
+        return s;
     r->file_size = st.st_size;
     r->gz = gzdopen(fd, "rb");
     if (!r->gz) {

@@ -66,8 +66,8 @@ static byol_status open_two_files(const struct byol_settings *g, const struct ds
 {
     char images[PATH_MAX], labels[PATH_MAX] = "";
     byol_status st =
-        required_path(g, k->images, dir, npy ? "the .npy image file" : "the IDX image file",
-                      images, sizeof images);
+        required_path(g, k->images, dir, npy ? "the .npy image file" : "the IDX image file", images,
+                      sizeof images);
     if (st == BYOL_OK && k->labels)
         st = optional_path(g, k->labels, dir, labels, sizeof labels);
     if (st != BYOL_OK)
@@ -113,10 +113,19 @@ static byol_status open_mock(const struct byol_settings *g, int channels, int im
     byol_status st = byol_settings_int(g, "length", 10000, &length);
     if (st != BYOL_OK)
         return st;
+    const struct byol_settings *setting = byol_settings_child(g, "length");
     if (length < 1 || (uint64_t)length > SIZE_MAX / 2)
-        return byol_settings_error(byol_settings_child(g, "length"), BYOL_ERR_INVALID,
+        return byol_settings_error(setting, BYOL_ERR_INVALID,
                                    "%lld is not a valid number of images", (long long)length);
-    return byol_dataset_open_mock((size_t)length, channels, image_size, seed, out);
+    st = byol_dataset_open_mock((size_t)length, channels, image_size, seed, out);
+    /* A length too large for memory is the setting's fault: its message, which says
+     * "data.length: ...", then names the setting with its file and line like any other. */
+    char why[512];
+    const char *said = byol_last_error();
+    if (!setting || st != BYOL_ERR_NOMEM || strncmp(said, "data.length: ", 13) != 0)
+        return st;
+    snprintf(why, sizeof why, "%s", said + 13);
+    return byol_settings_error(setting, st, "%s", why);
 }
 
 static byol_status open_format(const struct byol_settings *g, const struct ds_keys *k,
@@ -160,8 +169,8 @@ byol_status byol_dataset_open_settings(const struct byol_settings *data_group,
             continue;
         st = byol_settings_check_keys(data_group, formats[i].keys);
         if (st == BYOL_OK)
-            st = open_format(data_group, &data_keys, format, config_dir, channels, image_size,
-                             seed, out);
+            st = open_format(data_group, &data_keys, format, config_dir, channels, image_size, seed,
+                             out);
         return st;
     }
     return byol_settings_error(byol_settings_child(data_group, "format"), BYOL_ERR_UNSUPPORTED,

@@ -66,11 +66,11 @@ static byol_status eval_read_numbers(const struct byol_settings *g, struct byol_
     if (st == BYOL_OK)
         st = byol_settings_float(g, "knn_temperature", 0.07, &ev->knn_temperature);
     if (st == BYOL_OK && !(ev->knn_temperature > 0 && isfinite(ev->knn_temperature)))
-        return eval_range_error(g, "knn_temperature", "must be > 0");
+        return eval_range_error(g, "knn_temperature", "must be a finite number > 0");
     if (st == BYOL_OK)
         st = byol_settings_float(g, "probe_l2", BYOL_PROBE_L2, &ev->probe.l2);
     if (st == BYOL_OK && !(ev->probe.l2 >= 0 && isfinite(ev->probe.l2)))
-        return eval_range_error(g, "probe_l2", "must be >= 0");
+        return eval_range_error(g, "probe_l2", "must be a finite number >= 0");
     if (st == BYOL_OK)
         st = byol_settings_int(g, "probe_iterations", BYOL_PROBE_MAX_ITERATIONS, &iterations);
     if (st == BYOL_OK && (iterations < 1 || iterations > EVAL_MAX_PROBE_ITERATIONS))

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "eval_internal.h"
 #include "fileio_internal.h"
@@ -172,11 +173,16 @@ byol_status eval_cache_write(const char *path, const char *key, const struct eva
  * (why in `why`). */
 static int cache_slurp(const char *path, char *buf, size_t size, char *why, size_t why_n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f && errno == ENOENT)
+    struct stat sb;
+    int fd = byol_open_regular(path, &sb); /* a FIFO there would block the evaluation */
+    if (fd == -1 && errno == ENOENT)
         return 0;
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        snprintf(why, why_n, "cannot open it: %s", strerror(errno));
+        snprintf(why, why_n, "cannot open it: %s",
+                 fd == -2 ? "not a regular file" : strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     size_t n = fread(buf, 1, size, f);

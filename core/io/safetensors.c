@@ -865,15 +865,12 @@ byol_status byol_st_read(const char *path, struct byol_st_file **out)
         return byol_error(BYOL_ERR_INVALID, "byol_st_read: NULL argument");
     *out = NULL;
     struct stat sb;
-    int fd = byol_open_regular(path, &sb);
-    if (fd == -2)
-        return byol_error(BYOL_ERR_IO, "%s: not a regular file", path);
-    if (fd < 0)
-        return byol_error(errno == ENOENT ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "%s: %s", path,
-                          strerror(errno));
+    int fd;
+    byol_status st = byol_open_input(path, 1, NULL, &fd, &sb);
+    if (st != BYOL_OK)
+        return st;
     size_t len = (size_t)sb.st_size, hlen = 0;
     unsigned char prefix[8];
-    byol_status st = BYOL_OK;
     if (len >= 8)
         st = read_full(fd, path, prefix, 8);
     if (!st)

@@ -377,6 +377,18 @@ static byol_status create_parts(struct byol_learner *l, const struct byol_encode
     return st;
 }
 
+/* A failure to find or load the encoder's plugin, naming model.encoder.name (with its file
+ * and line) when the config sets it. */
+static byol_status encoder_not_loaded(const struct byol_learner_config *c, byol_status st)
+{
+    const struct byol_settings *name = byol_settings_child(c->encoder_settings, "name");
+    char why[1024];
+    if (!name || !byol_settings_has(c->encoder_settings, "name"))
+        return st;
+    snprintf(why, sizeof why, "%s", byol_last_error());
+    return byol_settings_error(name, st, "%s", why);
+}
+
 static byol_status learner_make(struct byol_backend *be, struct byol_registry *reg,
                                 const struct byol_learner_config *c, int global_batch,
                                 int distributed, int sync_encoder_bn, struct byol_learner **out)
@@ -390,7 +402,7 @@ static byol_status learner_make(struct byol_backend *be, struct byol_registry *r
     const void *ops = NULL;
     st = byol_registry_require(reg, BYOL_PLUGIN_ENCODER, c->encoder, &ops);
     if (st != BYOL_OK)
-        return st;
+        return encoder_not_loaded(c, st);
     struct byol_learner *l = calloc(1, sizeof *l);
     if (!l)
         return byol_error(BYOL_ERR_NOMEM, "learner: out of memory");

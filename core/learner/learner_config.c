@@ -65,6 +65,10 @@ static byol_status read_float(const struct byol_settings *g, const char *key, do
     byol_status st = byol_settings_float(g, key, *v, &x);
     if (st != BYOL_OK)
         return st;
+    /* 1e309 reads as inf, which an open upper bound would let through to the optimizer. */
+    if (isinf(x))
+        return byol_settings_error(byol_settings_child(g, key), BYOL_ERR_INVALID,
+                                   "%g is not a finite number (beyond the range of a double)", x);
     if (!(lo_open ? x > lo : x >= lo) || !(x <= hi))
         return byol_settings_error(byol_settings_child(g, key), BYOL_ERR_INVALID,
                                    "%g is out of range %s%g, %g]", x, lo_open ? "(" : "[", lo, hi);
@@ -109,6 +113,9 @@ static byol_status read_encoder(const struct byol_settings *m, struct byol_learn
     int64_t in_channels;
     /* Reading a member also checks that `encoder` is a group. */
     byol_status st = byol_settings_string(e, "name", c->encoder, &c->encoder);
+    if (st == BYOL_OK && !c->encoder[0])
+        st = byol_settings_error(byol_settings_child(e, "name"), BYOL_ERR_INVALID,
+                                 "must not be empty (an encoder name or a plugin file)");
     if (st == BYOL_OK)
         st = byol_settings_int(e, "in_channels", c->in_channels, &in_channels);
     if (st != BYOL_OK)
@@ -225,7 +232,8 @@ static byol_status read_train(const struct byol_settings *t, struct byol_learner
                                        "checkpoint_every",
                                        "checkpoint_dir",
                                        "keep_checkpoints",
-                                       "on_checkpoint_error", "on_nonfinite",
+                                       "on_checkpoint_error",
+                                       "on_nonfinite",
                                        NULL};
     struct byol_optim_config *o = &c->optim;
     byol_status st = byol_settings_check_keys(t, keys);

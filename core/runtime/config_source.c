@@ -127,16 +127,11 @@ static byol_status source_slurp(const char *path, size_t max_file, char **text, 
                                 int *not_found)
 {
     struct stat sb;
-    *not_found = 0;
-    int fd = byol_open_regular(path, &sb);
-    if (fd == -2)
-        return byol_error(BYOL_ERR_IO, "not a regular file");
-    if (fd < 0) {
-        *not_found = errno == ENOENT || errno == ENOTDIR;
-        return byol_error(*not_found ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "cannot open: %s",
-                          strerror(errno));
-    }
-    byol_status st = BYOL_OK;
+    int fd;
+    byol_status st = byol_open_input(path, 0, "cannot open", &fd, &sb);
+    *not_found = st == BYOL_ERR_NOT_FOUND;
+    if (st != BYOL_OK)
+        return st;
     if ((size_t)sb.st_size > max_file)
         st = byol_error(BYOL_ERR_FORMAT, "%lld bytes is too large for a config file (limit %zu)",
                         (long long)sb.st_size, max_file);

@@ -50,9 +50,20 @@ static int sync_parent(const char *path)
     return rc;
 }
 
+/* Whether `path` itself (not through a symbolic link) is a device, FIFO or socket: such a file
+ * is never replaced by a rename, or /dev/null would become a regular file. */
+static int is_special(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) &&
+           !S_ISLNK(sb.st_mode);
+}
+
 byol_status byol_file_replace(const char *path, byol_file_writer_fn write, void *user)
 {
     static const char suffix[] = ".tmp.XXXXXX";
+    if (is_special(path))
+        return byol_error(BYOL_ERR_IO, "%s: not a regular file: it would be replaced", path);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof suffix);
     if (!tmp)
@@ -158,6 +169,19 @@ int byol_open_regular(const char *path, struct stat *sb)
         return -1;
     }
     return fd;
+}
+
+byol_status byol_open_input(const char *path, int named, const char *what, int *fd, struct stat *sb)
+{
+    *fd = byol_open_regular(path, sb);
+    if (*fd >= 0)
+        return BYOL_OK;
+    const char *sep = named ? ": " : "";
+    if (*fd == -2)
+        return byol_error(BYOL_ERR_IO, "%s%snot a regular file", named ? path : "", sep);
+    int e = errno;
+    return byol_error(e == ENOENT || e == ENOTDIR ? BYOL_ERR_NOT_FOUND : BYOL_ERR_IO, "%s%s%s%s%s",
+                      named ? path : "", sep, what ? what : "", what ? ": " : "", strerror(e));
 }
 
 /* ---- Outputs: a place that takes a new file, and never an input ------------------------- */
@@ -283,8 +307,11 @@ byol_status byol_probe_dir(const char *dir, int create)
 byol_status byol_probe_output(const char *path, int create)
 {
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return byol_error(BYOL_ERR_IO, "%s: cannot write there: %s", path, strerror(EISDIR));
+    int found = stat(path, &sb) == 0, err = found ? 0 : errno;
+    if (found && S_ISDIR(sb.st_mode))
+        err = EISDIR;
+    if (err == EISDIR || err == ELOOP) /* a loop of symbolic links would be replaced */
+        return byol_error(BYOL_ERR_IO, "%s: cannot write there: %s", path, strerror(err));
     const char *slash = strrchr(path, '/');
     char dir[PATH_MAX];
     if (!slash)
@@ -334,8 +361,14 @@ byol_status byol_files_check(const struct byol_file_use *files, size_t n, int pr
                 st = byol_error(BYOL_ERR_INVALID, "%s %s is the same file as %s %s", files[j].what,
                                 files[j].path, files[i].what, files[i].path);
     free(ids);
-    for (size_t i = 0; i < n && st == BYOL_OK && probe; i++)
-        if (files[i].output && files[i].path && byol_probe_output(files[i].path, 0) != BYOL_OK)
+    for (size_t i = 0; i < n && st == BYOL_OK && probe; i++) {
+        if (!files[i].output || !files[i].path)
+            continue;
+        if (is_special(files[i].path))
+            st = byol_error(BYOL_ERR_IO, "%s: %s: cannot write there: not a regular file",
+                            files[i].what, files[i].path);
+        else if (byol_probe_output(files[i].path, 0) != BYOL_OK)
             st = byol_error(BYOL_ERR_IO, "%s: %s", files[i].what, byol_last_error());
+    }
     return st;
 }

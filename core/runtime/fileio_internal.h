@@ -42,6 +42,14 @@ int byol_path_resolve(const char *dir, const char *path, char *out, size_t n);
  * fstat fails, or -2 when `path` is not a regular file. */
 int byol_open_regular(const char *path, struct stat *sb);
 
+/* byol_open_regular for a reader, its failure turned into a status with a message: "<path>:
+ * not a regular file", or "<path>: <what>: <reason>" when the open fails ("<path>: <reason>"
+ * for `what` NULL). `named` 0 leaves the "<path>: " out, for a caller that names the file
+ * itself. BYOL_ERR_NOT_FOUND when nothing is at `path` (ENOENT, or ENOTDIR: a file where a
+ * folder of the path should be), else BYOL_ERR_IO; on BYOL_OK *fd is open and *sb filled. */
+byol_status byol_open_input(const char *path, int named, const char *what, int *fd,
+                            struct stat *sb);
+
 /* Whether folder `dir` takes a new file: a probe file (<dir>/.byol-probe.XXXXXX) is created
  * and removed. `create`: the missing folders are made first, as byol_make_dirs would make
  * them, and removed again afterwards, so nothing is left behind. BYOL_OK, or BYOL_ERR_IO with
@@ -50,7 +58,8 @@ int byol_open_regular(const char *path, struct stat *sb);
 byol_status byol_probe_dir(const char *dir, int create);
 
 /* An output file `path` (replaced or created): not a folder ("<path>: cannot write there: Is a
- * directory"), and its folder takes a new file (byol_probe_dir of that folder). */
+ * directory") nor a loop of symbolic links ("... Too many levels of symbolic links"), and its
+ * folder takes a new file (byol_probe_dir of that folder). */
 byol_status byol_probe_output(const char *path, int create);
 
 #endif

@@ -450,10 +450,17 @@ static byol_status registry_open(struct byol_registry *reg, char *real, int by_p
     return BYOL_OK;
 }
 
-/* The real path of a plugin file, or a "not found" failure naming it. */
+/* The real path of a plugin file, or a "not found" failure naming it. Only a regular file
+ * is one: dlopen would wait forever on a FIFO. */
 static byol_status registry_realpath(const char *path, char **real)
 {
+    struct stat sb;
     *real = realpath(path, NULL);
+    if (*real && stat(*real, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        free(*real);
+        *real = NULL;
+        return byol_error(BYOL_ERR_PLUGIN, "plugin %s: not a regular file", path);
+    }
     if (*real)
         return BYOL_OK;
     if (errno == ENOENT || errno == ENOTDIR)
@@ -597,8 +604,7 @@ byol_status byol_registry_require(struct byol_registry *reg, enum byol_plugin_ki
                                   const char *name, const void **ops)
 {
     if (!reg || !name || !name[0] || !ops)
-        return byol_error(BYOL_ERR_INVALID, "byol_registry_require: empty %s name",
-                          byol_plugin_kind_str(kind));
+        return byol_error(BYOL_ERR_INVALID, "an empty %s name", byol_plugin_kind_str(kind));
     *ops = NULL;
     size_t len = strlen(name), slen = strlen(BYOL_PLUGIN_SUFFIX);
     if (strchr(name, '/') || (len > slen && strcmp(name + len - slen, BYOL_PLUGIN_SUFFIX) == 0))

@@ -579,6 +579,11 @@ void byol_config_free(struct byol_config *cfg)
     free(cfg);
 }
 
+const char *byol_config_file(const struct byol_config *cfg, size_t i)
+{
+    return cfg && i < cfg->src.nfiles ? cfg->src.files[i] : NULL;
+}
+
 const struct byol_settings *byol_config_root(struct byol_config *cfg)
 {
     return cfg ? as_settings(config_root_setting(&cfg->cfg)) : NULL;

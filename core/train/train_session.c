@@ -308,6 +308,9 @@ static byol_status read_train_extras(const struct byol_settings *train, const ch
                                    "must be >= 0 (0: only at the end)");
     ck->every = every;
     init_from[0] = '\0';
+    if (init && !*init)
+        return byol_settings_error(byol_settings_child(train, "init_from"), BYOL_ERR_INVALID,
+                                   "must not be empty (a checkpoint file)");
     if (init)
         byol_path_resolve(dir, init, init_from, n);
     return BYOL_OK;
@@ -398,6 +401,9 @@ static byol_status setup_learner(struct byol_train_session *t, struct byol_backe
                                  : byol_learner_create(be, reg, &t->c, &t->learner);
     if (st == BYOL_OK)
         st = byol_settings_string(t->c.encoder_settings, "weights", NULL, &weights);
+    if (st == BYOL_OK && weights && !*weights)
+        st = byol_settings_error(byol_settings_child(t->c.encoder_settings, "weights"),
+                                 BYOL_ERR_INVALID, "must not be empty (a safetensors file)");
     if (st == BYOL_OK && weights) {
         byol_path_resolve(t->o->config_dir, weights, path, sizeof path);
         st = byol_learner_load_encoder_weights(t->learner, path);
@@ -498,6 +504,14 @@ static byol_status probe_outputs(const struct byol_train_session *t)
     byol_status st = byol_probe_dir(t->ck.dir, 1);
     if (st != BYOL_OK)
         return byol_error(st, "train.checkpoint_dir: %s", byol_last_error());
+    /* latest.safetensors is replaced by a rename: never a FIFO's or a device's. */
+    char latest[PATH_MAX];
+    struct stat sb;
+    snprintf(latest, sizeof latest, "%s/latest.safetensors", t->ck.dir);
+    if (lstat(latest, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode))
+        return byol_error(BYOL_ERR_IO,
+                          "train.checkpoint_dir: %s: not a regular file: it would be replaced",
+                          latest);
     return (t->needs & BYOL_TRAINER_NEEDS_DATA) ? byol_metrics_probe(t->o->root) : BYOL_OK;
 }
 

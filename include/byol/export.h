@@ -41,8 +41,10 @@ struct byol_file_use {
  * symbolic link to an input is that input; a path that does not exist yet is its deepest
  * existing folder and the rest of its name. The message names both, the later entry first:
  * "--labels x.npy is the same file as --out x.npy". With `probe`, each output must then not be
- * a folder, and its folder (not created) must take a new file: a probe file is created and
- * removed there ("--out: DIR: cannot write there: No such file or directory"). */
+ * a folder, a device, a FIFO or a socket (it is replaced, never written into: "--out:
+ * /dev/null: cannot write there: not a regular file"), and its folder (not created) must take
+ * a new file: a probe file is created and removed there ("--out: DIR: cannot write there: No
+ * such file or directory"). */
 BYOL_API byol_status byol_files_check(const struct byol_file_use *files, size_t n, int probe);
 
 #ifdef __cplusplus

@@ -20,8 +20,13 @@ BYOL_API byol_status byol_config_load(const char *path, struct byol_config **out
 BYOL_API byol_status byol_config_parse(const char *text, const char *name,
                                        struct byol_config **out);
 BYOL_API void byol_config_free(struct byol_config *cfg);
+/* The files a config was read from: i = 0 the top file as given, then each file an @include
+ * pulled in, as resolved (beside the including file, so usable from the working folder as the
+ * top file's name is; for byol_config_parse, i = 0 is the name given); NULL past the end. */
+BYOL_API const char *byol_config_file(const struct byol_config *cfg, size_t i);
 /* The environment variables byol-c reads as settings, checked at once: BYOL_MEMORY_LIMIT
- * ("512M", "2G", bytes) and BYOL_LOG_LEVEL (error, warn, info, debug or 0-3). A value that is
+ * ("512M", "2G", bytes), BYOL_LOG_LEVEL (error, warn, info, debug or 0-3) and BYOL_PLUGIN_PATH
+ * (each of its colon-separated folders must exist and be a folder). A value that is
  * set but not understood fails with a one-line message naming the variable and the value
  * (otherwise it would be noticed only when first used, or never). */
 BYOL_API byol_status byol_environment_check(void);

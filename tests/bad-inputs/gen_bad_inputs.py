@@ -46,6 +46,15 @@ def gen_configs():
                       ("augment_kernel", '( { op = "gaussian_blur"; kernel_size = 4; } )'),
                       ("augment_not_list", "3")):
         put(name + ".cfg", '@include "../base.cfg"\naugment_fn = %s;\n' % aug)
+    # A config in two files, for outputs that are the included one.
+    put("include_top.cfg", '@include "../base.cfg"\n@include "include_part.cfg"\n')
+    put("include_part.cfg", 'metrics = { format = "csv"; };\n')
+    # base.cfg with one setting changed, so that the message names this file and line.
+    with open(os.path.join(HERE, "base.cfg")) as f:
+        base = f.read()
+    put("mock_huge.cfg", base.replace("length = 4;", "length = 1000000000000000L;"))
+    put("decay_inf.cfg", base.replace("projection_size = 4;",
+                                      "projection_size = 4; moving_average_decay = -1e309;"))
     put("notelf.plugin", "this is a text file, not a shared object.\n" * 4)
     put("empty.plugin", b"")
     # A truncated ELF header: the magic, then nothing.

@@ -129,4 +129,29 @@ printf '2,1,1,1,1,1\n3,1,1,1,1,1\n4,1,1' >> own.csv
 want=$(head -n 2 m.before)
 "$byolctl" run base.cfg --resume --set 'metrics={file="own.csv";}' > /dev/null
 [ "$(cat own.csv)" = "$want" ] || fail "--resume did not keep its own rows: $(cat own.csv)"
+# ---- an option without its value, or with an empty one, is a usage error (exit 2), not a
+# default: --checkpoint "" once embedded the initial weights and exited 0
+expect_exit 2 "byolctl: --checkpoint needs a value" embed base.cfg --checkpoint "" --out e.npy
+expect_exit 2 "byolctl: --out needs a value" embed base.cfg --out ""
+expect_exit 2 "byolctl: --set needs a value" check base.cfg --set
+expect_exit 2 "byolctl: --plugin-path needs a value" plugins --plugin-path
+expect_exit 2 "byolctl: --drop needs a value" export checkpoints/latest.safetensors e.safetensors --drop
+expect_exit 2 "byolctl: export needs CKPT and OUT.safetensors" export checkpoints/latest.safetensors ""
+[ ! -e e.npy ] && [ ! -e e.safetensors ] || fail "a usage error wrote a file"
+
+# ---- a FIFO where a baseline cache entry goes is warned about and left alone, not waited on
+cat > ev.cfg <<'EOF'
+@include "base.cfg"
+eval = { format = "npy"; train_images = "imgs.npy"; train_labels = "labels.npy";
+         test_images = "imgs.npy"; test_labels = "labels.npy"; knn_k = 1; };
+EOF
+printf '\x93NUMPY\x01\x00\x76\x00%-117s\n' "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }" > labels.npy
+printf '\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0' >> labels.npy
+"$byolctl" eval ev.cfg --checkpoint none > /dev/null 2>&1 || fail "eval of the tiny config failed"
+entry=$(ls "$XDG_CACHE_HOME"/byol-c/baseline-*.txt)
+rm "$entry" && mkfifo "$entry"
+timeout 60 "$byolctl" eval ev.cfg --checkpoint none > /dev/null 2> eval.err ||
+  fail "eval with a FIFO in the cache failed or hung: $(cat eval.err)"
+grep -q "cannot open it: not a regular file" eval.err && [ -p "$entry" ] ||
+  fail "the cache FIFO: $(cat eval.err)"
 echo "byolctl outputs: ok"
