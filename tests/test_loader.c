@@ -51,7 +51,7 @@ static void test_no_entry_point(void)
 
 static void test_abi_major(void)
 {
-    expect_load_failure(BAD("byol-backend-abi2.so"), BYOL_ERR_ABI, "ABI 2.0, host has 1.0");
+    expect_load_failure(BAD("byol-backend-abi2.so"), BYOL_ERR_ABI, "ABI 2.0, host has 1.1");
 }
 
 static void test_struct_too_big(void)
@@ -353,7 +353,7 @@ static void test_host_api(void)
     ops.name = "inline";
     ops.abi_version = (3u << 16) | 5u;
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops), BYOL_ERR_ABI);
-    BYOL_ASSERT_MSG_HAS("ABI 3.5, host has 1.0");
+    BYOL_ASSERT_MSG_HAS("ABI 3.5, host has 1.1");
     ops.abi_version = BYOL_ABI_VERSION | 7u; /* a newer minor is fine */
     ops.struct_size = 8;
     CU_ASSERT_EQUAL(host->register_ops(reg, BYOL_PLUGIN_BACKEND, &ops), BYOL_ERR_ABI);

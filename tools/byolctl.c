@@ -66,7 +66,7 @@ static void ctl_usage(FILE *f)
             "  check CFG [--plugin-path DIR]   validate a config and print what it resolves to\n"
             "  run CFG [--resume]              train as the config says; --resume continues from\n"
             "                                  train.checkpoint_dir/latest.safetensors\n"
-            "  bench CFG [--no-augment] [--steps N] [--warmup N] [--profile]\n"
+            "  bench CFG [--no-augment | --data-only] [--steps N] [--warmup N] [--profile]\n"
             "                                  time training steps on synthetic batches: img/s,\n"
             "                                  ms per step, GFLOP/s, peak memory\n"
             "  export CKPT OUT.safetensors [--drop LAYER]\n"
@@ -725,7 +725,7 @@ static int cmd_run(int argc, char **argv)
 
 /* bench's own options, taken out of argv before the shared ones are parsed. */
 struct ctl_bench_args {
-    int steps, warmup, augment, profile;
+    int steps, warmup, augment, profile, data_only;
 };
 
 static int ctl_parse_count(const char *opt, const char *val, int min, int *out)
@@ -753,6 +753,8 @@ static int ctl_parse_bench_args(int argc, char **argv, struct ctl_bench_args *b,
             b->augment = 0;
         else if (strcmp(argv[i], "--profile") == 0)
             b->profile = 1;
+        else if (strcmp(argv[i], "--data-only") == 0)
+            b->data_only = 1;
         else if (strcmp(argv[i], "--steps") == 0)
             rc = ctl_parse_count("--steps", i + 1 < argc ? argv[++i] : NULL, 1, &b->steps);
         else if (strcmp(argv[i], "--warmup") == 0)
@@ -768,6 +770,15 @@ static int ctl_parse_bench_args(int argc, char **argv, struct ctl_bench_args *b,
 static void ctl_print_bench(const struct ctl_session *s, const struct ctl_bench_args *b,
                             const struct byol_bench_result *r)
 {
+    if (b->data_only) {
+        printf("data pipeline: %.1f img/s (%.1f views/s), batch %d, %d px, %d thread%s, views %s, "
+               "%.3f Mpx decoded per image\n",
+               r->images_per_s, 2 * r->images_per_s, r->batch_size, r->image_size, r->threads,
+               r->threads == 1 ? "" : "s",
+               r->from_originals ? "from the originals" : "from the dataset's images",
+               r->decoded_pixels_per_image * 1e-6);
+        return;
+    }
     printf("backend %s, batch %d, image %d px, %d warm-up + %d timed steps, augment %s\n",
            byol_backend_name(s->backend), r->batch_size, r->image_size, b->warmup, r->steps,
            b->augment ? "on (augment_fn, augment_fn2)" : "off");
@@ -824,7 +835,9 @@ static int cmd_bench(int argc, char **argv)
                                    .steps = b.steps,
                                    .warmup = b.warmup,
                                    .augment = b.augment,
-                                   .profile = b.profile};
+                                   .profile = b.profile && !b.data_only,
+                                   .data_only = b.data_only,
+                                   .config_dir = dir};
     struct byol_bench_result r;
     if (byol_bench_run(s.backend, s.reg, &o, &r) != BYOL_OK) {
         fprintf(stderr, "%s%s: %s\n", ctl_tag, a.cfg, byol_last_error());

@@ -20,6 +20,7 @@ struct aug_step {
     void *state;
     double p; /* random_apply */
     struct byol_augment_pipeline *nested;
+    int out[3]; /* C, H, W of its output */
 };
 
 struct byol_augment_pipeline {
@@ -174,6 +175,7 @@ static byol_status aug_build(struct byol_registry *reg, const struct byol_settin
         cur.height = shape[1];
         cur.width = shape[2];
         memcpy(p->out, shape, sizeof shape);
+        memcpy(p->steps[i].out, shape, sizeof shape);
         if (aug_floats(shape) > p->max_image)
             p->max_image = aug_floats(shape);
     }
@@ -280,20 +282,18 @@ size_t byol_augment_pipeline_scratch(const struct byol_augment_pipeline *p)
     return p ? p->scratch : 0;
 }
 
-/* Intermediates alternate between the two halves of scratch; the last step writes `out`. */
-byol_status byol_augment_pipeline_apply(const struct byol_augment_pipeline *p, const float *in,
-                                        float *out, float *scratch, struct byol_rng *rng)
+/* The steps but `skip` (-1: none) on `in`, in order. Intermediates alternate between the two
+ * halves of scratch; the last step run writes `out`. */
+static byol_status aug_run(const struct byol_augment_pipeline *p, int skip, const float *in,
+                           float *out, float *scratch, struct byol_rng *rng)
 {
-    if (!p || !in || !out || !rng || (p->n > 0 && !scratch))
-        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_apply: NULL argument");
-    if (p->n == 0) {
-        memcpy(out, in, aug_floats(p->in) * sizeof(float));
-        return BYOL_OK;
-    }
     const float *cur = in;
-    for (int i = 0; i < p->n; i++) {
+    int last = p->n - 1 == skip ? p->n - 2 : p->n - 1, ran = 0;
+    for (int i = 0; i <= last; i++) {
         const struct aug_step *st = &p->steps[i];
-        float *dst = i == p->n - 1 ? out : scratch + (size_t)(i % 2) * p->max_image;
+        if (i == skip)
+            continue;
+        float *dst = i == last ? out : scratch + (size_t)(ran++ % 2) * p->max_image;
         byol_status s = BYOL_OK;
         if (st->ops) {
             struct byol_plugin_mark mark =
@@ -308,5 +308,72 @@ byol_status byol_augment_pipeline_apply(const struct byol_augment_pipeline *p, c
             return s;
         cur = dst;
     }
+    if (cur != out) /* nothing ran */
+        memcpy(out, in, aug_floats(p->out) * sizeof(float));
     return BYOL_OK;
+}
+
+byol_status byol_augment_pipeline_apply(const struct byol_augment_pipeline *p, const float *in,
+                                        float *out, float *scratch, struct byol_rng *rng)
+{
+    if (!p || !in || !out || !rng || (p->n > 0 && !scratch))
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_apply: NULL argument");
+    return aug_run(p, -1, in, out, scratch, rng);
+}
+
+/* The step whose region a view takes from the original: the first op with a region, when
+ * every op before it keeps the image's shape and it makes images of that shape too (so those
+ * ops can run after it instead); -1 when there is none. */
+static int aug_region_step(const struct byol_augment_pipeline *p)
+{
+    for (int i = 0; p && i < p->n; i++) {
+        const struct aug_step *st = &p->steps[i];
+        if (memcmp(st->out, p->in, sizeof st->out) != 0)
+            return -1;
+        if (st->ops && st->ops->region)
+            return i;
+    }
+    return -1;
+}
+
+int byol_augment_pipeline_region_shape(const struct byol_augment_pipeline *p, int *c, int *h,
+                                       int *w)
+{
+    int k = aug_region_step(p);
+    if (k < 0)
+        return 0;
+    *c = p->steps[k].out[0];
+    *h = p->steps[k].out[1];
+    *w = p->steps[k].out[2];
+    return 1;
+}
+
+byol_status byol_augment_pipeline_region(const struct byol_augment_pipeline *p, int in_h, int in_w,
+                                         struct byol_rng *rng, int box[4])
+{
+    int k = aug_region_step(p);
+    if (k < 0 || !rng || in_h < 1 || in_w < 1)
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_pipeline_region: no region op");
+    const struct aug_step *st = &p->steps[k];
+    struct byol_plugin_mark mark =
+        byol_plugin_enter(st->path, "augment op", st->ops->name, "region");
+    byol_status s = st->ops->region(st->state, in_h, in_w, rng, box);
+    byol_plugin_leave(mark);
+    if (s == BYOL_OK && (box[0] < 0 || box[1] < 0 || box[2] < 1 || box[3] < 1 ||
+                         box[0] + box[2] > in_h || box[1] + box[3] > in_w))
+        s = byol_error(BYOL_ERR_PLUGIN,
+                       "augment op '%s': region [%d, %d, %d, %d] lies outside the %dx%d image",
+                       st->ops->name, box[0], box[1], box[2], box[3], in_h, in_w);
+    return s;
+}
+
+byol_status byol_augment_pipeline_apply_after_region(const struct byol_augment_pipeline *p,
+                                                     const float *in, float *out, float *scratch,
+                                                     struct byol_rng *rng)
+{
+    int k = aug_region_step(p);
+    if (k < 0 || !in || !out || !rng || !scratch)
+        return byol_error(BYOL_ERR_INVALID,
+                          "byol_augment_pipeline_apply_after_region: bad argument");
+    return aug_run(p, k, in, out, scratch, rng);
 }

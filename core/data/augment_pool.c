@@ -6,15 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment_pool_internal.h"
 #include "byol/augment.h"
 
 struct pool_job {
-    const struct byol_augment_pipeline *p;
-    const float *in;
-    float *out;
-    size_t n, first, in_floats, out_floats; /* image b is image first + b of its batch */
-    uint64_t seed, step;
-    int view;
+    byol_pool_fn fn;
+    void *ctx;
+    size_t n;
 };
 
 struct byol_augment_pool {
@@ -56,12 +54,7 @@ static void pool_work(struct byol_augment_pool *pool, int index)
         size_t b = atomic_fetch_add(&pool->next, 1);
         if (b >= j->n)
             return;
-        struct byol_rng rng;
-        byol_rng_init(
-            &rng, j->seed,
-            byol_rng_stream_id(j->step, j->first + b, (uint64_t)j->view, BYOL_AUGMENT_STREAM));
-        byol_status st = byol_augment_pipeline_apply(
-            j->p, j->in + b * j->in_floats, j->out + b * j->out_floats, pool->scratch[index], &rng);
+        byol_status st = j->fn(j->ctx, b, pool->scratch[index]);
         if (st != BYOL_OK)
             pool_fail(pool, st);
     }
@@ -176,6 +169,50 @@ static byol_status pool_scratch(struct byol_augment_pool *pool, size_t floats)
     return BYOL_OK;
 }
 
+byol_status byol_augment_pool_run(struct byol_augment_pool *pool, size_t n, size_t scratch_floats,
+                                  byol_pool_fn fn, void *ctx)
+{
+    byol_status st = pool_scratch(pool, scratch_floats + 1);
+    if (st != BYOL_OK)
+        return st;
+    pthread_mutex_lock(&pool->mu);
+    pool->job = (struct pool_job){fn, ctx, n};
+    atomic_store(&pool->next, 0);
+    pool->status = BYOL_OK;
+    pool->running = pool->threads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mu);
+    pool_work(pool, 0);
+    pthread_mutex_lock(&pool->mu);
+    while (pool->running > 0)
+        pthread_cond_wait(&pool->done, &pool->mu);
+    st = pool->status;
+    pthread_mutex_unlock(&pool->mu);
+    return st == BYOL_OK ? BYOL_OK : byol_error(st, "%s", pool->message);
+}
+
+/* One view of a batch held in memory. */
+struct batch_job {
+    const struct byol_augment_pipeline *p;
+    const float *in;
+    float *out;
+    size_t first, in_floats, out_floats; /* image b is image first + b of its batch */
+    uint64_t seed, step;
+    int view;
+};
+
+static byol_status batch_image(void *ctx, size_t b, float *scratch)
+{
+    const struct batch_job *j = ctx;
+    struct byol_rng rng;
+    byol_rng_init(
+        &rng, j->seed,
+        byol_rng_stream_id(j->step, j->first + b, (uint64_t)j->view, BYOL_AUGMENT_STREAM));
+    return byol_augment_pipeline_apply(j->p, j->in + b * j->in_floats, j->out + b * j->out_floats,
+                                       scratch, &rng);
+}
+
 byol_status byol_augment_batch(struct byol_augment_pool *pool,
                                const struct byol_augment_pipeline *p, const float *in, size_t n,
                                float *out, uint64_t seed, uint64_t step, int view)
@@ -190,34 +227,16 @@ byol_status byol_augment_batch_at(struct byol_augment_pool *pool,
     if (!pool || !p || (n && (!in || !out)))
         return byol_error(BYOL_ERR_INVALID, "byol_augment_batch: NULL argument");
     int c, h, w;
-    byol_status st = pool_scratch(pool, byol_augment_pipeline_scratch(p) + 1);
-    if (st != BYOL_OK)
-        return st;
     byol_augment_pipeline_output(p, &c, &h, &w);
-    struct pool_job job = {.p = p,
-                           .in = in,
-                           .out = out,
-                           .n = n,
-                           .first = first,
-                           .seed = seed,
-                           .step = step,
-                           .view = view,
-                           .out_floats = (size_t)c * h * w};
+    struct batch_job job = {.p = p,
+                            .in = in,
+                            .out = out,
+                            .first = first,
+                            .seed = seed,
+                            .step = step,
+                            .view = view,
+                            .out_floats = (size_t)c * h * w};
     byol_augment_pipeline_input(p, &c, &h, &w);
     job.in_floats = (size_t)c * h * w;
-    pthread_mutex_lock(&pool->mu);
-    pool->job = job;
-    atomic_store(&pool->next, 0);
-    pool->status = BYOL_OK;
-    pool->running = pool->threads - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mu);
-    pool_work(pool, 0);
-    pthread_mutex_lock(&pool->mu);
-    while (pool->running > 0)
-        pthread_cond_wait(&pool->done, &pool->mu);
-    st = pool->status;
-    pthread_mutex_unlock(&pool->mu);
-    return st == BYOL_OK ? BYOL_OK : byol_error(st, "%s", pool->message);
+    return byol_augment_pool_run(pool, n, byol_augment_pipeline_scratch(p), batch_image, &job);
 }

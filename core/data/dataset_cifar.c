@@ -44,7 +44,8 @@ static void cifar_destroy(void *impl)
     free(d);
 }
 
-static const struct byol_dataset_ops cifar_ops = {"cifar", cifar_get, cifar_label, cifar_destroy};
+static const struct byol_dataset_ops cifar_ops = {"cifar", cifar_get, cifar_label, cifar_destroy,
+                                                  NULL};
 
 /* ---- The files. ------------------------------------------------------------------------ */
 

@@ -179,6 +179,13 @@ static byol_status folder_get(const struct byol_dataset *ds, size_t index, float
     return st;
 }
 
+static byol_status folder_original(const struct byol_dataset *ds, size_t index,
+                                   struct byol_image_file *f)
+{
+    const struct folder_dataset *d = ds->impl;
+    return byol_image_file_read(d->files[index].path, f);
+}
+
 static int folder_label(const struct byol_dataset *ds, size_t index)
 {
     const struct folder_dataset *d = ds->impl;
@@ -197,7 +204,7 @@ static void folder_destroy(void *impl)
 }
 
 static const struct byol_dataset_ops folder_ops = {"folder", folder_get, folder_label,
-                                                   folder_destroy};
+                                                   folder_destroy, folder_original};
 
 byol_status byol_dataset_open_folder(const char *root, int channels, int image_size,
                                      struct byol_dataset **out)

@@ -242,7 +242,7 @@ static void idx_destroy(void *impl)
     free(d);
 }
 
-static const struct byol_dataset_ops idx_ops = {"idx", idx_get, idx_label, idx_destroy};
+static const struct byol_dataset_ops idx_ops = {"idx", idx_get, idx_label, idx_destroy, NULL};
 
 /* Labels for `images` (already read from images_path). */
 static byol_status idx_load_labels(const char *path, const char *images_path,

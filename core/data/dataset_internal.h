@@ -5,6 +5,8 @@
 
 #include "byol/dataset.h"
 
+struct byol_image_file;
+
 struct byol_dataset_ops {
     const char *format; /* "idx", "cifar", ... */
     /* Called with index < count only; out holds c*h*w floats. Must be thread-safe. */
@@ -12,6 +14,10 @@ struct byol_dataset_ops {
     /* Called with index < count only; -1 when the dataset has no labels. */
     int (*label)(const struct byol_dataset *ds, size_t index);
     void (*destroy)(void *impl);
+    /* (optional) Image `index`'s file, read but not decoded, for views cut from the originals
+     * (core/data/augment_views.c). Thread-safe. */
+    byol_status (*original)(const struct byol_dataset *ds, size_t index,
+                            struct byol_image_file *f);
 };
 
 struct byol_dataset {

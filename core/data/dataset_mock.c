@@ -32,7 +32,7 @@ static int mock_label(const struct byol_dataset *ds, size_t index)
     return -1;
 }
 
-static const struct byol_dataset_ops mock_ops = {"mock", mock_get, mock_label, free};
+static const struct byol_dataset_ops mock_ops = {"mock", mock_get, mock_label, free, NULL};
 
 byol_status byol_dataset_open_mock(size_t length, int channels, int image_size, uint64_t seed,
                                    struct byol_dataset **out)

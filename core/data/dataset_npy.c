@@ -290,7 +290,7 @@ static void npy_destroy(void *impl)
     free(d);
 }
 
-static const struct byol_dataset_ops npy_ops = {"npy", npy_get, npy_label, npy_destroy};
+static const struct byol_dataset_ops npy_ops = {"npy", npy_get, npy_label, npy_destroy, NULL};
 
 static byol_status check_images(const char *path, struct npy_dataset *d)
 {

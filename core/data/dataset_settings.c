@@ -17,7 +17,8 @@
 
 static const char *const idx_keys[] = {LOADER_KEYS, "images", "labels", NULL};
 static const char *const cifar_keys[] = {LOADER_KEYS, "images", NULL};
-static const char *const folder_keys[] = {LOADER_KEYS, "images", NULL};
+/* resize_first: the loader's too, for the one format that keeps larger originals. */
+static const char *const folder_keys[] = {LOADER_KEYS, "images", "resize_first", NULL};
 static const char *const npy_keys[] = {LOADER_KEYS, "images", "labels", NULL};
 static const char *const mock_keys[] = {LOADER_KEYS, "length", NULL};
 

@@ -1,7 +1,9 @@
 /* PNG (libpng) and JPEG (libjpeg-turbo) files to 8-bit gray or RGB pixels, converted the way
  * PIL's Image.open(...).convert("RGB" / "L") would, with library errors turned into statuses:
  * both libraries report fatal errors through a callback that longjmps back here. */
+#include <math.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
 #include <stdlib.h>
 #include <string.h>
@@ -203,12 +205,16 @@ struct jpeg_job {
     const uint8_t *data;
     size_t size;
     int channels;
+    int header_only; /* stop after the header: image_width and image_height */
+    int scale_num;   /* decode at scale_num / 8 (libjpeg-turbo's DCT-domain scaling) */
+    int rect[4];     /* the original's pixels wanted, x0 y0 x1 y1 */
     struct jpeg_decompress_struct cinfo;
     uint8_t *buf; /* decoded rows */
-    struct byol_image *out;
+    struct byol_image_part *out;
     byol_status st;
     char msg[JMSG_LENGTH_MAX];
-    int corrupt; /* a warning that means damaged data (which libjpeg would patch over) */
+    int corrupt;       /* a warning that means damaged data (which libjpeg would patch over) */
+    int width, height; /* from the header */
 };
 
 static void jpeg_on_error(j_common_ptr cinfo)
@@ -251,43 +257,93 @@ static void cmyk_to_rgb(const uint8_t *src, uint8_t *dst, size_t n)
     }
 }
 
+/* Scaled pixels decoded beyond the wanted rectangle on each side: chroma upsampling reads
+ * the neighbouring samples, which a cut at the rectangle's edge would replace by copies, so
+ * with this margin the wanted pixels are exactly those of a whole decode. */
+#define JPEG_CUT_MARGIN 16
+
+/* The wanted rectangle (inside the image) at the decoding scale, widened to whole pixels and
+ * by the margin, within the image: x0 y0 x1 y1, never empty. */
+static void jpeg_scaled_rect(const struct jpeg_job *j, int r[4])
+{
+    const struct jpeg_decompress_struct *ci = &j->cinfo;
+    int lim[2] = {(int)ci->output_width, (int)ci->output_height};
+    for (int i = 0; i < 4; i++) {
+        double v = (double)j->rect[i] * j->scale_num / 8.0;
+        r[i] = i < 2 ? (int)floor(v) - JPEG_CUT_MARGIN : (int)ceil(v) + JPEG_CUT_MARGIN;
+        r[i] = r[i] < 0 ? 0 : r[i] > lim[i % 2] ? lim[i % 2] : r[i];
+    }
+}
+
+/* Rows r[1] .. r[3] of the scaled image, columns r[0] .. r[2] widened by libjpeg to whole
+ * iMCU columns, into j->buf; every other row is skipped (entropy-decoded only, so damage
+ * anywhere in the file is still seen). Returns the first column decoded and the width. */
+static void jpeg_read_rect(struct jpeg_job *j, const int r[4], int *x0, int *w)
+{
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    JDIMENSION xoff = (JDIMENSION)r[0], width = (JDIMENSION)(r[2] - r[0]);
+    if (xoff > 0 || width < ci->output_width)
+        jpeg_crop_scanline(ci, &xoff, &width);
+    size_t row = (size_t)width * (size_t)ci->output_components;
+    if (!(j->buf = malloc(row * (size_t)(r[3] - r[1])))) {
+        j->st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory for a %ux%d JPEG region", j->path,
+                           (unsigned)width, r[3] - r[1]);
+        longjmp(j->jump, 1);
+    }
+    if (r[1] > 0)
+        jpeg_skip_scanlines(ci, (JDIMENSION)r[1]);
+    while (ci->output_scanline < (JDIMENSION)r[3]) {
+        JSAMPROW p = j->buf + (ci->output_scanline - (JDIMENSION)r[1]) * row;
+        jpeg_read_scanlines(ci, &p, 1);
+    }
+    if (ci->output_scanline < ci->output_height)
+        jpeg_skip_scanlines(ci, ci->output_height - ci->output_scanline);
+    *x0 = (int)xoff;
+    *w = (int)width;
+}
+
 /* Runs under setjmp in jpeg_decode: a libjpeg error returns there. */
 static void jpeg_decode_body(struct jpeg_job *j)
 {
     struct jpeg_decompress_struct *ci = &j->cinfo;
     jpeg_mem_src(ci, j->data, (unsigned long)j->size);
     jpeg_read_header(ci, TRUE);
+    if ((j->st = check_size(j->path, "JPEG", ci->image_width, ci->image_height)) != BYOL_OK)
+        longjmp(j->jump, 1);
+    j->width = (int)ci->image_width;
+    j->height = (int)ci->image_height;
+    if (j->header_only)
+        return;
     char what[64];
     snprintf(what, sizeof what, "decoding a %ux%u JPEG", (unsigned)ci->image_width,
              (unsigned)ci->image_height);
-    if ((j->st = check_size(j->path, "JPEG", ci->image_width, ci->image_height)) != BYOL_OK ||
-        (j->st = byol_mem_check(j->path, what,
-                                (uint64_t)ci->image_width * ci->image_height *
-                                    (4u + (unsigned)j->channels))) != BYOL_OK)
+    uint64_t px = (uint64_t)ci->image_width * ci->image_height;
+    if ((j->st = byol_mem_check(j->path, what,
+                                px * (4u + (unsigned)j->channels) * (unsigned)j->scale_num *
+                                    (unsigned)j->scale_num / 64u)) != BYOL_OK)
         longjmp(j->jump, 1);
     int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
     ci->out_color_space = cmyk ? JCS_CMYK : ci->num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    ci->scale_num = (unsigned)j->scale_num;
+    ci->scale_denom = 8;
     jpeg_start_decompress(ci);
-    int w = (int)ci->output_width, h = (int)ci->output_height, sc = ci->output_components;
-    size_t row = (size_t)w * (size_t)sc;
-    if (!(j->buf = malloc(row * (size_t)h))) {
-        j->st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory for a %dx%d JPEG", j->path, w, h);
-        longjmp(j->jump, 1);
-    }
-    while (ci->output_scanline < ci->output_height) {
-        JSAMPROW r = j->buf + ci->output_scanline * row;
-        jpeg_read_scanlines(ci, &r, 1);
-    }
+    int r[4], x0, w, sc = ci->output_components;
+    jpeg_scaled_rect(j, r);
+    jpeg_read_rect(j, r, &x0, &w);
     jpeg_finish_decompress(ci);
     if (j->corrupt)
         longjmp(j->jump, 1);
-    if ((j->st = alloc_image(j->path, w, h, j->channels, j->out)) != BYOL_OK)
+    int h = r[3] - r[1];
+    if ((j->st = alloc_image(j->path, w, h, j->channels, &j->out->img)) != BYOL_OK)
         longjmp(j->jump, 1);
     if (sc == 4) { /* CMYK to RGB in place of the first 3/4 of the buffer, then as RGB */
         cmyk_to_rgb(j->buf, j->buf, (size_t)w * (size_t)h);
         sc = 3;
     }
-    convert_pixels(j->buf, sc, j->out->px, j->channels, (size_t)w * (size_t)h);
+    convert_pixels(j->buf, sc, j->out->img.px, j->channels, (size_t)w * (size_t)h);
+    j->out->x0 = x0;
+    j->out->y0 = r[1];
+    j->out->scale_num = j->scale_num;
 }
 
 static byol_status jpeg_decode(struct jpeg_job *j)
@@ -305,35 +361,103 @@ static byol_status jpeg_decode(struct jpeg_job *j)
     }
     jpeg_destroy_decompress(&j->cinfo);
     free(j->buf);
-    return failed ? decode_failed(j->out, j->st, j->path, "JPEG", j->msg) : BYOL_OK;
+    return failed ? decode_failed(&j->out->img, j->st, j->path, "JPEG", j->msg) : BYOL_OK;
+}
+
+/* A JPEG job on the heap (jmp_buf and cinfo are large for a worker's stack): decode, or read
+ * the header only (out NULL: the size into *w, *h). */
+static byol_status jpeg_run(const char *path, const uint8_t *data, size_t size, int channels,
+                            int scale_num, const int rect[4], struct byol_image_part *out, int *w,
+                            int *h)
+{
+    struct jpeg_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
+    struct byol_image_part none;
+    *j = (struct jpeg_job){.path = path,
+                           .data = data,
+                           .size = size,
+                           .channels = channels,
+                           .header_only = !out,
+                           .scale_num = scale_num,
+                           .out = out ? out : &none};
+    if (rect)
+        memcpy(j->rect, rect, sizeof j->rect);
+    memset(j->out, 0, sizeof *j->out);
+    byol_status st = jpeg_decode(j);
+    if (st == BYOL_OK && !out) {
+        *w = j->width;
+        *h = j->height;
+    }
+    free(j);
+    return st;
+}
+
+/* ---- Counters. ------------------------------------------------------------------------ */
+
+static atomic_uint_fast64_t decoded_images, decoded_pixels;
+
+void byol_image_decode_stats(uint64_t *images, uint64_t *pixels)
+{
+    *images = atomic_load(&decoded_images);
+    *pixels = atomic_load(&decoded_pixels);
+}
+
+static byol_status counted(byol_status st, const struct byol_image *img)
+{
+    if (st == BYOL_OK) {
+        atomic_fetch_add(&decoded_images, 1);
+        atomic_fetch_add(&decoded_pixels, (uint64_t)img->w * (uint64_t)img->h);
+    }
+    return st;
 }
 
 /* ---- Entry points. --------------------------------------------------------------------- */
 
-byol_status byol_image_decode(const char *path, const uint8_t *data, size_t size, int channels,
-                              struct byol_image *out)
+static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+static int is_png(const uint8_t *data, size_t size)
+{
+    return size >= 8 && memcmp(data, png_sig, 8) == 0;
+}
+
+static int is_jpeg(const uint8_t *data, size_t size)
+{
+    return size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff;
+}
+
+static byol_status unknown_format(const char *path, size_t size)
+{
+    return byol_error(BYOL_ERR_FORMAT, "%s: not a PNG or JPEG file (unknown signature%s)", path,
+                      size < 8 ? ", or truncated" : "");
+}
+
+static byol_status decode_part(const char *path, const uint8_t *data, size_t size, int channels,
+                               int scale_num, const int rect[4], struct byol_image_part *out)
 {
     memset(out, 0, sizeof *out);
     if (channels != 1 && channels != 3)
         return byol_error(BYOL_ERR_INVALID, "%s: %d channels requested (1 or 3)", path, channels);
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (size >= 8 && memcmp(data, png_sig, 8) == 0) {
+    if (is_png(data, size)) {
         struct png_job j = {
-            .path = path, .data = data, .size = size, .channels = channels, .out = out};
-        return png_decode(&j);
+            .path = path, .data = data, .size = size, .channels = channels, .out = &out->img};
+        out->scale_num = 8;
+        return counted(png_decode(&j), &out->img);
     }
-    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
-        struct jpeg_job *j = calloc(1, sizeof *j); /* jmp_buf and cinfo: large for a stack */
-        if (!j)
-            return byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
-        *j = (struct jpeg_job){
-            .path = path, .data = data, .size = size, .channels = channels, .out = out};
-        byol_status st = jpeg_decode(j);
-        free(j);
-        return st;
-    }
-    return byol_error(BYOL_ERR_FORMAT, "%s: not a PNG or JPEG file (unknown signature%s)", path,
-                      size < 8 ? ", or truncated" : "");
+    if (is_jpeg(data, size))
+        return counted(jpeg_run(path, data, size, channels, scale_num, rect, out, NULL, NULL),
+                       &out->img);
+    return unknown_format(path, size);
+}
+
+byol_status byol_image_decode(const char *path, const uint8_t *data, size_t size, int channels,
+                              struct byol_image *out)
+{
+    static const int whole[4] = {0, 0, BYOL_IMAGE_MAX_SIDE, BYOL_IMAGE_MAX_SIDE};
+    struct byol_image_part part;
+    byol_status st = decode_part(path, data, size, channels, 8, whole, &part);
+    *out = part.img;
+    return st;
 }
 
 byol_status byol_image_decode_file(const char *path, int channels, struct byol_image *out)
@@ -347,4 +471,55 @@ byol_status byol_image_decode_file(const char *path, int channels, struct byol_i
     st = byol_image_decode(path, data, size, channels, out);
     free(data);
     return st;
+}
+
+/* A PNG's size from its IHDR chunk, which must come first; libpng checks the rest when it
+ * decodes. */
+static byol_status png_probe(const char *path, const uint8_t *d, size_t size, int *w, int *h)
+{
+    if (size < 24 || memcmp(d + 12, "IHDR", 4) != 0)
+        return byol_error(BYOL_ERR_FORMAT, "%s: corrupt PNG (%s)", path,
+                          size < 24 ? "truncated file" : "IHDR chunk not first");
+    uint64_t pw = (uint64_t)d[16] << 24 | (uint64_t)d[17] << 16 | (uint64_t)d[18] << 8 | d[19];
+    uint64_t ph = (uint64_t)d[20] << 24 | (uint64_t)d[21] << 16 | (uint64_t)d[22] << 8 | d[23];
+    byol_status st = check_size(path, "PNG", pw, ph);
+    *w = (int)pw;
+    *h = (int)ph;
+    return st;
+}
+
+byol_status byol_image_file_read(const char *path, struct byol_image_file *f)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    byol_status st =
+        byol_dataset_read_file(path, "image", BYOL_IMAGE_MAX_FILE_BYTES, &f->data, &f->size);
+    if (st == BYOL_OK && is_png(f->data, f->size))
+        st = png_probe(path, f->data, f->size, &f->w, &f->h);
+    else if (st == BYOL_OK && is_jpeg(f->data, f->size)) {
+        f->jpeg = 1;
+        st = jpeg_run(path, f->data, f->size, 1, 8, NULL, NULL, &f->w, &f->h);
+    } else if (st == BYOL_OK)
+        st = unknown_format(path, f->size);
+    if (st != BYOL_OK)
+        byol_image_file_free(f);
+    return st;
+}
+
+void byol_image_file_free(struct byol_image_file *f)
+{
+    free(f->data);
+    f->data = NULL;
+}
+
+byol_status byol_image_decode_part(const struct byol_image_file *f, int channels, int scale_num,
+                                   const int rect[4], struct byol_image_part *out)
+{
+    if (scale_num < 1 || scale_num > 8 || rect[0] < 0 || rect[1] < 0 || rect[2] <= rect[0] ||
+        rect[3] <= rect[1] || rect[2] > f->w || rect[3] > f->h)
+        return byol_error(BYOL_ERR_INVALID,
+                          "%s: cannot decode [%d, %d, %d, %d] at %d/8 of a %dx%d "
+                          "image",
+                          f->path, rect[0], rect[1], rect[2], rect[3], scale_num, f->w, f->h);
+    return decode_part(f->path, f->data, f->size, channels, f->jpeg ? scale_num : 8, rect, out);
 }

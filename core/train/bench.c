@@ -9,6 +9,7 @@
 
 #include "byol/augment.h"
 #include "byol/bench.h"
+#include "byol/dataset.h"
 #include "byol/learner.h"
 #include "byol/net.h"
 #include "byol/rng.h"
@@ -47,25 +48,32 @@ struct bench_run {
     float *view[2]; /* augmented views (augment only) */
     struct byol_augment_pipeline *views[2];
     struct byol_augment_pool *pool;
+    int threads;
     double *times;
 };
 
-/* The config's two pipelines and a pool of backend.threads threads, as the trainer makes. */
+/* The config's two pipelines for images of h x w and a pool of backend.threads threads, as
+ * the trainer makes them; the view buffers hold a batch of their outputs. */
 static byol_status bench_augment_setup(struct bench_run *b, struct byol_registry *reg,
-                                       const struct byol_settings *root, size_t n)
+                                       const struct byol_settings *root, int h, int w)
 {
     const struct byol_learner_config *c = &b->c;
-    struct byol_augment_info info = {c->in_channels, c->image_size, c->image_size, c->image_size};
+    struct byol_augment_info info = {c->in_channels, h, w, c->image_size};
     int64_t threads = 1;
     byol_status st =
         byol_settings_int(byol_settings_child(root, "backend"), "threads", 1, &threads);
+    b->threads = threads < 1 ? 1 : threads > 64 ? 64 : (int)threads;
     if (st == BYOL_OK)
         st = byol_augment_views_create(reg, root, &info, b->views);
     if (st == BYOL_OK)
-        st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads, &b->pool);
-    for (int v = 0; v < 2 && st == BYOL_OK; v++)
+        st = byol_augment_pool_create(b->threads, &b->pool);
+    for (int v = 0; v < 2 && st == BYOL_OK; v++) {
+        int oc, oh, ow;
+        byol_augment_pipeline_output(b->views[v], &oc, &oh, &ow);
+        size_t n = (size_t)c->batch_size * (size_t)oc * (size_t)oh * (size_t)ow;
         if (!(b->view[v] = malloc(n * sizeof(float))))
             st = byol_error(BYOL_ERR_NOMEM, "bench: out of memory for the views");
+    }
     return st;
 }
 
@@ -282,6 +290,74 @@ static void bench_summarise(double *times, int n, double gflop, int batch,
     r->peak_rss_mib = (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
 }
 
+/* The data pipeline alone: the config's dataset, pipelines and pool; batch after batch of the
+ * first images (the shuffle does not change what a read costs). */
+struct bench_data {
+    struct byol_dataset *ds;
+    size_t *indices;
+};
+
+static byol_status bench_data_batches(struct bench_run *b, const struct bench_data *d,
+                                      const struct byol_bench_options *o, int resize_first)
+{
+    size_t batch = (size_t)b->c.batch_size, n = byol_dataset_count(d->ds);
+    for (int i = 0; i < o->warmup + o->steps; i++) {
+        double t0 = bench_now();
+        size_t first = (size_t)i * batch % (n - n % batch);
+        float *const out[2] = {b->view[0], b->view[1]};
+        byol_status st =
+            byol_augment_views_batch(b->pool, d->ds, d->indices + first, batch, 0, b->views,
+                                     resize_first, b->c.seed, (uint64_t)i, out);
+        if (st != BYOL_OK)
+            return byol_error(st, "bench: batch %d: %s", i + 1, byol_last_error());
+        if (i >= o->warmup)
+            b->times[i - o->warmup] = bench_now() - t0;
+    }
+    return BYOL_OK;
+}
+
+static byol_status bench_data_run(struct bench_run *b, struct byol_registry *reg,
+                                  const struct byol_bench_options *o, struct byol_bench_result *r)
+{
+    const struct byol_settings *g = byol_settings_child(o->root, "data");
+    struct bench_data d = {0};
+    int resize_first = 0;
+    byol_status st = byol_settings_bool(g, "resize_first", 0, &resize_first);
+    if (st == BYOL_OK)
+        st = byol_dataset_open_settings(g, o->config_dir, b->c.in_channels, b->c.image_size,
+                                        b->c.seed, &d.ds);
+    size_t n = byol_dataset_count(d.ds), batch = (size_t)b->c.batch_size;
+    if (st == BYOL_OK && n < batch)
+        st = byol_error(BYOL_ERR_INVALID, "train.batch_size = %zu but the data has %zu images",
+                        batch, n);
+    if (st == BYOL_OK && !(d.indices = malloc(n * sizeof *d.indices)))
+        st = byol_error(BYOL_ERR_NOMEM, "bench: out of memory");
+    for (size_t i = 0; st == BYOL_OK && i < n; i++)
+        d.indices[i] = i;
+    int c, h, w;
+    if (st == BYOL_OK) {
+        byol_dataset_shape(d.ds, NULL, &h, &w);
+        st = bench_augment_setup(b, reg, o->root, h, w);
+    }
+    uint64_t images0, pixels0, images1, pixels1;
+    byol_image_decode_stats(&images0, &pixels0);
+    if (st == BYOL_OK)
+        st = bench_data_batches(b, &d, o, resize_first);
+    byol_image_decode_stats(&images1, &pixels1);
+    if (st == BYOL_OK) {
+        byol_augment_pipeline_output(b->views[0], &c, &h, &w);
+        r->batch_size = b->c.batch_size;
+        r->image_size = h;
+        r->from_originals = byol_augment_views_from_originals(d.ds, b->views, resize_first);
+        r->decoded_pixels_per_image =
+            images1 > images0 ? (double)(pixels1 - pixels0) / (double)(images1 - images0) : 0;
+        bench_summarise(b->times, o->steps, 0, b->c.batch_size, r);
+    }
+    byol_dataset_free(d.ds);
+    free(d.indices);
+    return st;
+}
+
 byol_status byol_bench_run(struct byol_backend *be, struct byol_registry *reg,
                            const struct byol_bench_options *o, struct byol_bench_result *r)
 {
@@ -291,6 +367,14 @@ byol_status byol_bench_run(struct byol_backend *be, struct byol_registry *reg,
     struct bench_run b;
     memset(&b, 0, sizeof b);
     byol_status st = bench_setup(o, &b.c);
+    if (st == BYOL_OK && o->data_only) {
+        b.times = malloc((size_t)o->steps * sizeof *b.times);
+        st = b.times ? bench_data_run(&b, reg, o, r)
+                     : byol_error(BYOL_ERR_NOMEM, "bench: out of memory");
+        r->threads = b.threads;
+        bench_free(&b);
+        return st;
+    }
     if (st != BYOL_OK)
         return st;
     size_t n = (size_t)b.c.batch_size * (size_t)b.c.in_channels * (size_t)b.c.image_size *
@@ -300,7 +384,7 @@ byol_status byol_bench_run(struct byol_backend *be, struct byol_registry *reg,
     if (!b.images || !b.times)
         st = byol_error(BYOL_ERR_NOMEM, "bench: out of memory for the batch");
     if (st == BYOL_OK && o->augment)
-        st = bench_augment_setup(&b, reg, o->root, n);
+        st = bench_augment_setup(&b, reg, o->root, b.c.image_size, b.c.image_size);
     if (st == BYOL_OK)
         st = byol_learner_create(be, reg, &b.c, &b.l);
     double gflop = 0;

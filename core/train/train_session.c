@@ -34,8 +34,9 @@
 struct train_data {
     struct byol_dataset *ds;
     int shuffle;
-    size_t *order; /* this epoch's sample order */
-    int64_t epoch; /* the epoch `order` belongs to (-1: none yet) */
+    int resize_first; /* views from Resize + CenterCrop copies, not the originals (folder) */
+    size_t *order;    /* this epoch's sample order */
+    int64_t epoch;    /* the epoch `order` belongs to (-1: none yet) */
     /* This process's slice of every global batch (byol_dist_shard): all of it in a run of
      * one process. */
     int64_t shard_first, shard_count;
@@ -70,7 +71,6 @@ struct byol_train_session {
     struct train_data data;
     struct train_checkpoints ck;
     struct byol_learner *learner;
-    float *batch, *scratch;
     uint64_t seed;
     struct byol_augment_pipeline *views[2]; /* augment_fn, augment_fn2 */
     struct byol_augment_pool *pool;
@@ -103,6 +103,8 @@ static byol_status open_data(const struct byol_settings *g, const char *dir,
                              struct train_data *d)
 {
     byol_status st = byol_settings_bool(g, "shuffle", 1, &d->shuffle);
+    if (st == BYOL_OK)
+        st = byol_settings_bool(g, "resize_first", 0, &d->resize_first);
     if (st != BYOL_OK)
         return st;
     return byol_dataset_open_settings(g, dir, c->in_channels, c->image_size, seed, &d->ds);
@@ -142,11 +144,10 @@ static void shuffle_epoch(struct train_data *d, uint64_t seed, int64_t epoch)
     }
 }
 
-/* This process's slice of global batch `step` (drop-last epochs of train.batch_size images, in
- * an order every process computes alike) as shard_count images of in_channels x H x W (the
- * data's size). */
-static byol_status load_batch(struct train_data *d, const struct byol_learner_config *c,
-                              uint64_t seed, int64_t step, float *out, float *scratch)
+/* The dataset indices of this process's slice of global batch `step` (drop-last epochs of
+ * train.batch_size images, in an order every process computes alike): shard_count of them. */
+static const size_t *batch_indices(struct train_data *d, const struct byol_learner_config *c,
+                                   uint64_t seed, int64_t step)
 {
     size_t per_epoch = byol_dataset_count(d->ds) / (size_t)c->batch_size;
     int64_t epoch = step / (int64_t)per_epoch;
@@ -154,21 +155,7 @@ static byol_status load_batch(struct train_data *d, const struct byol_learner_co
         (size_t)(step % (int64_t)per_epoch) * (size_t)c->batch_size + (size_t)d->shard_first;
     if (epoch != d->epoch)
         shuffle_epoch(d, seed, epoch);
-    int ch, h, w;
-    byol_dataset_shape(d->ds, &ch, &h, &w);
-    size_t plane = (size_t)h * (size_t)w;
-    size_t image = plane * (size_t)c->in_channels;
-    for (int b = 0; b < (int)d->shard_count; b++) {
-        float *dst = out + (size_t)b * image;
-        byol_status st = byol_dataset_get(d->ds, d->order[first + (size_t)b], scratch);
-        if (st != BYOL_OK)
-            return st;
-        /* Grayscale into a multi-channel encoder: the same plane in every channel. */
-        for (int k = 0; k < c->in_channels; k++)
-            memcpy(dst + (size_t)k * plane, scratch + (ch == 1 ? 0 : (size_t)k * plane),
-                   plane * sizeof(float));
-    }
-    return BYOL_OK;
+    return d->order + first;
 }
 
 /* A run killed while writing a checkpoint leaves its temporary file (<name>.tmp.XXXXXX, see
@@ -553,15 +540,9 @@ static byol_status setup_data(struct byol_train_session *t, struct byol_registry
         st = setup_augment(t, reg, root);
     if (st != BYOL_OK)
         return st;
-    size_t n = byol_dataset_count(t->data.ds);
-    int dh, dw;
-    byol_dataset_shape(t->data.ds, NULL, &dh, &dw);
-    size_t image = (size_t)t->c.in_channels * (size_t)dh * (size_t)dw;
-    t->data.order = malloc(n * sizeof *t->data.order);
-    t->batch = malloc((size_t)t->data.shard_count * image * sizeof(float));
-    t->scratch = malloc(image * sizeof(float));
-    if (!t->data.order || !t->batch || !t->scratch)
-        return byol_error(BYOL_ERR_NOMEM, "out of memory for the batch buffers");
+    t->data.order = malloc(byol_dataset_count(t->data.ds) * sizeof *t->data.order);
+    if (!t->data.order)
+        return byol_error(BYOL_ERR_NOMEM, "out of memory for the data's order");
     t->data.epoch = -1;
     return BYOL_OK;
 }
@@ -662,8 +643,6 @@ void byol_train_session_close(struct byol_train_session *t)
     byol_learner_free(t->learner);
     byol_dataset_free(t->data.ds);
     free(t->data.order);
-    free(t->batch);
-    free(t->scratch);
     byol_augment_pool_free(t->pool);
     for (int i = 0; i < 4; i++)
         free(t->view_buf[i / 2][i % 2]);
@@ -685,11 +664,10 @@ void byol_train_session_close(struct byol_train_session *t)
 static byol_status prepare_batch(struct byol_train_session *t, int64_t step, int slot)
 {
     t->slot_step[slot] = -1;
-    byol_status st = load_batch(&t->data, &t->c, t->seed, step, t->batch, t->scratch);
-    for (int v = 0; v < 2 && st == BYOL_OK; v++)
-        st = byol_augment_batch_at(t->pool, t->views[v], t->batch, (size_t)t->data.shard_count,
-                                   (size_t)t->data.shard_first, t->view_buf[slot][v], t->seed,
-                                   (uint64_t)step, v + 1);
+    const size_t *indices = batch_indices(&t->data, &t->c, t->seed, step);
+    byol_status st = byol_augment_views_batch(
+        t->pool, t->data.ds, indices, (size_t)t->data.shard_count, (size_t)t->data.shard_first,
+        t->views, t->data.resize_first, t->seed, (uint64_t)step, t->view_buf[slot]);
     if (st == BYOL_OK)
         t->slot_step[slot] = step;
     return st;

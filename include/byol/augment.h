@@ -50,6 +50,18 @@ struct byol_augment_ops {
     byol_status (*apply)(const void *state, const float *in, float *out, struct byol_rng *rng);
     /* Free the state. NULL is a no-op. */
     void (*destroy)(void *state);
+
+    /* ---- appended in ABI 1.1 ---- */
+
+    /* (optional) For an op that crops a region and resizes it to its output shape (such as
+     * random_resized_crop), when it is the first op of a pipeline: draw from `rng`, exactly as
+     * apply would, the region it would crop from an image of in_h x in_w pixels (any size, not
+     * only create's) as box = {top, left, height, width} inside that image. A dataset that keeps
+     * larger originals (data.format = "folder") then resamples that region of the original
+     * straight to the output shape, and the pipeline goes on after this op with the same
+     * stream, so a view never passes through a shrunk copy of the image. */
+    byol_status (*region)(const void *state, int in_h, int in_w, struct byol_rng *rng,
+                          int box[4]);
 };
 
 /* ---- pipelines (the core) -------------------------------------------------------------- */
@@ -132,6 +144,50 @@ BYOL_API byol_status byol_augment_batch_at(struct byol_augment_pool *pool,
                                            const struct byol_augment_pipeline *p, const float *in,
                                            size_t n, size_t first, float *out, uint64_t seed,
                                            uint64_t step, int view);
+
+/* Views cut from originals. The pipeline's region op is its first op that has a region (see
+ * the ops' `region`: random_resized_crop), provided every op before it keeps the image's
+ * shape and it makes images of that shape too; byol_augment_pipeline_region_shape gives its
+ * output shape, or returns 0 when there is none. byol_augment_pipeline_region draws, from
+ * `rng`, the region it crops from an image of in_h x in_w pixels as box = {top, left, height,
+ * width}, before any other draw; byol_augment_pipeline_apply_after_region then runs every
+ * other op, in order, on `in` (that region resampled to the op's output shape) with the same
+ * stream. So the ops before the region op (byol_pytorch_default's colour jitter, grayscale,
+ * flip and blur) act on the view at its output size, not on the original. */
+BYOL_API int byol_augment_pipeline_region_shape(const struct byol_augment_pipeline *p, int *c,
+                                                int *h, int *w);
+BYOL_API byol_status byol_augment_pipeline_region(const struct byol_augment_pipeline *p, int in_h,
+                                                  int in_w, struct byol_rng *rng, int box[4]);
+BYOL_API byol_status byol_augment_pipeline_apply_after_region(const struct byol_augment_pipeline *p,
+                                                              const float *in, float *out,
+                                                              float *scratch,
+                                                              struct byol_rng *rng);
+
+struct byol_dataset;
+
+/* Both views of a batch, read from `ds` and augmented on the pool: image b is dataset image
+ * indices[b]; view v (0, 1) of it goes to out[v] + b * (the pipeline's output floats) and draws
+ * from the stream (seed, step, first + b, v + 1), as byol_augment_batch_at would. The views
+ * take the data's shape (a 1-channel dataset may feed pipelines of more channels: the plane is
+ * repeated). When byol_augment_views_from_originals says so, each view's first op takes its
+ * region from the original image instead (a folder dataset; the file read once for both
+ * views, a JPEG decoded only as far and as large as the regions need) and the region is
+ * resampled straight to that op's output (Pillow's antialiased bilinear, as torchvision's
+ * RandomResizedCrop on a PIL image). Otherwise, or with resize_first, each image is read at
+ * the dataset's shape (byol_dataset_get: for a folder, Resize + CenterCrop) and both pipelines
+ * run on it, as byol-pytorch does. Errors name the image file or the op. */
+BYOL_API byol_status byol_augment_views_batch(struct byol_augment_pool *pool,
+                                              const struct byol_dataset *ds,
+                                              const size_t *indices, size_t n, size_t first,
+                                              struct byol_augment_pipeline *const views[2],
+                                              int resize_first, uint64_t seed, uint64_t step,
+                                              float *const out[2]);
+/* 1 when byol_augment_views_batch takes the views' regions from the originals: the dataset
+ * keeps them (data.format = "folder"), both views begin with an op that has a region
+ * (random_resized_crop), the dataset has the pipelines' channels, and not resize_first. */
+BYOL_API int byol_augment_views_from_originals(const struct byol_dataset *ds,
+                                               struct byol_augment_pipeline *const views[2],
+                                               int resize_first);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,12 @@ struct byol_bench_options {
     int warmup;                       /* untimed steps first, >= 0 */
     int augment; /* 1: the config's augment_fn / augment_fn2 on raw images, inside the step */
     int profile; /* 1: also fill the per-op profile of the result (adds a clock read per op) */
+    /* 1: time the data pipeline alone, no network: both views of train.batch_size images read
+     * from the config's data group (relative paths against config_dir) as byolctl run reads
+     * them (byol_augment_views_batch on backend.threads threads), `steps` batches after
+     * `warmup` ones. images_per_s is then images (two views each) per second. */
+    int data_only;
+    const char *config_dir;
 };
 
 #define BYOL_BENCH_KINDS 16 /* indexed by enum byol_op_kind */
@@ -71,6 +77,9 @@ struct byol_bench_result {
     double gflops;       /* gflop_per_step / mean step time */
     double peak_rss_mib; /* getrusage's ru_maxrss of the whole process */
     double loss;         /* of the last step, to show that it trains */
+    /* data_only: threads, whether views came from the originals, and decoding's cost */
+    int threads, from_originals;
+    double decoded_pixels_per_image;
     struct byol_bench_profile profile;
 };
 

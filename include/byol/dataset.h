@@ -66,6 +66,11 @@ BYOL_API byol_status byol_dataset_open_cifar(const char *const *paths, int n_pat
 BYOL_API byol_status byol_dataset_open_folder(const char *root, int channels, int image_size,
                                               struct byol_dataset **out);
 
+/* Image files (PNG, JPEG) decoded so far in this process and the pixels decoded, where a JPEG
+ * decoded in part at a reduced scale counts only those: what views cost in decoding, for
+ * benchmarks and tests. */
+BYOL_API void byol_image_decode_stats(uint64_t *images, uint64_t *pixels);
+
 /* The most bytes an .npy file may hold. */
 #define BYOL_NPY_MAX_BYTES (UINT64_C(16) << 30)
 

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define BYOL_ABI_MAJOR 1
-#define BYOL_ABI_MINOR 0
+#define BYOL_ABI_MINOR 1
 #define BYOL_ABI_VERSION ((uint32_t)((BYOL_ABI_MAJOR << 16) | BYOL_ABI_MINOR))
 #define BYOL_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define BYOL_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)

@@ -83,24 +83,43 @@ static inline int reflect(int i, int n)
     return i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i;
 }
 
-/* One 1-d pass along rows (step 1) or columns (step w) of each plane. */
-static void blur_pass(const struct blur *b, const float *in, float *out, const float *kern, int k,
-                      int vertical)
+/* Along each row: the row with its reflected borders in `pad` (w + k - 1 floats), then tap by
+ * tap over the whole row, so each output adds its k products in tap order, as one loop per
+ * pixel would, while the inner loop runs over contiguous pixels. */
+static void blur_rows(const struct blur *b, const float *in, float *out, const float *kern, int k,
+                      float *pad)
 {
-    int half = k / 2;
+    int half = k / 2, w = b->w;
+    for (size_t r = 0; r < (size_t)b->c * b->h; r++) {
+        const float *src = in + r * w;
+        float *dst = out + r * w;
+        for (int x = 0; x < w + 2 * half; x++)
+            pad[x] = src[reflect(x - half, w)];
+        for (int x = 0; x < w; x++)
+            dst[x] = 0.0f;
+        for (int j = 0; j < k; j++)
+            for (int x = 0; x < w; x++)
+                dst[x] += kern[j] * pad[x + j];
+    }
+}
+
+/* Along each column: output row y adds source rows reflect(y + j - half), tap by tap. */
+static void blur_cols(const struct blur *b, const float *in, float *out, const float *kern, int k)
+{
+    int half = k / 2, w = b->w;
     for (int c = 0; c < b->c; c++) {
-        const float *src = in + (size_t)c * b->h * b->w;
-        float *dst = out + (size_t)c * b->h * b->w;
-        for (int y = 0; y < b->h; y++)
-            for (int x = 0; x < b->w; x++) {
-                float acc = 0.0f;
-                for (int j = 0; j < k; j++) {
-                    int yy = vertical ? reflect(y + j - half, b->h) : y;
-                    int xx = vertical ? x : reflect(x + j - half, b->w);
-                    acc += kern[j] * src[(size_t)yy * b->w + xx];
-                }
-                dst[(size_t)y * b->w + x] = acc;
+        const float *src = in + (size_t)c * b->h * w;
+        float *plane = out + (size_t)c * b->h * w;
+        for (int y = 0; y < b->h; y++) {
+            float *dst = plane + (size_t)y * w;
+            for (int x = 0; x < w; x++)
+                dst[x] = 0.0f;
+            for (int j = 0; j < k; j++) {
+                const float *row = src + (size_t)reflect(y + j - half, b->h) * w;
+                for (int x = 0; x < w; x++)
+                    dst[x] += kern[j] * row[x];
             }
+        }
     }
 }
 
@@ -109,13 +128,14 @@ static byol_status blur_apply(const void *state, const float *in, float *out, st
     const struct blur *b = state;
     float kx[BLUR_MAX_KERNEL], ky[BLUR_MAX_KERNEL];
     float sigma = (float)aug_uniform_in(rng, b->sigma[0], b->sigma[1]);
-    float *tmp = aug_host->alloc((size_t)b->c * b->h * b->w * sizeof(float));
+    float *tmp =
+        aug_host->alloc(((size_t)b->c * b->h * b->w + (size_t)b->w + b->kx) * sizeof(float));
     if (!tmp)
         return aug_host->error(BYOL_ERR_NOMEM, "gaussian_blur: out of memory");
     blur_kernel(b->kx, sigma, kx);
     blur_kernel(b->ky, sigma, ky);
-    blur_pass(b, in, tmp, kx, b->kx, 0);
-    blur_pass(b, tmp, out, ky, b->ky, 1);
+    blur_rows(b, in, tmp, kx, b->kx, tmp + (size_t)b->c * b->h * b->w);
+    blur_cols(b, tmp, out, ky, b->ky);
     aug_host->free(tmp);
     return BYOL_OK;
 }

@@ -93,54 +93,59 @@ static void jit_saturation(const struct color *o, float *img, double f)
     }
 }
 
-/* torchvision's _rgb2hsv for one pixel, float32 step by step. */
-static void rgb2hsv(float r, float g, float b, float *h, float *s, float *v)
-{
-    float maxc = fmaxf(r, fmaxf(g, b)), minc = fminf(r, fminf(g, b));
-    int eqc = maxc == minc;
-    float cr = maxc - minc;
-    *s = cr / (eqc ? 1.0f : maxc);
-    float div = eqc ? 1.0f : cr;
-    float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-    float hr = maxc == r ? bc - gc : 0.0f;
-    float hg = maxc == g && maxc != r ? 2.0f + rc - bc : 0.0f;
-    float hb = maxc != g && maxc != r ? 4.0f + gc - rc : 0.0f;
-    float hh = hr + hg + hb;
-    *h = fmodf(hh / 6.0f + 1.0f, 1.0f);
-    *v = maxc;
-}
-
 static inline float clamp01(float x)
 {
     return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
 }
 
-/* torchvision's _hsv2rgb for one pixel. */
-static void hsv2rgb(float h, float s, float v, float rgb[3])
+static inline float max2(float a, float b)
 {
-    float i = floorf(h * 6.0f);
-    float f = h * 6.0f - i;
-    int sector = ((int)i % 6 + 6) % 6;
-    float p = clamp01(v * (1.0f - s));
-    float q = clamp01(v * (1.0f - s * f));
-    float t = clamp01(v * (1.0f - s * (1.0f - f)));
-    const float table[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
-    memcpy(rgb, table[sector], sizeof table[0]);
+    return a > b ? a : b;
 }
 
+static inline float min2(float a, float b)
+{
+    return a < b ? a : b;
+}
+
+/* floor(x) for |x| < 2^31, without a libm call (so the pixel loop can vectorise). */
+static inline float floor_small(float x)
+{
+    float t = (float)(int)x;
+    return t > x ? t - 1.0f : t;
+}
+
+/* torchvision's _rgb2hsv, hue shift (Python's % 1.0 on a float32 tensor) and _hsv2rgb for every
+ * pixel, float32 step by step as torchvision computes them; written without calls or table
+ * look-ups so that the loop vectorises. */
 static void jit_hue(const struct color *o, float *img, double f)
 {
     size_t n = color_plane(o);
-    float shift = (float)f;
+    float shift = (float)f, *R = img, *G = img + n, *B = img + 2 * n;
     for (size_t i = 0; i < n; i++) {
-        float h, s, v, rgb[3];
-        rgb2hsv(img[i], img[n + i], img[2 * n + i], &h, &s, &v);
-        h = fmodf(h + shift, 1.0f); /* Python's % : the result takes the divisor's sign */
-        if (h < 0.0f)
-            h += 1.0f;
-        hsv2rgb(h, s, v, rgb);
-        for (int k = 0; k < 3; k++)
-            img[(size_t)k * n + i] = rgb[k];
+        float r = R[i], g = G[i], b = B[i];
+        float maxc = max2(r, max2(g, b)), minc = min2(r, min2(g, b));
+        int eqc = maxc == minc;
+        float cr = maxc - minc;
+        float s = cr / (eqc ? 1.0f : maxc);
+        float div = eqc ? 1.0f : cr;
+        float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
+        float hr = maxc == r ? bc - gc : 0.0f;
+        float hg = maxc == g && maxc != r ? 2.0f + rc - bc : 0.0f;
+        float hb = maxc != g && maxc != r ? 4.0f + gc - rc : 0.0f;
+        float a = (hr + hg + hb) / 6.0f + 1.0f; /* in [5/6, 11/6] */
+        float h = a - floor_small(a);           /* fmod(a, 1), exactly */
+        a = h + shift;                          /* in [-0.5, 1.5) */
+        h = a - floor_small(a);                 /* Python's a % 1.0 */
+        float v = maxc, h6 = h * 6.0f, sec = floor_small(h6), fr = h6 - sec;
+        int sector = (int)sec == 6 ? 0 : (int)sec;
+        float p = clamp01(v * (1.0f - s));
+        float q = clamp01(v * (1.0f - s * fr));
+        float t = clamp01(v * (1.0f - s * (1.0f - fr)));
+        /* sectors 0..5: (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q) */
+        R[i] = sector == 0 || sector == 5 ? v : sector == 1 ? q : sector == 4 ? t : p;
+        G[i] = sector == 1 || sector == 2 ? v : sector == 0 ? t : sector == 3 ? q : p;
+        B[i] = sector == 3 || sector == 4 ? v : sector == 2 ? t : sector == 5 ? q : p;
     }
 }
 

@@ -124,33 +124,34 @@ static byol_status rrc_create(const struct byol_host_api *host, const struct byo
     return geo_done(st, g, state);
 }
 
-/* torchvision's RandomResizedCrop.get_params, drawing from the image's stream. Python's
- * round() rounds halves to even, as rint() does in the default rounding mode. */
-static void rrc_params(const struct geo *g, struct byol_rng *rng, int box[4])
+/* torchvision's RandomResizedCrop.get_params for an image of H x W, drawing from the image's
+ * stream. Python's round() rounds halves to even, as rint() does in the default rounding
+ * mode. */
+static void rrc_params(const struct geo *g, int H, int W, struct byol_rng *rng, int box[4])
 {
-    double area = (double)g->h * g->w;
+    double area = (double)H * W;
     double lr0 = log(g->ratio[0]), lr1 = log(g->ratio[1]);
     for (int attempt = 0; attempt < 10; attempt++) {
         double target = area * aug_uniform_in(rng, g->scale[0], g->scale[1]);
         double aspect = exp(aug_uniform_in(rng, lr0, lr1));
         int w = (int)rint(sqrt(target * aspect));
         int h = (int)rint(sqrt(target / aspect));
-        if (0 < w && w <= g->w && 0 < h && h <= g->h) {
-            box[0] = aug_randint(rng, g->h - h + 1);
-            box[1] = aug_randint(rng, g->w - w + 1);
+        if (0 < w && w <= W && 0 < h && h <= H) {
+            box[0] = aug_randint(rng, H - h + 1);
+            box[1] = aug_randint(rng, W - w + 1);
             box[2] = h;
             box[3] = w;
             return;
         }
     }
-    double in_ratio = (double)g->w / (double)g->h;
-    int w = g->w, h = g->h;
+    double in_ratio = (double)W / (double)H;
+    int w = W, h = H;
     if (in_ratio < g->ratio[0])
         h = (int)rint(w / g->ratio[0]);
     else if (in_ratio > g->ratio[1])
         w = (int)rint(h * g->ratio[1]);
-    box[0] = (g->h - h) / 2;
-    box[1] = (g->w - w) / 2;
+    box[0] = (H - h) / 2;
+    box[1] = (W - w) / 2;
     box[2] = h;
     box[3] = w;
 }
@@ -162,8 +163,26 @@ static byol_status rrc_apply(const void *state, const float *in, float *out, str
     if (g->box[2])
         memcpy(box, g->box, sizeof box);
     else
-        rrc_params(g, rng, box);
+        rrc_params(g, g->h, g->w, rng, box);
     aug_resize_bilinear(in, g->c, g->h, g->w, box[0], box[1], box[2], box[3], out, g->oh, g->ow);
+    return BYOL_OK;
+}
+
+/* The region of an original of H x W: drawn as apply draws it, or the fixed box, which must
+ * then lie inside the original too. */
+static byol_status rrc_region(const void *state, int H, int W, struct byol_rng *rng, int box[4])
+{
+    const struct geo *g = state;
+    if (!g->box[2]) {
+        rrc_params(g, H, W, rng, box);
+        return BYOL_OK;
+    }
+    if (g->box[0] + g->box[2] > H || g->box[1] + g->box[3] > W)
+        return aug_host->error(BYOL_ERR_SHAPE,
+                               "random_resized_crop: box [%d, %d, %d, %d] lies outside a %dx%d "
+                               "image",
+                               g->box[0], g->box[1], g->box[2], g->box[3], H, W);
+    memcpy(box, g->box, 4 * sizeof *box);
     return BYOL_OK;
 }
 
@@ -177,6 +196,7 @@ const struct byol_augment_ops aug_random_resized_crop_ops = {
     .output_shape = geo_output_shape,
     .apply = rrc_apply,
     .destroy = geo_destroy,
+    .region = rrc_region,
 };
 
 /* ---- resize --------------------------------------------------------------------------- */

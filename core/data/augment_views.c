@@ -1,0 +1,183 @@
+/* Both views of a training batch, read and augmented image by image on the pool's threads
+ * (include/byol/augment.h, byol_augment_views_batch). Two paths:
+ *  - from the originals: when the dataset keeps image files (folder) and both views begin with
+ *    an op that crops a region (random_resized_crop), each view's region is drawn from the
+ *    original's size, the file is read once and decoded once for both (a JPEG at the smallest
+ *    DCT scale that keeps every region at least its output size, and only the rows and columns
+ *    the regions cover), each region resampled straight to its output, then the rest of each
+ *    pipeline runs;
+ *  - at the dataset's shape: byol_dataset_get, the channels repeated to the pipelines' when the
+ *    data has one, then both pipelines, as byol-pytorch does.
+ * Either way image b of view v draws from the stream (seed, step, first + b, v), so who runs
+ * it, and how many processes share the batch, never matters. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment_pool_internal.h"
+#include "byol/augment.h"
+#include "dataset_internal.h"
+#include "image_internal.h"
+
+struct views_job {
+    const struct byol_dataset *ds;
+    const size_t *indices;
+    struct byol_augment_pipeline *const *views;
+    float *const *out;
+    size_t first;
+    uint64_t seed, step;
+    int from_originals;
+    int channels;         /* the pipelines' */
+    size_t out_floats[2]; /* per image of each view */
+    size_t pipe_scratch;  /* scratch floats: pipelines, then the image, the raw read, a region */
+    size_t image_floats, raw_floats, region_floats;
+};
+
+static void views_rng(const struct views_job *j, size_t b, int v, struct byol_rng *rng)
+{
+    byol_rng_init(rng, j->seed,
+                  byol_rng_stream_id(j->step, j->first + b, (uint64_t)v + 1, BYOL_AUGMENT_STREAM));
+}
+
+/* The largest n/8 that can be skipped: the smallest n in 1..8 that keeps every region at least
+ * its output size (so the decoder's scaling never upsamples what resampling then shrinks). */
+static int views_scale(const int box[2][4], const int size[2][2])
+{
+    for (int n = 1; n < 8; n++) {
+        int ok = 1;
+        for (int v = 0; v < 2; v++)
+            ok &= box[v][2] * n >= size[v][0] * 8 && box[v][3] * n >= size[v][1] * 8;
+        if (ok)
+            return n;
+    }
+    return 8;
+}
+
+static byol_status views_from_original(const struct views_job *j, size_t b, float *scratch)
+{
+    struct byol_image_file f;
+    byol_status st = j->ds->ops->original(j->ds, j->indices[b], &f);
+    if (st != BYOL_OK)
+        return st;
+    struct byol_rng rng[2];
+    int box[2][4], size[2][2], c;
+    for (int v = 0; v < 2 && st == BYOL_OK; v++) {
+        views_rng(j, b, v, &rng[v]);
+        byol_augment_pipeline_region_shape(j->views[v], &c, &size[v][0], &size[v][1]);
+        st = byol_augment_pipeline_region(j->views[v], f.h, f.w, &rng[v], box[v]);
+    }
+    struct byol_image_part part = {0};
+    if (st == BYOL_OK) {
+        int rect[4] = {box[0][1] < box[1][1] ? box[0][1] : box[1][1],
+                       box[0][0] < box[1][0] ? box[0][0] : box[1][0], 0, 0};
+        for (int v = 0; v < 2; v++) {
+            rect[2] = box[v][1] + box[v][3] > rect[2] ? box[v][1] + box[v][3] : rect[2];
+            rect[3] = box[v][0] + box[v][2] > rect[3] ? box[v][0] + box[v][2] : rect[3];
+        }
+        st = byol_image_decode_part(&f, j->channels, views_scale(box, size), rect, &part);
+    }
+    byol_image_file_free(&f);
+    float *region = scratch + j->pipe_scratch + j->image_floats + j->raw_floats;
+    for (int v = 0; v < 2 && st == BYOL_OK; v++) {
+        st = byol_image_part_resample(&part, box[v], size[v][0], size[v][1], region);
+        if (st == BYOL_OK)
+            st = byol_augment_pipeline_apply_after_region(
+                j->views[v], region, j->out[v] + b * j->out_floats[v], scratch, &rng[v]);
+    }
+    free(part.img.px);
+    return st;
+}
+
+static byol_status views_from_dataset(const struct views_job *j, size_t b, float *scratch)
+{
+    float *image = scratch + j->pipe_scratch, *raw = image + j->image_floats;
+    int ch, h, w;
+    byol_dataset_shape(j->ds, &ch, &h, &w);
+    byol_status st = byol_dataset_get(j->ds, j->indices[b], raw);
+    size_t plane = (size_t)h * (size_t)w;
+    /* Grayscale into a multi-channel encoder: the same plane in every channel. */
+    for (int k = 0; k < j->channels && st == BYOL_OK; k++)
+        memcpy(image + (size_t)k * plane, raw + (ch == 1 ? 0 : (size_t)k * plane),
+               plane * sizeof(float));
+    for (int v = 0; v < 2 && st == BYOL_OK; v++) {
+        struct byol_rng rng;
+        views_rng(j, b, v, &rng);
+        st = byol_augment_pipeline_apply(j->views[v], image, j->out[v] + b * j->out_floats[v],
+                                         scratch, &rng);
+    }
+    return st;
+}
+
+static byol_status views_image(void *ctx, size_t b, float *scratch)
+{
+    const struct views_job *j = ctx;
+    return j->from_originals ? views_from_original(j, b, scratch)
+                             : views_from_dataset(j, b, scratch);
+}
+
+int byol_augment_views_from_originals(const struct byol_dataset *ds,
+                                      struct byol_augment_pipeline *const views[2],
+                                      int resize_first)
+{
+    int c, h, w, ch;
+    if (!ds || !views || resize_first || !ds->ops->original)
+        return 0;
+    byol_dataset_shape(ds, &ch, NULL, NULL);
+    for (int v = 0; v < 2; v++) {
+        byol_augment_pipeline_input(views[v], &c, NULL, NULL);
+        if (c != ch || !byol_augment_pipeline_region_shape(views[v], &c, &h, &w))
+            return 0;
+    }
+    return 1;
+}
+
+static size_t views_floats(const struct byol_augment_pipeline *p, int output)
+{
+    int c, h, w;
+    if (output)
+        byol_augment_pipeline_output(p, &c, &h, &w);
+    else
+        byol_augment_pipeline_input(p, &c, &h, &w);
+    return (size_t)c * (size_t)h * (size_t)w;
+}
+
+byol_status byol_augment_views_batch(struct byol_augment_pool *pool, const struct byol_dataset *ds,
+                                     const size_t *indices, size_t n, size_t first,
+                                     struct byol_augment_pipeline *const views[2], int resize_first,
+                                     uint64_t seed, uint64_t step, float *const out[2])
+{
+    if (!pool || !ds || !views || !views[0] || !views[1] || !out ||
+        (n && (!indices || !out[0] || !out[1])))
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_views_batch: NULL argument");
+    int c[2], h[2], w[2], ch, dh, dw;
+    byol_dataset_shape(ds, &ch, &dh, &dw);
+    for (int v = 0; v < 2; v++)
+        byol_augment_pipeline_input(views[v], &c[v], &h[v], &w[v]);
+    if (c[0] != c[1] || h[0] != h[1] || w[0] != w[1] || (ch != c[0] && ch != 1) || h[0] != dh ||
+        w[0] != dw)
+        return byol_error(BYOL_ERR_SHAPE,
+                          "the views take %dx%dx%d and %dx%dx%d images; the data has %dx%dx%d",
+                          c[0], h[0], w[0], c[1], h[1], w[1], ch, dh, dw);
+    struct views_job j = {.ds = ds,
+                          .indices = indices,
+                          .views = views,
+                          .out = out,
+                          .first = first,
+                          .seed = seed,
+                          .step = step,
+                          .from_originals =
+                              byol_augment_views_from_originals(ds, views, resize_first),
+                          .channels = c[0],
+                          .image_floats = views_floats(views[0], 0),
+                          .raw_floats = (size_t)ch * (size_t)dh * (size_t)dw};
+    for (int v = 0; v < 2; v++) {
+        j.out_floats[v] = views_floats(views[v], 1);
+        size_t s = byol_augment_pipeline_scratch(views[v]);
+        j.pipe_scratch = s > j.pipe_scratch ? s : j.pipe_scratch;
+        int rc, rh, rw;
+        if (byol_augment_pipeline_region_shape(views[v], &rc, &rh, &rw) &&
+            (size_t)rc * rh * rw > j.region_floats)
+            j.region_floats = (size_t)rc * rh * rw;
+    }
+    return byol_augment_pool_run(
+        pool, n, j.pipe_scratch + j.image_floats + j.raw_floats + j.region_floats, views_image, &j);
+}
