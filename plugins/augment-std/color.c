@@ -115,38 +115,106 @@ static inline float floor_small(float x)
     return t > x ? t - 1.0f : t;
 }
 
-/* torchvision's _rgb2hsv, hue shift (Python's % 1.0 on a float32 tensor) and _hsv2rgb for every
- * pixel, float32 step by step as torchvision computes them; written without calls or table
- * look-ups so that the loop vectorises. */
+/* torchvision's _rgb2hsv, hue shift (Python's % 1.0 on a float32 tensor) and _hsv2rgb for one
+ * pixel, float32 step by step as torchvision computes them. */
+static void hue_pixel(float *R, float *G, float *B, float shift)
+{
+    float r = *R, g = *G, b = *B;
+    float maxc = max2(r, max2(g, b)), minc = min2(r, min2(g, b));
+    int eqc = maxc == minc;
+    float cr = maxc - minc;
+    float s = cr / (eqc ? 1.0f : maxc);
+    float div = eqc ? 1.0f : cr;
+    float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
+    float hr = maxc == r ? bc - gc : 0.0f;
+    float hg = maxc == g && maxc != r ? 2.0f + rc - bc : 0.0f;
+    float hb = maxc != g && maxc != r ? 4.0f + gc - rc : 0.0f;
+    float a = (hr + hg + hb) / 6.0f + 1.0f; /* in [5/6, 11/6] */
+    float h = a - floor_small(a);           /* fmod(a, 1), exactly */
+    a = h + shift;                          /* in [-0.5, 1.5) */
+    h = a - floor_small(a);                 /* Python's a % 1.0 */
+    float v = maxc, h6 = h * 6.0f, sec = floor_small(h6), fr = h6 - sec;
+    int sector = (int)sec == 6 ? 0 : (int)sec;
+    float p = clamp01(v * (1.0f - s));
+    float q = clamp01(v * (1.0f - s * fr));
+    float t = clamp01(v * (1.0f - s * (1.0f - fr)));
+    /* sectors 0..5: (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q) */
+    *R = sector == 0 || sector == 5 ? v : sector == 1 ? q : sector == 4 ? t : p;
+    *G = sector == 1 || sector == 2 ? v : sector == 0 ? t : sector == 3 ? q : p;
+    *B = sector == 3 || sector == 4 ? v : sector == 2 ? t : sector == 5 ? q : p;
+}
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* m ? a : b, lane by lane. */
+static inline __m128 sel(__m128 m, __m128 a, __m128 b)
+{
+    return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b));
+}
+
+/* floor_small for four lanes: truncate, then one less where that went up. */
+static inline __m128 floor4(__m128 x)
+{
+    __m128 t = _mm_cvtepi32_ps(_mm_cvttps_epi32(x));
+    return _mm_sub_ps(t, _mm_and_ps(_mm_cmpgt_ps(t, x), _mm_set1_ps(1.0f)));
+}
+
+/* clamp01 for four lanes, keeping clamp01's -0.0 (a lane below 0 becomes +0). */
+static inline __m128 clamp4(__m128 x)
+{
+    x = _mm_andnot_ps(_mm_cmplt_ps(x, _mm_setzero_ps()), x);
+    return sel(_mm_cmpgt_ps(x, _mm_set1_ps(1.0f)), _mm_set1_ps(1.0f), x);
+}
+
+/* hue_pixel for four pixels: the same float operations in the same order (maxps and minps
+ * are a > b ? a : b and a < b ? a : b, as max2 and min2). */
+static void hue_pixels4(float *R, float *G, float *B, float shift)
+{
+    const __m128 one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
+    __m128 r = _mm_loadu_ps(R), g = _mm_loadu_ps(G), b = _mm_loadu_ps(B);
+    __m128 maxc = _mm_max_ps(r, _mm_max_ps(g, b)), minc = _mm_min_ps(r, _mm_min_ps(g, b));
+    __m128 eqc = _mm_cmpeq_ps(maxc, minc), cr = _mm_sub_ps(maxc, minc);
+    __m128 s = _mm_div_ps(cr, sel(eqc, one, maxc)), div = sel(eqc, one, cr);
+    __m128 rc = _mm_div_ps(_mm_sub_ps(maxc, r), div), gc = _mm_div_ps(_mm_sub_ps(maxc, g), div);
+    __m128 bc = _mm_div_ps(_mm_sub_ps(maxc, b), div);
+    __m128 is_r = _mm_cmpeq_ps(maxc, r), is_g = _mm_cmpeq_ps(maxc, g);
+    __m128 hr = _mm_and_ps(is_r, _mm_sub_ps(bc, gc));
+    __m128 hg =
+        _mm_and_ps(_mm_andnot_ps(is_r, is_g), _mm_sub_ps(_mm_add_ps(_mm_set1_ps(2.0f), rc), bc));
+    __m128 hb =
+        _mm_andnot_ps(_mm_or_ps(is_r, is_g), _mm_sub_ps(_mm_add_ps(_mm_set1_ps(4.0f), gc), rc));
+    __m128 a = _mm_add_ps(_mm_div_ps(_mm_add_ps(_mm_add_ps(hr, hg), hb), _mm_set1_ps(6.0f)), one);
+    __m128 h = _mm_sub_ps(a, floor4(a));
+    a = _mm_add_ps(h, _mm_set1_ps(shift));
+    h = _mm_sub_ps(a, floor4(a));
+    __m128 v = maxc, h6 = _mm_mul_ps(h, _mm_set1_ps(6.0f)), sec = floor4(h6);
+    __m128 fr = _mm_sub_ps(h6, sec);
+    __m128i k = _mm_cvttps_epi32(sec);
+    k = _mm_andnot_si128(_mm_cmpeq_epi32(k, _mm_set1_epi32(6)), k); /* 6 is sector 0 */
+    __m128 m[6];
+    for (int i = 0; i < 6; i++)
+        m[i] = _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(i)));
+    __m128 p = clamp4(_mm_mul_ps(v, _mm_sub_ps(one, s)));
+    __m128 q = clamp4(_mm_mul_ps(v, _mm_sub_ps(one, _mm_mul_ps(s, fr))));
+    __m128 t = clamp4(_mm_mul_ps(v, _mm_sub_ps(one, _mm_mul_ps(s, _mm_sub_ps(one, fr)))));
+    (void)zero;
+    _mm_storeu_ps(R, sel(_mm_or_ps(m[0], m[5]), v, sel(m[1], q, sel(m[4], t, p))));
+    _mm_storeu_ps(G, sel(_mm_or_ps(m[1], m[2]), v, sel(m[0], t, sel(m[3], q, p))));
+    _mm_storeu_ps(B, sel(_mm_or_ps(m[3], m[4]), v, sel(m[2], t, sel(m[5], q, p))));
+}
+#endif
+
 static void jit_hue(const struct color *o, float *img, double f)
 {
-    size_t n = color_plane(o);
+    size_t n = color_plane(o), i = 0;
     float shift = (float)f, *R = img, *G = img + n, *B = img + 2 * n;
-    for (size_t i = 0; i < n; i++) {
-        float r = R[i], g = G[i], b = B[i];
-        float maxc = max2(r, max2(g, b)), minc = min2(r, min2(g, b));
-        int eqc = maxc == minc;
-        float cr = maxc - minc;
-        float s = cr / (eqc ? 1.0f : maxc);
-        float div = eqc ? 1.0f : cr;
-        float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-        float hr = maxc == r ? bc - gc : 0.0f;
-        float hg = maxc == g && maxc != r ? 2.0f + rc - bc : 0.0f;
-        float hb = maxc != g && maxc != r ? 4.0f + gc - rc : 0.0f;
-        float a = (hr + hg + hb) / 6.0f + 1.0f; /* in [5/6, 11/6] */
-        float h = a - floor_small(a);           /* fmod(a, 1), exactly */
-        a = h + shift;                          /* in [-0.5, 1.5) */
-        h = a - floor_small(a);                 /* Python's a % 1.0 */
-        float v = maxc, h6 = h * 6.0f, sec = floor_small(h6), fr = h6 - sec;
-        int sector = (int)sec == 6 ? 0 : (int)sec;
-        float p = clamp01(v * (1.0f - s));
-        float q = clamp01(v * (1.0f - s * fr));
-        float t = clamp01(v * (1.0f - s * (1.0f - fr)));
-        /* sectors 0..5: (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q) */
-        R[i] = sector == 0 || sector == 5 ? v : sector == 1 ? q : sector == 4 ? t : p;
-        G[i] = sector == 1 || sector == 2 ? v : sector == 0 ? t : sector == 3 ? q : p;
-        B[i] = sector == 3 || sector == 4 ? v : sector == 2 ? t : sector == 5 ? q : p;
-    }
+#ifdef __SSE2__
+    for (; i + 4 <= n; i += 4)
+        hue_pixels4(R + i, G + i, B + i, shift);
+#endif
+    for (; i < n; i++)
+        hue_pixel(R + i, G + i, B + i, shift);
 }
 
 /* ---- color_jitter --------------------------------------------------------------------- */
