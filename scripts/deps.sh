@@ -11,6 +11,7 @@ packages=(
   valgrind
   clang-14 libclang-rt-14-dev llvm-14   # libFuzzer targets, sanitizer runtimes, llvm-symbolizer
   dataset-fashion-mnist
+  python3-onnx python3-opencv          # the ONNX export's tests: onnx.checker, OpenCV's DNN
 )
 
 missing=()

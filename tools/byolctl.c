@@ -19,6 +19,7 @@
 #include "byol/eval.h"
 #include "byol/export.h"
 #include "byol/learner.h"
+#include "byol/plot.h"
 #include "byol/trainer.h"
 #include "ctl_fault.h"
 
@@ -72,10 +73,16 @@ static void ctl_usage(FILE *f)
             "  export CKPT OUT.safetensors [--drop LAYER]\n"
             "                                  the online encoder of a checkpoint with\n"
             "                                  torchvision names (--drop fc: without fc.*)\n"
+            "  export CKPT OUT.onnx [--with-projection] [--plugin-path DIR]...\n"
+            "                                  the same as an ONNX model (opset 17): images ->\n"
+            "                                  embedding (and projection); --format onnx|\n"
+            "                                  safetensors overrides the extension\n"
             "  embed CFG --out FILE.npy [--projection FILE.npy] [--labels FILE.npy]\n"
             "      [--split train|test] [--checkpoint FILE|none]\n"
             "                                  the representation (and projection) of every image\n"
             "                                  of a split, as float32 .npy (N x D)\n"
+            "  plot METRICS OUT.png            draw a metrics file's curves (loss, lr, kNN,\n"
+            "                                  collapse statistic) as a PNG\n"
             "  eval CFG [--checkpoint FILE|none]\n"
             "                                  kNN and linear-probe top-1 accuracy on the eval\n"
             "                                  group's test split\n"
@@ -852,14 +859,64 @@ static int cmd_bench(int argc, char **argv)
 }
 
 /* export CKPT OUT [--drop LAYER]: no config, no plugins; the checkpoint says it all. */
+/* The format of export's OUT: --format, else by extension (".onnx"), else safetensors. NULL
+ * after a message for an unknown --format. */
+static const char *ctl_export_format(const char *format, const char *out)
+{
+    if (!format) {
+        size_t n = strlen(out);
+        return n > 5 && strcmp(out + n - 5, ".onnx") == 0 ? "onnx" : "safetensors";
+    }
+    if (strcmp(format, "onnx") == 0 || strcmp(format, "safetensors") == 0)
+        return format;
+    fprintf(stderr, "%s--format %s: unknown export format (onnx or safetensors)\n", ctl_tag,
+            format);
+    return NULL;
+}
+
+/* export to ONNX: the checkpoint's learner rebuilt with the plugins of the usual search path
+ * (--plugin-path, $BYOL_PLUGIN_PATH, <exe>/../lib/byol/plugins, the install folder) on the
+ * blas backend. */
+static byol_status ctl_export_onnx(const char *ckpt, const char *out, int with_projection,
+                                   const char *const *dirs, int ndirs)
+{
+    struct byol_registry *reg = NULL;
+    struct byol_backend *be = NULL;
+    const char *why;
+    byol_status st = byol_registry_create(&reg);
+    for (int i = 0; i < ndirs && st == BYOL_OK; i++)
+        st = (why = ctl_not_a_folder(dirs[i]))
+                 ? byol_error(BYOL_ERR_NOT_FOUND, "--plugin-path %s: %s", dirs[i], why)
+                 : byol_registry_add_search_dir(reg, dirs[i]);
+    if (st == BYOL_OK)
+        st = byol_registry_add_default_dirs(reg);
+    if (st == BYOL_OK)
+        st = byol_backend_create(reg, "blas", NULL, &be);
+    if (st == BYOL_OK)
+        st = byol_export_onnx(be, reg, ckpt, out, with_projection);
+    byol_backend_free(be);
+    byol_registry_free(reg);
+    return st;
+}
+
 static int cmd_export(int argc, char **argv)
 {
-    const char *files[2], *drop = NULL;
-    int n = 0;
+    const char *files[2], *drop = NULL, *format = NULL, *dirs[CTL_MAX_DIRS];
+    int n = 0, with_projection = 0, ndirs = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--drop") == 0) {
             if (!(drop = ctl_option_value(argc, argv, &i, 0, 1)))
                 return CTL_USAGE;
+        } else if (strcmp(argv[i], "--format") == 0) {
+            if (!(format = ctl_option_value(argc, argv, &i, format != NULL, 1)))
+                return CTL_USAGE;
+        } else if (strcmp(argv[i], "--plugin-path") == 0) {
+            const char *dir = ctl_option_value(argc, argv, &i, ndirs, CTL_MAX_DIRS);
+            if (!dir || ndirs >= CTL_MAX_DIRS) /* the second test for the compiler's sake */
+                return CTL_USAGE;
+            dirs[ndirs++] = dir;
+        } else if (strcmp(argv[i], "--with-projection") == 0) {
+            with_projection = 1;
         } else if (argv[i][0] == '-' || n == 2) {
             fprintf(stderr, "%sexport: unexpected argument '%s' (see byolctl --help)\n", ctl_tag,
                     argv[i]);
@@ -869,12 +926,33 @@ static int cmd_export(int argc, char **argv)
         }
     }
     if (n != 2 || !files[0][0] || !files[1][0]) { /* "" names no file */
-        fprintf(stderr, "%sexport needs CKPT and OUT.safetensors (see byolctl --help)\n", ctl_tag);
+        fprintf(stderr,
+                "%sexport needs CKPT and OUT.safetensors or OUT.onnx (see byolctl --help)\n",
+                ctl_tag);
+        return CTL_USAGE;
+    }
+    const char *fmt = ctl_export_format(format, files[1]);
+    if (!fmt)
+        return CTL_FAIL;
+    int onnx = strcmp(fmt, "onnx") == 0;
+    if (onnx && drop) {
+        fprintf(stderr,
+                "%sexport: --drop is for safetensors; ONNX holds the layers up to the "
+                "hidden layer\n",
+                ctl_tag);
+        return CTL_USAGE;
+    }
+    if (!onnx && with_projection) {
+        fprintf(stderr, "%sexport: --with-projection is for ONNX (OUT.onnx or --format onnx)\n",
+                ctl_tag);
         return CTL_USAGE;
     }
     const struct byol_file_use use[] = {{"CKPT", files[0], 0}, {"OUT", files[1], 1}};
-    if (byol_files_check(use, 2, 1) != BYOL_OK ||
-        byol_export_encoder(files[0], files[1], drop) != BYOL_OK)
+    byol_status st = byol_files_check(use, 2, 1);
+    if (st == BYOL_OK)
+        st = onnx ? ctl_export_onnx(files[0], files[1], with_projection, dirs, ndirs)
+                  : byol_export_encoder(files[0], files[1], drop);
+    if (st != BYOL_OK)
         return ctl_fail();
     printf("exported %s\n", files[1]);
     return CTL_OK;
@@ -1013,6 +1091,20 @@ static int cmd_eval(int argc, char **argv)
     return rc;
 }
 
+/* plot METRICS OUT.png: the curves of any metrics file byolctl run wrote. */
+static int cmd_plot(int argc, char **argv)
+{
+    if (argc != 2 || !argv[0][0] || !argv[1][0] || argv[0][0] == '-' || argv[1][0] == '-') {
+        fprintf(stderr, "%susage: byolctl plot METRICS.csv|METRICS.jsonl OUT.png\n", ctl_tag);
+        return CTL_USAGE;
+    }
+    struct byol_file_use files[] = {{"METRICS", argv[0], 0}, {"OUT", argv[1], 1}};
+    if (byol_files_check(files, 2, 1) != BYOL_OK || byol_plot_metrics(argv[0], argv[1]) != BYOL_OK)
+        return ctl_fail();
+    printf("%s\n", argv[1]);
+    return CTL_OK;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     (void)argv;
@@ -1031,9 +1123,9 @@ static int ctl_dispatch(int argc, char **argv)
         int (*fn)(int argc, char **argv);
         int parallel; /* runs as one of several processes (mpirun, srun) */
     } commands[] = {
-        {"plugins", cmd_plugins, 0}, {"check", cmd_check, 1},     {"run", cmd_run, 1},
-        {"bench", cmd_bench, 0},     {"export", cmd_export, 0},   {"embed", cmd_embed, 0},
-        {"eval", cmd_eval, 0},       {"version", cmd_version, 0},
+        {"plugins", cmd_plugins, 0}, {"check", cmd_check, 1},   {"run", cmd_run, 1},
+        {"bench", cmd_bench, 0},     {"export", cmd_export, 0}, {"embed", cmd_embed, 0},
+        {"eval", cmd_eval, 0},       {"plot", cmd_plot, 0},     {"version", cmd_version, 0},
     };
     if (argc < 2) {
         ctl_usage(stderr);

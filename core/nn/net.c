@@ -1343,6 +1343,28 @@ const char *byol_net_layer_name(const struct byol_net *net, size_t i)
     return net && i < net->n_layers ? net->layers[i]->name : NULL;
 }
 
+long byol_net_layer_index(const struct byol_net *net, const char *name)
+{
+    return net && name ? find_index(net, name) : -1;
+}
+
+const struct byol_op_desc *byol_net_layer_desc(const struct byol_net *net, size_t i)
+{
+    if (!net || i >= net->n_layers || net->layers[i]->is_input)
+        return NULL;
+    return &net->layers[i]->desc;
+}
+
+int byol_net_layer_inputs(const struct byol_net *net, size_t i, size_t in[2])
+{
+    if (!net || i >= net->n_layers)
+        return -1;
+    const struct net_layer *L = net->layers[i];
+    for (int k = 0; k < L->n_in && in; k++)
+        in[k] = (size_t)L->in[k];
+    return L->is_input ? 0 : L->n_in;
+}
+
 /* ---- Cost. --------------------------------------------------------------------------- */
 
 static double layer_macs(const struct net_layer *L)

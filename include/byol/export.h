@@ -26,6 +26,29 @@ extern "C" {
  * tensor has a dtype the export cannot convert. */
 BYOL_API byol_status byol_export_encoder(const char *checkpoint, const char *out, const char *drop);
 
+/* ---- ONNX ------------------------------------------------------------------------------ */
+
+struct byol_backend;
+struct byol_registry;
+
+/* Write the online encoder of the learner checkpoint `checkpoint` as an ONNX model (IR version
+ * 8, opset 17) to `out`: input "images" (N, C, H, W) float32 with a dynamic N, C and H = W from
+ * the checkpoint's config (model.encoder.in_channels, model.image_size); output "embedding"
+ * (N, D), the hidden layer's output flattened (what byolctl embed computes); with
+ * `with_projection` a second output "projection" (N, projection_size). The network is rebuilt
+ * from the resolved config in the checkpoint's metadata ("config"), with the encoder plugins
+ * `reg` finds, on `be`, and the checkpoint's weights loaded. Inference form: a batch norm that
+ * follows a convolution or linear layer (its only reader) is folded into that layer's weights
+ * and bias, any other is a BatchNormalization node with the running statistics. Weights are
+ * initializers (raw little-endian float32). Written atomically (temp file, fsync, rename).
+ *
+ * Errors, one line naming the file: it cannot be read or is no safetensors file; it has no
+ * config metadata; the config does not rebuild the learner (e.g. its encoder plugin is not
+ * found); the weights do not load; a layer's op has no ONNX mapping (naming layer and op); the
+ * weights exceed 2 GB (ONNX's external data is not written). */
+BYOL_API byol_status byol_export_onnx(struct byol_backend *be, struct byol_registry *reg,
+                                     const char *checkpoint, const char *out, int with_projection);
+
 /* ---- The files a command reads and writes (byolctl export, embed, run) -------------------- */
 
 /* One file a command reads (output 0) or writes (output 1), with how the user named it: `what`

@@ -177,6 +177,15 @@ BYOL_API size_t byol_net_layer_count(const struct byol_net *net);
 BYOL_API void byol_net_layer_describe(const struct byol_net *net, size_t i, char *buf,
                                       size_t size);
 BYOL_API const char *byol_net_layer_name(const struct byol_net *net, size_t i);
+/* Read-only views of the graph, for exporters. The index of the layer a name or alias stands
+ * for, or -1. */
+BYOL_API long byol_net_layer_index(const struct byol_net *net, const char *name);
+/* Layer i's op (kind, attributes; after byol_net_build also its inferred in/out shapes), or NULL
+ * for an input layer or an index out of range. */
+BYOL_API const struct byol_op_desc *byol_net_layer_desc(const struct byol_net *net, size_t i);
+/* The indices of the layers layer i reads into in[0..1]; returns how many (0 for an input
+ * layer), or -1 for an index out of range. */
+BYOL_API int byol_net_layer_inputs(const struct byol_net *net, size_t i, size_t in[2]);
 
 #ifdef __cplusplus
 }
