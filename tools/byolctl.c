@@ -568,8 +568,14 @@ static int cmd_plugins(int argc, char **argv)
         byol_registry_free(s.reg);
         return ctl_fail();
     }
-    int wn = ctl_column_width(s.reg, 0, 4), wv = ctl_column_width(s.reg, 1, 7);
+    int wn = ctl_column_width(s.reg, 0, 12), wv = ctl_column_width(s.reg, 1, 7);
     printf("%-8s %-*s %-*s %-5s %s\n", "KIND", wn, "NAME", wv, "VERSION", "ABI", "PATH");
+    /* random_apply is no plugin's op: the core builds it, since its nested list needs the
+     * registry. Listed, as augment errors list it among the known ops. */
+    char core_abi[24];
+    snprintf(core_abi, sizeof core_abi, "%d.%d", BYOL_ABI_MAJOR, BYOL_ABI_MINOR);
+    printf("%-8s %-*s %-*s %-5s %s\n", "augment", wn, "random_apply", wv, BYOL_VERSION_STRING,
+           core_abi, "(host)");
     for (size_t i = 0; i < byol_registry_count(s.reg); i++) {
         const struct byol_registry_entry *e = byol_registry_entry_at(s.reg, i);
         char abi[24];
