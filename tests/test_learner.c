@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byol/eval.h"
 #include "byol/learner.h"
 #include "testutil.h"
 
@@ -812,6 +813,114 @@ static void test_encoder_weights(void)
     "{ type = \"linear\"; name = \"fc\"; out = 3; } ); };\n"                                       \
     "  image_size = 8; projection_size = 8; projection_hidden_size = 16;\n"
 
+/* ---- The collapse monitor's statistics. ------------------------------------------------- */
+
+/* byol_projection_std against hand computations, and the learner's value after a step. */
+static void test_projection_std(void)
+{
+    enum { D = 4 };
+    float rows[2 * D * D];
+    /* Every row the same (at any scale): 0. */
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < D; j++)
+            rows[i * D + j] = (float)((j + 1) * (i % 2 ? 3 : 1));
+    CU_ASSERT_DOUBLE_EQUAL(byol_projection_std(rows, 8, D), 0.0, 1e-12);
+    /* +e_j and -e_j for every j: each dimension holds 1, -1 and 2D - 2 zeros, mean 0, so its
+     * std is sqrt(2 / 2D) = 1/sqrt(D), the healthy value. Scale does not matter. */
+    memset(rows, 0, sizeof rows);
+    for (int j = 0; j < D; j++) {
+        rows[(2 * j) * D + j] = 5.0f;
+        rows[(2 * j + 1) * D + j] = -0.5f;
+    }
+    CU_ASSERT_DOUBLE_EQUAL(byol_projection_std(rows, 2 * D, D), 1.0 / sqrt(D), 1e-12);
+    /* The D orthonormal rows e_j: each dimension holds one 1 and D - 1 zeros, mean 1/D,
+     * variance 1/D - 1/D^2: std sqrt(D - 1) / D. */
+    memset(rows, 0, sizeof rows);
+    for (int j = 0; j < D; j++)
+        rows[j * D + j] = 1.0f;
+    CU_ASSERT_DOUBLE_EQUAL(byol_projection_std(rows, D, D), sqrt((double)(D - 1)) / D, 1e-12);
+    CU_ASSERT(isnan(byol_projection_std(rows, 0, D)));
+
+    /* The learner's: NAN before a step, then the statistic of its online projections (both
+     * views), read back from the network. */
+    struct byol_st_file *f = open_fixture("learner_byol.safetensors");
+    struct byol_config *cfg = NULL;
+    struct byol_learner *l = fixture_learner(f, &cfg);
+    CU_ASSERT(isnan(byol_learner_projection_std(l)));
+    size_t nviews = 0;
+    float *views = fx_floats(f, "views", &nviews), value = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(views);
+    size_t per_view = nviews / 4;
+    BYOL_CHECK_OK(byol_learner_forward_backward(l, view_of(views, per_view, 0, 0),
+                                                view_of(views, per_view, 0, 1), &value));
+    struct byol_shape sh;
+    BYOL_CHECK_OK(byol_net_output_shape(byol_learner_online(l), "projector.3", &sh));
+    float *proj = malloc(byol_shape_numel(sh) * sizeof *proj);
+    BYOL_CHECK_OK(byol_net_read_output(byol_learner_online(l), "projector.3", proj));
+    double want = byol_projection_std(proj, sh.n, (int)(byol_shape_numel(sh) / (size_t)sh.n));
+    printf("\n  projection std after one step: %.6f over %d rows\n", want, sh.n);
+    CU_ASSERT(want > 0);
+    CU_ASSERT_DOUBLE_EQUAL(byol_learner_projection_std(l), want, 1e-15);
+    free(proj);
+    free(views);
+    byol_learner_free(l);
+    byol_config_free(cfg);
+    byol_st_free(f);
+}
+
+/* A rank-k matrix of n rows and d columns whose k nonzero singular values are equal after
+ * centring: row i holds +-scale at column (i mod k) * d / k, the sign flipping every k rows
+ * (n a multiple of 2k keeps every column's mean 0). */
+static float *rank_k(int n, int d, int k, float scale)
+{
+    float *x = calloc((size_t)n * (size_t)d, sizeof *x);
+    for (int i = 0; i < n; i++)
+        x[(size_t)i * d + (size_t)((i % k) * (d / k))] = (i / k) % 2 ? -scale : scale;
+    return x;
+}
+
+static void test_effective_rank(void)
+{
+    double r = 0;
+    /* Gram path (rows <= columns) and covariance path (rows > columns): exactly k. */
+    float *x = rank_k(40, 50, 5, 3.0f);
+    BYOL_CHECK_OK(byol_effective_rank(x, 40, 50, 0, &r));
+    CU_ASSERT_DOUBLE_EQUAL(r, 5.0, 1e-9);
+    free(x);
+    x = rank_k(420, 8, 3, 0.25f);
+    BYOL_CHECK_OK(byol_effective_rank(x, 420, 8, 0, &r));
+    CU_ASSERT_DOUBLE_EQUAL(r, 3.0, 1e-9);
+    /* Plus a constant row offset (centring removes it) and a little noise: about k. */
+    for (int i = 0; i < 420; i++)
+        for (int j = 0; j < 8; j++)
+            x[i * 8 + j] += 7.0f + 1e-3f * (float)(((i * 37 + j * 11) % 17) - 8) / 8.0f;
+    BYOL_CHECK_OK(byol_effective_rank(x, 420, 8, 0, &r));
+    printf("\n  rank 3 plus noise: effective rank %.4f\n", r);
+    CU_ASSERT(fabs(r - 3.0) < 0.2);
+    free(x);
+    /* Subsampled to max_rows evenly spaced rows (3072 rows, 1024 taken: every 3rd, which
+     * visits the k = 8 columns in turn, with both signs about equally often): about k. */
+    x = rank_k(3072, 64, 8, 1.0f);
+    BYOL_CHECK_OK(byol_effective_rank(x, 3072, 64, 1024, &r));
+    printf("  rank 8, every 3rd row: effective rank %.4f\n", r);
+    CU_ASSERT(fabs(r - 8.0) < 0.05);
+    free(x);
+    /* Every row the same: 0. Full rank with equal spread: the dimension. */
+    float same[6 * 3] = {1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3};
+    BYOL_CHECK_OK(byol_effective_rank(same, 6, 3, 0, &r));
+    CU_ASSERT_DOUBLE_EQUAL(r, 0.0, 0);
+    x = rank_k(60, 6, 6, 2.0f);
+    BYOL_CHECK_OK(byol_effective_rank(x, 60, 6, 0, &r));
+    CU_ASSERT_DOUBLE_EQUAL(r, 6.0, 1e-9);
+    /* One direction far stronger than the rest: close to 1. */
+    x[0] = 1000.0f;
+    x[6 * 6] = -1000.0f;
+    BYOL_CHECK_OK(byol_effective_rank(x, 60, 6, 0, &r));
+    CU_ASSERT(r > 1.0 && r < 2.0);
+    free(x);
+    CU_ASSERT_EQUAL(byol_effective_rank(NULL, 6, 3, 0, &r), BYOL_ERR_INVALID);
+}
+
 static byol_status try_config(const char *model_extra, const char *train)
 {
     char text[2048];
@@ -897,6 +1006,8 @@ int main(int argc, char **argv)
     static const struct byol_test_case cases[] = {
         {"BYOL: 5 SGD steps, EMA, hidden layer -2, embeddings", test_byol, 0},
         {"SimSiam (use_momentum = false)", test_simsiam, 0},
+        {"collapse monitor: projection std", test_projection_std, 0},
+        {"collapse monitor: effective rank", test_effective_rank, 0},
         {"cosine tau schedule", test_cosine_tau, 0},
         {"simplicial embeddings", test_sem, 0},
         {"embeddings in chunks", test_embed_chunks, 0},

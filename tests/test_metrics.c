@@ -38,7 +38,9 @@ static struct byol_metrics_row row_at(int64_t step, double knn)
                                  .tau = 0.99,
                                  .images_per_s = 100.5 + (double)step,
                                  .elapsed_s = 0.25 * (double)step,
-                                 .knn_top1 = knn};
+                                 .knn_top1 = knn,
+                                 .proj_std = 0.05 + 0.001 * (double)step,
+                                 .eff_rank = isnan(knn) ? NAN : 2.0 + 0.5 * (double)step};
     return r;
 }
 
@@ -103,22 +105,38 @@ static double json_number(const char *line, const char *key)
     return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
-/* Check a CSV's rows against row_at(first..last) (knn on even steps when with_knn). */
-static void check_csv(const char *path, int with_knn, int64_t first, int64_t last)
+/* Check a CSV's rows against row_at(first..last) (knn and eff_rank on even steps when
+ * with_knn; `legacy`: a file from before proj_std and eff_rank, whose columns a resume
+ * keeps). */
+static void check_csv_layout(const char *path, int with_knn, int legacy, int64_t first,
+                             int64_t last)
 {
     size_t size;
     char *text = (char *)byol_test_read_file(path, &size);
     int n;
     char **lines = split_lines(text, &n);
-    const char *header = with_knn ? "step,loss,lr,tau,images_per_s,elapsed_s,knn_top1"
-                                  : "step,loss,lr,tau,images_per_s,elapsed_s";
+    const char *header =
+        legacy ? (with_knn ? "step,loss,lr,tau,images_per_s,elapsed_s,knn_top1"
+                           : "step,loss,lr,tau,images_per_s,elapsed_s")
+               : (with_knn ? "step,loss,lr,tau,images_per_s,elapsed_s,knn_top1,proj_std,eff_rank"
+                           : "step,loss,lr,tau,images_per_s,elapsed_s,proj_std");
     CU_ASSERT_EQUAL(n, 1 + (int)(last - first + 1));
     CU_ASSERT_STRING_EQUAL(lines[0], header);
     for (int i = 1; i < n; i++) {
-        char *c[8];
+        char *c[10];
         int64_t s = first + i - 1;
         struct byol_metrics_row r = row_at(s, 0.5 + 0.01 * (double)s);
-        CU_ASSERT_EQUAL(split_cells(lines[i], c, 8), with_knn ? 7 : 6);
+        int cells = split_cells(lines[i], c, 10);
+        CU_ASSERT_EQUAL(cells, (with_knn ? 7 : 6) + (legacy ? 0 : with_knn ? 2 : 1));
+        if (!legacy && cells == 7)
+            CU_ASSERT(near(strtod(c[6], NULL), r.proj_std));
+        if (!legacy && with_knn && cells == 9) {
+            CU_ASSERT(near(strtod(c[7], NULL), r.proj_std));
+            if (s % 2)
+                CU_ASSERT_STRING_EQUAL(c[8], "");
+            if (!(s % 2))
+                CU_ASSERT(near(strtod(c[8], NULL), r.eff_rank));
+        }
         CU_ASSERT_EQUAL(strtoll(c[0], NULL, 10), s);
         CU_ASSERT(near(strtod(c[1], NULL), r.loss));
         CU_ASSERT(near(strtod(c[2], NULL), r.lr));
@@ -131,6 +149,11 @@ static void check_csv(const char *path, int with_knn, int64_t first, int64_t las
             CU_ASSERT(near(strtod(c[6], NULL), r.knn_top1));
     }
     free(text);
+}
+
+static void check_csv(const char *path, int with_knn, int64_t first, int64_t last)
+{
+    check_csv_layout(path, with_knn, 0, first, last);
 }
 
 static void check_jsonl(const char *path, int64_t first, int64_t last)
@@ -152,10 +175,13 @@ static void check_jsonl(const char *path, int64_t first, int64_t last)
         CU_ASSERT(near(json_number(lines[i], "tau"), r.tau));
         CU_ASSERT(near(json_number(lines[i], "images_per_s"), r.images_per_s));
         CU_ASSERT(near(json_number(lines[i], "elapsed_s"), r.elapsed_s));
+        CU_ASSERT(near(json_number(lines[i], "proj_std"), r.proj_std));
         if (s % 2) {
             CU_ASSERT_PTR_NULL(strstr(lines[i], "knn_top1"));
+            CU_ASSERT_PTR_NULL(strstr(lines[i], "eff_rank"));
         } else {
             CU_ASSERT(near(json_number(lines[i], "knn_top1"), r.knn_top1));
+            CU_ASSERT(near(json_number(lines[i], "eff_rank"), r.eff_rank));
         }
     }
     free(text);
@@ -270,14 +296,47 @@ static void test_resume_header(void)
                     BYOL_ERR_FORMAT);
     BYOL_ASSERT_MSG_HAS("metrics-test.cfg:2: metrics.file: ");
     BYOL_ASSERT_MSG_HAS("other.csv: its header \"epoch,accuracy\" is not a metrics header "
-                        "(\"step,loss,lr,tau,images_per_s,elapsed_s,knn_top1\"): move the file "
-                        "away to resume");
+                        "(\"step,loss,lr,tau,images_per_s,elapsed_s,knn_top1,proj_std,"
+                        "eff_rank\"): move the file away to resume");
     CU_ASSERT_PTR_NULL(m);
     byol_config_free(cfg);
     size_t n;
     char *text = (char *)byol_test_read_file(other, &n);
     CU_ASSERT_STRING_EQUAL(text, "epoch,accuracy\n1,0.5\n"); /* left as it was */
     free(text);
+}
+
+/* A file written before proj_std and eff_rank existed resumes with its own columns (and a
+ * torn header of the new form is still a header). */
+static void test_resume_legacy(void)
+{
+    const char *path = byol_test_path(dir, "legacy.csv");
+    char old[2048];
+    size_t used = (size_t)snprintf(old, sizeof old, "%s\n",
+                                   "step,loss,lr,tau,images_per_s,elapsed_s,knn_top1");
+    for (int64_t s = 1; s <= 4; s++) {
+        struct byol_metrics_row r = row_at(s, 0.5 + 0.01 * (double)s);
+        char knn[32] = "";
+        if (!(s % 2))
+            snprintf(knn, sizeof knn, "%.10g", r.knn_top1);
+        used += (size_t)snprintf(old + used, sizeof old - used,
+                                 "%lld,%.10g,%.10g,%.10g,%.10g,%.10g,%s\n", (long long)s, r.loss,
+                                 r.lr, r.tau, r.images_per_s, r.elapsed_s, knn);
+    }
+    byol_test_write_file(path, old, used);
+    log_steps(cfg_text(metrics_file("legacy.csv", ""), 5), 3, 4, 6);
+    check_csv_layout(path, 1, 1, 1, 6);
+    /* Without the kNN column, under a config that now has one. */
+    const char *plain = byol_test_path(dir, "legacy-plain.csv");
+    static const char base[] = "step,loss,lr,tau,images_per_s,elapsed_s\n";
+    byol_test_write_file(plain, base, sizeof base - 1);
+    log_steps(cfg_text(metrics_file("legacy-plain.csv", ""), 5), 1, 1, 2);
+    check_csv_layout(plain, 0, 1, 1, 2);
+    /* A new-form header torn by a crash is rewritten whole. */
+    const char *torn = byol_test_path(dir, "torn-new.csv");
+    byol_test_write_file(torn, "step,loss,lr,tau,images_per_s,elapsed_s,proj_s", 46);
+    log_steps(cfg_text(metrics_file("torn-new.csv", ""), 0), 3, 4, 5);
+    check_csv(torn, 0, 4, 5);
 }
 
 /* ---- A fresh run keeps the earlier file until its first row; --resume only its own. ------ */
@@ -673,12 +732,12 @@ static const struct tb_scalar *find_scalar(const struct tb_read *r, int64_t step
  * steps only. */
 static void check_scalars(const struct tb_read *r, int64_t first, int64_t last)
 {
-    static const char *const tags[] = {"loss", "lr", "tau", "images_per_s"};
-    CU_ASSERT_EQUAL(r->n, (int)(last - first + 1) * 4 + (int)(last / 2 - (first - 1) / 2));
+    static const char *const tags[] = {"loss", "lr", "tau", "images_per_s", "proj_std"};
+    CU_ASSERT_EQUAL(r->n, (int)(last - first + 1) * 5 + 2 * (int)(last / 2 - (first - 1) / 2));
     for (int64_t s = first; s <= last; s++) {
         struct byol_metrics_row row = row_at(s, 0.5 + 0.01 * (double)s);
-        const double want[] = {row.loss, row.lr, row.tau, row.images_per_s};
-        for (int k = 0; k < 4; k++) {
+        const double want[] = {row.loss, row.lr, row.tau, row.images_per_s, row.proj_std};
+        for (int k = 0; k < 5; k++) {
             const struct tb_scalar *v = find_scalar(r, s, tags[k]);
             CU_ASSERT_PTR_NOT_NULL_FATAL(v);
             CU_ASSERT_EQUAL(v->value, (float)want[k]);
@@ -687,6 +746,10 @@ static void check_scalars(const struct tb_read *r, int64_t first, int64_t last)
         CU_ASSERT_EQUAL(knn != NULL, s % 2 == 0);
         if (knn)
             CU_ASSERT_EQUAL(knn->value, (float)row.knn_top1);
+        const struct tb_scalar *erank = find_scalar(r, s, "eff_rank");
+        CU_ASSERT_EQUAL(erank != NULL, s % 2 == 0);
+        if (erank)
+            CU_ASSERT_EQUAL(erank->value, (float)row.eff_rank);
         CU_ASSERT_PTR_NULL(find_scalar(r, s, "elapsed_s"));
     }
 }
@@ -832,6 +895,7 @@ int main(int argc, char **argv)
         {"resume a CSV", test_resume_csv, 0},
         {"resume a JSONL file", test_resume_jsonl, 0},
         {"resume: the file's header decides", test_resume_header, 0},
+        {"resume: a file from before proj_std keeps its columns", test_resume_legacy, 0},
         {"a fresh file replaces the earlier one at its first row", test_fresh_replaces_at_first_row,
          0},
         {"resume: only a file of its own", test_resume_not_own, 0},

@@ -41,6 +41,9 @@ struct seen {
     int64_t last_step;
     int checkpoints;
     int finite;
+    int proj_std_ok;    /* every step's projection std is in (0, 1] */
+    int eff_rank_seen;  /* steps with an effective rank (kNN checks) */
+    int collapse_warns; /* steps whose report carries the collapse warning */
 };
 
 static void on_progress(const struct byol_train_report *r, void *user)
@@ -50,6 +53,9 @@ static void on_progress(const struct byol_train_report *r, void *user)
     s->last_step = r->step;
     s->checkpoints += r->checkpoint != NULL;
     s->finite &= isfinite(r->loss) && r->loss >= 0 && r->loss <= 8;
+    s->proj_std_ok &= r->proj_std > 0 && r->proj_std <= 1;
+    s->eff_rank_seen += !isnan(r->eff_rank);
+    s->collapse_warns += r->collapse != NULL;
 }
 
 /* A config for the loop: a tiny config-defined encoder on the test's IDX file. */
@@ -109,7 +115,7 @@ static int exists(const char *name)
 
 static void test_short_run(void)
 {
-    struct seen s = {.finite = 1};
+    struct seen s = {.finite = 1, .proj_std_ok = 1};
     CU_ASSERT_EQUAL_FATAL(run_text(config_text("images = \"imgs.idx\";", "steps = 5; "
                                                                          "checkpoint_every = 2;"),
                                    &s),
@@ -117,6 +123,9 @@ static void test_short_run(void)
     CU_ASSERT_EQUAL(s.calls, 5);
     CU_ASSERT_EQUAL(s.last_step, 5);
     CU_ASSERT(s.finite);
+    CU_ASSERT(s.proj_std_ok);
+    CU_ASSERT_EQUAL(s.eff_rank_seen, 0); /* no kNN monitor */
+    CU_ASSERT_EQUAL(s.collapse_warns, 0);
     CU_ASSERT_EQUAL(s.checkpoints, 3); /* steps 2, 4 and the end */
     CU_ASSERT(exists("step-2.safetensors") && exists("step-4.safetensors") &&
               exists("step-5.safetensors") && exists("latest.safetensors"));
@@ -130,6 +139,36 @@ static void test_short_run(void)
     CU_ASSERT_PTR_NOT_NULL(byol_st_find(f, "target_encoder.projector.3.weight"));
     CU_ASSERT_PTR_NOT_NULL(byol_st_find(f, "online_predictor.0.weight"));
     byol_st_free(f);
+}
+
+/* The collapse monitor's stop, with a threshold every step falls under (0.99 of the healthy
+ * 1/sqrt(8)): the warning after collapse_steps = 2 steps, then the end of the run with a
+ * checkpoint of step 2; collapse_threshold = 0 turns the monitor off. (tests/cli/collapse.sh
+ * makes a run collapse for real.) */
+static void test_stop_on_collapse(void)
+{
+    struct seen s = {.finite = 1, .proj_std_ok = 1};
+    CU_ASSERT_EQUAL(run_text(config_text("images = \"imgs.idx\";",
+                                         "steps = 6; checkpoint_every = 0; "
+                                         "collapse_threshold = 0.99; collapse_steps = 2; "
+                                         "stop_on_collapse = true;"),
+                             &s),
+                    BYOL_ERR_INVALID);
+    BYOL_ASSERT_MSG_HAS("step 2: collapse: projection std ");
+    BYOL_ASSERT_MSG_HAS(" for 2 steps (to step 2) ");
+    BYOL_ASSERT_MSG_HAS("the run stopped (train.stop_on_collapse = true): the last checkpoint is ");
+    BYOL_ASSERT_MSG_HAS("/ck/step-2.safetensors");
+    CU_ASSERT_EQUAL(s.calls, 2);
+    CU_ASSERT_EQUAL(s.collapse_warns, 1);
+    CU_ASSERT(exists("step-2.safetensors") && exists("latest.safetensors"));
+    struct seen off = {.finite = 1, .proj_std_ok = 1};
+    CU_ASSERT_EQUAL(
+        run_text(config_text("images = \"imgs.idx\";", "steps = 3; checkpoint_every = 0; "
+                                                       "collapse_threshold = 0.0;"),
+                 &off),
+        BYOL_OK);
+    CU_ASSERT_EQUAL(off.collapse_warns, 0);
+    CU_ASSERT(off.proj_std_ok);
 }
 
 static void test_continue_from_checkpoint(void)
@@ -491,6 +530,7 @@ int main(int argc, char **argv)
     static const struct byol_test_case cases[] = {
         {"a short run: progress and checkpoints", test_short_run, 0},
         {"continue from a checkpoint", test_continue_from_checkpoint, 0},
+        {"the collapse monitor stops a run", test_stop_on_collapse, 0},
         {"keep_checkpoints and --resume", test_keep_and_resume, 0},
         {"broken data settings", test_bad_data, 0},
         {"image size mismatch", test_image_size_mismatch, 0},

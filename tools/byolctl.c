@@ -646,22 +646,27 @@ static void ctl_progress(const struct byol_train_report *r, void *user)
     if (tty) {
         int width = 24, fill = (int)(width * r->step / (r->total_steps ? r->total_steps : 1));
         fprintf(stderr,
-                "\r[%.*s%*s] %lld/%lld loss %.4f  %.1f img/s  lr %.3g  tau %.4f  ETA %.0fs ", fill,
-                "########################", width - fill, "", (long long)r->step,
-                (long long)r->total_steps, r->loss, r->images_per_s, r->lr, r->tau, eta);
+                "\r[%.*s%*s] %lld/%lld loss %.4f  proj std %.3g  %.1f img/s  lr %.3g  tau %.4f  "
+                "ETA %.0fs ",
+                fill, "########################", width - fill, "", (long long)r->step,
+                (long long)r->total_steps, r->loss, r->proj_std, r->images_per_s, r->lr, r->tau,
+                eta);
         if (r->step == r->total_steps)
             fputc('\n', stderr);
     } else if (r->step % 10 == 0 || done == 1 || r->step == r->total_steps) {
-        printf("step %lld/%lld loss %.4f img/s %.1f lr %.3g tau %.4f eta %.0fs\n",
-               (long long)r->step, (long long)r->total_steps, r->loss, r->images_per_s, r->lr,
-               r->tau, eta);
+        printf("step %lld/%lld loss %.4f proj_std %.3g img/s %.1f lr %.3g tau %.4f eta %.0fs\n",
+               (long long)r->step, (long long)r->total_steps, r->loss, r->proj_std, r->images_per_s,
+               r->lr, r->tau, eta);
         fflush(stdout);
     }
-    if (r->checkpoint && !tty)
-        printf("checkpoint %s\n", r->checkpoint);
+    if (r->checkpoint) /* on a terminal too: where the run's state went */
+        printf("%scheckpoint %s\n", tty && r->step != r->total_steps ? "\n" : "", r->checkpoint);
     if (!isnan(r->knn_top1)) { /* the kNN monitor (eval.every) */
-        printf("%sstep %lld kNN top-1: %.2f%%\n", tty ? "\n" : "", (long long)r->step,
+        printf("%sstep %lld kNN top-1: %.2f%%", tty ? "\n" : "", (long long)r->step,
                100 * r->knn_top1);
+        if (!isnan(r->eff_rank))
+            printf("  effective rank %.1f", r->eff_rank);
+        printf("\n");
         fflush(stdout);
     }
     if (r->checkpoint_error) {

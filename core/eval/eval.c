@@ -1,6 +1,8 @@
 /* The evaluator (include/byol/eval.h): the config's eval group opened once, then kNN and the
  * linear probe on the online encoder's features of its labelled train and test splits,
  * whenever the trainer or byolctl asks. */
+#include <cblas.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,12 @@
 #include "log_internal.h"
 
 #define EVAL_MAX_PROBE_ITERATIONS 100000
+
+/* LAPACK's symmetric eigensolver, from the OpenBLAS the kNN already links (which carries
+ * LAPACK); the trailing lengths are gfortran's hidden ones for the two character arguments. */
+extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                    double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+                    int *info, size_t jobz_len, size_t uplo_len);
 
 struct eval_split {
     struct byol_dataset *ds;
@@ -228,7 +236,95 @@ static byol_status eval_knn_top1(struct byol_evaluator *ev, float *f[2], int dim
     return st;
 }
 
+/* ---- The effective rank (Roy & Vetterli 2007). ------------------------------------------- */
+
+/* The eigenvalues of the m x m symmetric matrix a (overwritten) into w, ascending. */
+static byol_status eval_eigenvalues(double *a, int m, double *w)
+{
+    int lwork = 2 * m + 1, liwork = 1, info = 0;
+    double *work = malloc((size_t)lwork * sizeof *work);
+    if (!work)
+        return byol_error(BYOL_ERR_NOMEM, "effective rank: out of memory");
+    dsyevd_("N", "U", &m, a, &m, w, work, &lwork, &liwork, &liwork, &info, 1, 1);
+    free(work);
+    if (info != 0)
+        return byol_error(BYOL_ERR_INTERNAL, "effective rank: dsyevd failed (info %d)", info);
+    return BYOL_OK;
+}
+
+/* exp of the entropy of the singular values sqrt(lambda) normalised to sum 1; 0 when all are
+ * 0 (every row the same). Eigenvalues below floor are rounding, not directions: 0. */
+static double eval_erank_of(const double *lambda, int m, double floor)
+{
+    double sum = 0, h = 0;
+    for (int i = 0; i < m; i++)
+        sum += lambda[i] > floor ? sqrt(lambda[i]) : 0;
+    if (!(sum > 0))
+        return 0;
+    for (int i = 0; i < m; i++) {
+        double p = lambda[i] > floor ? sqrt(lambda[i]) / sum : 0;
+        if (p > 0)
+            h -= p * log(p);
+    }
+    return exp(h);
+}
+
+byol_status byol_effective_rank(const float *x, size_t n, int dim, size_t max_rows, double *out)
+{
+    if (!x || !out || n < 1 || dim < 1)
+        return byol_error(BYOL_ERR_INVALID, "byol_effective_rank: %s",
+                          !x || !out ? "NULL argument" : "no rows or no columns");
+    size_t m = max_rows && n > max_rows ? max_rows : n, d = (size_t)dim;
+    if (m > INT_MAX / 2 || (size_t)dim > INT_MAX / 2)
+        return byol_error(BYOL_ERR_INVALID, "byol_effective_rank: too many rows or columns");
+    /* The smaller of the Gram matrix (m x m) and the covariance (d x d): the same nonzero
+     * eigenvalues. */
+    size_t k = m <= d ? m : d;
+    double *c = malloc(m * d * sizeof *c), *mean = calloc(d, sizeof *mean);
+    double *a = malloc(k * k * sizeof *a), *w = malloc(k * sizeof *w);
+    byol_status st = c && mean && a && w ? BYOL_OK
+                                         : byol_error(BYOL_ERR_NOMEM,
+                                                      "effective rank: out of memory for %zu x "
+                                                      "%zu",
+                                                      m, d);
+    for (size_t i = 0; i < m && st == BYOL_OK; i++) { /* evenly spaced rows, centred */
+        const float *row = x + (i * n / m) * d;
+        for (size_t j = 0; j < d; j++)
+            mean[j] += (c[i * d + j] = row[j]);
+    }
+    for (size_t i = 0; i < m && st == BYOL_OK; i++)
+        for (size_t j = 0; j < d; j++)
+            c[i * d + j] -= mean[j] / (double)m;
+    if (st == BYOL_OK) {
+        if (m <= d)
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)m, dim, 1.0, c, dim, 0.0, a,
+                        (int)m);
+        else
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, dim, (int)m, 1.0, c, dim, 0.0, a,
+                        dim);
+        /* Row-major lower is column-major upper. */
+        st = eval_eigenvalues(a, (int)k, w);
+    }
+    for (size_t i = 0; i < k && st == BYOL_OK; i++)
+        if (!isfinite(w[i]))
+            st = byol_error(BYOL_ERR_NONFINITE, "effective rank: a feature is NaN or infinite");
+    /* The rounding of the products and the solver: max(m, d) ulps of the largest. */
+    if (st == BYOL_OK)
+        *out = eval_erank_of(w, (int)k, w[k - 1] * (double)(m > d ? m : d) * DBL_EPSILON);
+    free(c);
+    free(mean);
+    free(a);
+    free(w);
+    return st;
+}
+
 byol_status byol_evaluator_knn(struct byol_evaluator *ev, struct byol_learner *l, double *top1)
+{
+    return byol_evaluator_knn_rank(ev, l, top1, NULL);
+}
+
+byol_status byol_evaluator_knn_rank(struct byol_evaluator *ev, struct byol_learner *l, double *top1,
+                                    double *erank)
 {
     if (!ev || !l || !top1)
         return byol_error(BYOL_ERR_INVALID, "byol_evaluator_knn: NULL argument");
@@ -238,6 +334,9 @@ byol_status byol_evaluator_knn(struct byol_evaluator *ev, struct byol_learner *l
                           : byol_error(BYOL_ERR_NOMEM, "eval: out of memory for predictions");
     if (st == BYOL_OK)
         st = eval_knn_top1(ev, f, byol_learner_embedding_dim(l), pred, top1);
+    if (st == BYOL_OK && erank)
+        st = byol_effective_rank(f[0], ev->split[0].n, byol_learner_embedding_dim(l),
+                                 BYOL_ERANK_MAX_ROWS, erank);
     free(f[0]);
     free(f[1]);
     free(pred);

@@ -16,7 +16,22 @@
 #include "fileio_internal.h"
 #include "tb_events_internal.h"
 
-#define METRICS_COLUMNS 7 /* step and the six values of byol_metrics_row */
+#define METRICS_COLUMNS 9 /* step and the eight values of byol_metrics_row */
+
+/* A CSV's columns, as a mask of bits 1 << i for metrics_names[i]: the four layouts this writer
+ * has made (the first two before proj_std and eff_rank existed: such a file is resumed with
+ * its own columns). */
+#define METRICS_BASE 0x3fu /* step .. elapsed_s */
+#define METRICS_KNN (1u << 6)
+#define METRICS_PROJ (1u << 7)
+#define METRICS_ERANK (1u << 8)
+static const unsigned metrics_layouts[] = {
+    METRICS_BASE,
+    METRICS_BASE | METRICS_KNN,
+    METRICS_BASE | METRICS_PROJ,
+    METRICS_BASE | METRICS_KNN | METRICS_PROJ | METRICS_ERANK,
+};
+#define METRICS_LAYOUTS (int)(sizeof metrics_layouts / sizeof metrics_layouts[0])
 
 struct byol_metrics {
     FILE *table; /* the CSV or JSONL file, or NULL */
@@ -26,7 +41,7 @@ struct byol_metrics {
     char tmp_path[PATH_MAX];
     char new_path[PATH_MAX];
     int jsonl;
-    int with_knn; /* the CSV has a knn_top1 column */
+    unsigned cols; /* the CSV's columns (metrics_layouts) */
     struct tb_writer *tb;
 };
 
@@ -38,8 +53,23 @@ struct metrics_settings {
 };
 
 static const char *const metrics_names[METRICS_COLUMNS] = {
-    "step", "loss", "lr", "tau", "images_per_s", "elapsed_s", "knn_top1",
+    "step", "loss", "lr", "tau", "images_per_s", "elapsed_s", "knn_top1", "proj_std", "eff_rank",
 };
+
+/* The columns of a new CSV: eff_rank is measured with the kNN monitor. */
+static unsigned metrics_new_cols(int with_knn)
+{
+    return with_knn ? METRICS_BASE | METRICS_KNN | METRICS_PROJ | METRICS_ERANK
+                    : METRICS_BASE | METRICS_PROJ;
+}
+
+static int metrics_count(unsigned cols)
+{
+    int n = 0;
+    for (int i = 0; i < METRICS_COLUMNS; i++)
+        n += (cols >> i) & 1;
+    return n;
+}
 
 /* ---- Settings. ---------------------------------------------------------------------------- */
 
@@ -108,11 +138,14 @@ static byol_status metrics_read_settings(const struct byol_settings *root,
 
 /* ---- The CSV or JSONL file. ---------------------------------------------------------------- */
 
-static void metrics_csv_header(char *buf, size_t size, int with_knn)
+static void metrics_csv_header(char *buf, size_t size, unsigned cols)
 {
     size_t used = 0;
-    for (int i = 0; i < METRICS_COLUMNS - !with_knn && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? "," : "", metrics_names[i]);
+    buf[0] = '\0';
+    for (int i = 0; i < METRICS_COLUMNS && used < size; i++)
+        if ((cols >> i) & 1)
+            used +=
+                (size_t)snprintf(buf + used, size - used, "%s%s", i ? "," : "", metrics_names[i]);
 }
 
 /* ---- Reading back a table to resume it. ---------------------------------------------------- */
@@ -201,13 +234,18 @@ static int metrics_torn(const char *line, size_t len, int jsonl, int first)
 {
     static const char key[] = "{\"step\":";
     char header[128];
-    metrics_csv_header(header, sizeof header, 1);
     if (len > METRICS_LINE_MAX || strspn(line, metrics_row_chars) < len)
         return 0;
     if (jsonl)
         return strncmp(line, key, len < sizeof key - 1 ? len : sizeof key - 1) == 0;
-    return first ? len <= strlen(header) && strncmp(line, header, len) == 0
-                 : line[0] >= '0' && line[0] <= '9';
+    if (!first)
+        return line[0] >= '0' && line[0] <= '9';
+    for (int k = 0; k < METRICS_LAYOUTS; k++) {
+        metrics_csv_header(header, sizeof header, metrics_layouts[k]);
+        if (len <= strlen(header) && strncmp(line, header, len) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* The whole of the table at `path`, NUL-terminated, read without blocking (a FIFO is refused);
@@ -272,18 +310,20 @@ static byol_status metrics_replace(const char *path, const char *data, size_t n)
     return byol_file_replace(path, metrics_write_bytes, &b);
 }
 
-/* The columns of the CSV being resumed: its header decides whether rows have knn_top1 (a run
- * may resume with another eval.every); a header of neither form is another program's file. */
+/* The columns of the CSV being resumed: its header decides which columns rows have (a run
+ * may resume with another eval.every, or a file from before proj_std and eff_rank); a header
+ * of no such form is another program's file. */
 static byol_status metrics_take_header(struct byol_metrics *m, const char *text, size_t len)
 {
     char header[128], shown[201];
-    for (int with_knn = 0; with_knn < 2; with_knn++) {
-        metrics_csv_header(header, sizeof header, with_knn);
+    for (int k = 0; k < METRICS_LAYOUTS; k++) {
+        metrics_csv_header(header, sizeof header, metrics_layouts[k]);
         if (len == strlen(header) && memcmp(text, header, len) == 0) {
-            m->with_knn = with_knn;
+            m->cols = metrics_layouts[k];
             return BYOL_OK;
         }
     }
+    metrics_csv_header(header, sizeof header, m->cols);
     metrics_shown(text, len, shown, sizeof shown);
     return byol_error(BYOL_ERR_FORMAT,
                       "%s: its header \"%s\" is not a metrics header (\"%s\"): move the file "
@@ -320,8 +360,7 @@ static byol_status metrics_keep_rows(struct byol_metrics *m, const char *text, s
                 memcpy(line, text + pos, len);
                 line[len] = '\0';
             }
-            if (!fits ||
-                !metrics_parse_row(line, m->jsonl, METRICS_COLUMNS - !m->with_knn, &step)) {
+            if (!fits || !metrics_parse_row(line, m->jsonl, metrics_count(m->cols), &step)) {
                 metrics_shown(text + pos, len, line, 41);
                 return byol_error(BYOL_ERR_FORMAT,
                                   "%s: line %zu is not a metrics row (\"%s\"): move the file away "
@@ -445,7 +484,7 @@ static byol_status metrics_open_table(struct byol_metrics *m, const struct metri
         st = metrics_create(m);
     if (st == BYOL_OK && !exists && !m->jsonl) {
         char header[128];
-        metrics_csv_header(header, sizeof header, m->with_knn);
+        metrics_csv_header(header, sizeof header, m->cols);
         if (fprintf(m->table, "%s\n", header) < 0 || fflush(m->table) != 0)
             st = byol_error(BYOL_ERR_IO, "%s: write failed: %s", m->table_path, strerror(errno));
     }
@@ -473,7 +512,7 @@ byol_status byol_metrics_open(const struct byol_settings *root, int64_t resume_s
     if (!m)
         return byol_error(BYOL_ERR_NOMEM, "metrics: out of memory");
     m->jsonl = ms.jsonl;
-    m->with_knn = ms.with_knn;
+    m->cols = metrics_new_cols(ms.with_knn);
     if (ms.file)
         st = metrics_open_table(m, &ms, resume_step);
     if (st == BYOL_OK && ms.tensorboard) {
@@ -535,6 +574,8 @@ static void metrics_row_values(const struct byol_metrics_row *r, double *v)
     v[3] = r->images_per_s;
     v[4] = r->elapsed_s;
     v[5] = r->knn_top1;
+    v[6] = r->proj_std;
+    v[7] = r->eff_rank;
 }
 
 static byol_status metrics_write_row(struct byol_metrics *m, const struct byol_metrics_row *r)
@@ -552,8 +593,9 @@ static byol_status metrics_write_row(struct byol_metrics *m, const struct byol_m
         fputs("}\n", f);
     } else {
         fprintf(f, "%" PRId64, r->step);
-        for (int i = 0; i < METRICS_COLUMNS - 1 - !m->with_knn; i++)
-            fprintf(f, ",%s", metrics_number(num, sizeof num, v[i], 0));
+        for (int i = 0; i < METRICS_COLUMNS - 1; i++)
+            if ((m->cols >> (i + 1)) & 1)
+                fprintf(f, ",%s", metrics_number(num, sizeof num, v[i], 0));
         fputc('\n', f);
     }
     if (fflush(f) != 0 || ferror(f))
@@ -604,4 +646,9 @@ void byol_metrics_close(struct byol_metrics *m)
     }
     tb_writer_close(m->tb);
     free(m);
+}
+
+const char *byol_metrics_table_path(const struct byol_metrics *m)
+{
+    return m && m->table && !m->tmp_path[0] ? m->table_path : NULL;
 }

@@ -203,13 +203,15 @@ static void draw_axes(struct canvas *c, struct axes *a, const struct byol_plot_p
     for (int axis = 0; axis < 2; axis++) {
         double lo = 0, hi = 1;
         data_range(p, axis, &lo, &hi);
+        if (axis && p->y_from_zero && lo > 0)
+            lo = 0;
         if (hi - lo <= fabs(hi) * 1e-9) { /* flat: a window around the value */
             double d = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1;
             lo -= d;
             hi += d;
         } else if (axis) {
             double m = (hi - lo) * 0.05;
-            lo -= m;
+            lo -= lo == 0 && p->y_from_zero ? 0 : m;
             hi += m;
         }
         a->lo[axis] = lo;

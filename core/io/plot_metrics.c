@@ -259,10 +259,10 @@ byol_status byol_plot_metrics(const char *metrics_path, const char *png_path)
     char mean_label[32];
     snprintf(mean_label, sizeof mean_label, "mean of %zu", w);
     struct byol_plot_panel p[4] = {
-        {"loss", {{"loss", x, loss, n}, {mean_label, x, mean, n}}, 2},
-        {"learning rate", {{"lr", x, lr, n}}, 1},
-        {"knn top-1 (%)", {{"knn", x, knn, n}}, 1},
-        {cc >= 0 ? "projection std (0: collapse)" : "tau", {{NULL, x, last, n}}, 1}};
+        {"loss", {{"loss", x, loss, n}, {mean_label, x, mean, n}}, 2, 0},
+        {"learning rate", {{"lr", x, lr, n}}, 1, 0},
+        {"knn top-1 (%)", {{"knn", x, knn, n}}, 1, 0},
+        {cc >= 0 ? "projection std (0: collapse)" : "tau", {{NULL, x, last, n}}, 1, cc >= 0}};
     if (!x || !loss || !mean || !lr || !knn || !last)
         st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory", metrics_path);
     else

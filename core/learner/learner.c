@@ -353,7 +353,10 @@ static byol_status alloc_buffers(struct byol_learner *l)
     l->projections = malloc(rows * p * sizeof(float));
     l->dpred = malloc(rows * p * sizeof(float));
     l->hidden_out = malloc(rows * (size_t)h.c * sizeof(float));
-    if (!l->images || !l->predictions || !l->projections || !l->dpred || !l->hidden_out)
+    l->proj_sums = malloc((2 * p + 1) * sizeof(double));
+    l->proj_std = NAN;
+    if (!l->images || !l->predictions || !l->projections || !l->dpred || !l->hidden_out ||
+        !l->proj_sums)
         return byol_error(BYOL_ERR_NOMEM, "learner: out of memory");
     return BYOL_OK;
 }
@@ -456,6 +459,7 @@ void byol_learner_free(struct byol_learner *l)
     free(l->projections);
     free(l->dpred);
     free(l->hidden_out);
+    free(l->proj_sums);
     free(l->hidden_layer);
     free(l);
 }
@@ -499,6 +503,76 @@ static double byol_loss(struct byol_learner *l)
     return total * scale;
 }
 
+/* ---- The collapse statistic. ----------------------------------------------------------- */
+
+/* One pass over n rows of d values, each divided by its norm (F.normalize's eps): without
+ * `mean`, s[j] += v_j and s[d] += 1 per row; with it, s[j] += (v_j - mean[j])^2. Two passes
+ * (the mean first) keep the variance exact where E[v^2] - E[v]^2 would cancel to noise. */
+static void proj_pass(const float *rows, int n, int d, const double *mean, double *s)
+{
+    for (int i = 0; i < n; i++) {
+        const float *z = rows + (size_t)i * (size_t)d;
+        double zz = 0;
+        for (int j = 0; j < d; j++)
+            zz += (double)z[j] * z[j];
+        double inv = 1.0 / fmax(sqrt(zz), LEARNER_NORM_EPS);
+        for (int j = 0; j < d; j++) {
+            double v = z[j] * inv;
+            s[j] += mean ? (v - mean[j]) * (v - mean[j]) : v;
+        }
+    }
+    if (!mean)
+        s[d] += n;
+}
+
+/* The statistic of n rows, this process's share of the `distributed` run's rows, with s
+ * (2d + 1 doubles) as scratch: sums, then means (d), the row count (1), squared deviations
+ * (d), each summed over the processes. */
+static byol_status proj_std_rows(const float *rows, int n, int d, int distributed, double *s,
+                                 double *out)
+{
+    byol_status st = BYOL_OK;
+    memset(s, 0, (2 * (size_t)d + 1) * sizeof *s);
+    proj_pass(rows, n, d, NULL, s);
+    if (distributed && (st = dist_sum_f64(s, (size_t)d + 1)) != BYOL_OK)
+        return st;
+    for (int j = 0; j < d; j++)
+        s[j] /= s[d];
+    proj_pass(rows, n, d, s, s + d + 1);
+    if (distributed && (st = dist_sum_f64(s + d + 1, (size_t)d)) != BYOL_OK)
+        return st;
+    double total = 0;
+    for (int j = 0; j < d; j++)
+        total += sqrt(s[d + 1 + j] / s[d]);
+    *out = total / d;
+    return BYOL_OK;
+}
+
+double byol_projection_std(const float *rows, int n, int d)
+{
+    double v = NAN, *s = rows && n >= 1 && d >= 1 ? malloc((2 * (size_t)d + 1) * sizeof *s) : NULL;
+    if (s)
+        proj_std_rows(rows, n, d, 0, s, &v);
+    free(s);
+    return v;
+}
+
+/* The statistic of the online projections of the forward just run (read into l->projections,
+ * which the target's forward then overwrites); in a data-parallel run, of the global batch. */
+static byol_status projection_std(struct byol_learner *l)
+{
+    byol_status st = byol_net_read_output(l->online, l->projection, l->projections);
+    if (st != BYOL_OK)
+        return st;
+    return proj_std_rows(l->projections, 2 * l->batch, l->cfg.projection_size, l->distributed,
+                         l->proj_sums, &l->proj_std);
+}
+
+double byol_learner_projection_std(const struct byol_learner *l)
+{
+    return l ? l->proj_std : NAN;
+}
+
 /* ---- Steps. --------------------------------------------------------------------------- */
 
 /* The target's projections of the same 2B images, with no gradient: the EMA network, or in
@@ -526,11 +600,14 @@ byol_status byol_learner_forward_backward(struct byol_learner *l, const float *v
     size_t half = (size_t)l->batch * l->image_numel;
     memcpy(l->images, view1, half * sizeof(float));
     memcpy(l->images + half, view2, half * sizeof(float));
+    l->proj_std = NAN;
     byol_status st = byol_net_set_input(l->online, LEARNER_INPUT, l->images);
     if (st == BYOL_OK)
         st = byol_net_forward(l->online, 1, l->prediction);
     if (st == BYOL_OK)
         st = byol_net_read_output(l->online, l->prediction, l->predictions);
+    if (st == BYOL_OK)
+        st = projection_std(l);
     if (st == BYOL_OK)
         st = target_forward(l);
     if (st != BYOL_OK)

@@ -234,6 +234,9 @@ static byol_status read_train(const struct byol_settings *t, struct byol_learner
                                        "keep_checkpoints",
                                        "on_checkpoint_error",
                                        "on_nonfinite",
+                                       "stop_on_collapse",
+                                       "collapse_threshold",
+                                       "collapse_steps",
                                        NULL};
     struct byol_optim_config *o = &c->optim;
     byol_status st = byol_settings_check_keys(t, keys);

@@ -49,6 +49,11 @@ struct byol_learner {
     float *projections; /* 2B x projection_size, the target's */
     float *dpred;       /* 2B x projection_size, the loss gradient */
     float *hidden_out;  /* 2B x embedding_dim, for embed */
+
+    /* The collapse statistic (byol_learner_projection_std) of the last forward_backward (NAN
+     * before the first) and its scratch: 2 x projection_size + 1 doubles. */
+    double proj_std;
+    double *proj_sums;
 };
 
 /* One process's learner in a data-parallel run of byol_dist_size() > 1 processes: c->batch_size

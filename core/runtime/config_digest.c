@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "byol/settings.h"
-#include "settings_internal.h"
 #include "sbuf_internal.h"
+#include "settings_internal.h"
 
 /* Settings that say how, where or how fast a run goes, not what it trains: they stay out of
  * the digest, so a run may resume with another checkpoint folder, more threads, another
@@ -24,6 +24,10 @@ static const char *const run_only_keys[] = {
     "train.keep_checkpoints",
     "train.on_checkpoint_error",
     "train.on_nonfinite",
+    /* The collapse monitor watches and may stop a run; it changes nothing that is trained. */
+    "train.collapse_threshold",
+    "train.collapse_steps",
+    "train.stop_on_collapse",
     /* Extending a run with --resume is allowed where no schedule depends on the total; the
      * trainer checks that itself (checkpoint metadata "train_steps"). */
     "train.steps",
@@ -139,7 +143,8 @@ static int rnode_cmp_index(const void *a, const void *b)
 static void print_group_body(struct byol_sbuf *b, struct rnode *t, int indent);
 
 /* "value;  # default" for a read, or a comment line for one that was not set. */
-static void print_leaf(struct byol_sbuf *b, const char *name, const struct settings_read *r, int indent)
+static void print_leaf(struct byol_sbuf *b, const char *name, const struct settings_read *r,
+                       int indent)
 {
     sb_indent(b, indent);
     if (r->origin == SETTINGS_NOT_SET) {

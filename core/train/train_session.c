@@ -21,6 +21,7 @@
 #include "byol/eval.h"
 #include "byol/learner.h"
 #include "byol/metrics.h"
+#include "byol/plot.h"
 #include "byol/rng.h"
 #include "dist_internal.h"
 #include "fileio_internal.h"
@@ -52,6 +53,27 @@ struct train_checkpoints {
     char last[PATH_MAX]; /* the last checkpoint this run wrote, or "" */
 };
 
+/* The collapse monitor: a warning when the projection std (byol_learner_projection_std) stays
+ * below fraction / sqrt(projection_size) for `steps` consecutive steps, given once per such
+ * episode (it ends when the std rises above the threshold again), and with stop_on_collapse
+ * the end of the run (a checkpoint first). */
+#define COLLAPSE_FRACTION 0.2
+#define COLLAPSE_STEPS 50
+struct train_collapse {
+    double fraction; /* train.collapse_threshold; 0: no monitor */
+    int64_t steps;   /* train.collapse_steps */
+    int stop;        /* train.stop_on_collapse */
+    int64_t run;     /* consecutive steps below the threshold so far */
+    int warned;      /* this episode's warning was given */
+    char message[512];
+};
+
+/* This process's curves, for curves.png when there is no metrics file: one entry per step. */
+struct train_history {
+    double *v[5]; /* step, loss, lr, kNN top-1, projection std */
+    size_t n, cap;
+};
+
 /* A batch being prepared on the prefetch thread. */
 struct train_prefetch {
     struct byol_train_session *t;
@@ -70,10 +92,12 @@ struct byol_train_session {
     struct byol_learner_config c;
     struct train_data data;
     struct train_checkpoints ck;
+    struct train_collapse collapse;
     struct byol_learner *learner;
     uint64_t seed;
     struct byol_augment_pipeline *views[2]; /* augment_fn, augment_fn2 */
     struct byol_augment_pool *pool;
+    struct train_history history;
     float *view_buf[2][2]; /* [slot][view]: the step in training and the one being prepared */
     int64_t slot_step[2];  /* the batch each slot holds (-1: none) */
     struct train_prefetch next;
@@ -267,6 +291,32 @@ static byol_status read_stop_or(const struct byol_settings *train, const char *k
         return byol_settings_error(byol_settings_child(train, key), BYOL_ERR_INVALID,
                                    "must be \"stop\" or \"%s\", got \"%s\"", other, mode);
     return BYOL_OK;
+}
+
+/* train.collapse_threshold, collapse_steps and stop_on_collapse: run-only settings (outside
+ * the config digest), so a checkpoint written before the monitor existed still resumes. */
+static byol_status read_collapse(const struct byol_settings *train, struct train_collapse *c)
+{
+    byol_status st =
+        byol_settings_float(train, "collapse_threshold", COLLAPSE_FRACTION, &c->fraction);
+    if (st == BYOL_OK && !(c->fraction >= 0 && c->fraction < 1))
+        return byol_settings_error(byol_settings_child(train, "collapse_threshold"),
+                                   BYOL_ERR_INVALID,
+                                   "must be in [0, 1), a fraction of 1/sqrt(model.projection_size) "
+                                   "(0: no collapse monitor), got %g",
+                                   c->fraction);
+    if (st == BYOL_OK)
+        st = byol_settings_int(train, "collapse_steps", COLLAPSE_STEPS, &c->steps);
+    if (st == BYOL_OK && c->steps < 1)
+        return byol_settings_error(byol_settings_child(train, "collapse_steps"), BYOL_ERR_INVALID,
+                                   "must be >= 1, got %lld", (long long)c->steps);
+    if (st == BYOL_OK)
+        st = byol_settings_bool(train, "stop_on_collapse", 0, &c->stop);
+    if (st == BYOL_OK && c->stop && c->fraction == 0)
+        return byol_settings_error(byol_settings_child(train, "stop_on_collapse"), BYOL_ERR_INVALID,
+                                   "needs the collapse monitor, which train.collapse_threshold = "
+                                   "0 turns off");
+    return st;
 }
 
 static byol_status read_train_extras(const struct byol_settings *train, const char *dir,
@@ -581,6 +631,8 @@ static byol_status session_setup(struct byol_train_session *t, struct byol_backe
     if (st == BYOL_OK)
         st = read_train_extras(byol_settings_child(root, "train"), t->o->config_dir, &t->ck,
                                t->init_from, sizeof t->init_from);
+    if (st == BYOL_OK)
+        st = read_collapse(byol_settings_child(root, "train"), &t->collapse);
     if (st != BYOL_OK)
         return st;
     t->seed = (uint64_t)seed;
@@ -648,6 +700,8 @@ void byol_train_session_close(struct byol_train_session *t)
         free(t->view_buf[i / 2][i % 2]);
     byol_augment_pipeline_free(t->views[0]);
     byol_augment_pipeline_free(t->views[1]);
+    for (int i = 0; i < 5; i++)
+        free(t->history.v[i]);
     free(t->digest_text);
     free(t->saved_buffers);
     byol_metrics_close(t->metrics);
@@ -856,6 +910,82 @@ static byol_status check_replicas(struct byol_train_session *t, int64_t done)
     return st;
 }
 
+/* The collapse monitor after step `done` with projection std `std`: *warning is the warning
+ * when it is given now (rank 0 also logs it), else NULL. 1 when the run is to stop. Every
+ * process of a data-parallel run sees the same std (the global batch's), so all decide
+ * alike. */
+static int collapse_watch(struct byol_train_session *t, int64_t done, double std,
+                          const char **warning)
+{
+    struct train_collapse *c = &t->collapse;
+    double healthy = 1.0 / sqrt((double)t->c.projection_size);
+    *warning = NULL;
+    if (!(c->fraction > 0))
+        return 0;
+    if (!(std < c->fraction * healthy)) { /* NAN (a skipped step) ends an episode too */
+        c->run = 0;
+        c->warned = 0;
+        return 0;
+    }
+    if (++c->run < c->steps || c->warned)
+        return 0;
+    c->warned = 1;
+    snprintf(c->message, sizeof c->message,
+             "collapse: projection std %.2g (healthy \u2248 %.2g) for %lld steps (to step %lld) "
+             "\u2014 lower the learning rate (train.lr) or train.weight_decay, or raise "
+             "train.warmup_steps; keep the predictor and the momentum target "
+             "(model.use_momentum = true); see \"Is my run healthy?\" in the README",
+             std, healthy, (long long)c->run, (long long)done);
+    if (t->rank == 0 && !c->stop) /* else the run's error says it */
+        byol_log(BYOL_LOG_WARN, "%s", c->message);
+    *warning = c->message;
+    return c->stop;
+}
+
+/* Step `row`'s values into the history; a failed allocation only ends the history. */
+static void history_add(struct train_history *h, const struct byol_metrics_row *row)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 1024;
+        for (int i = 0; i < 5; i++) {
+            double *grown = realloc(h->v[i], cap * sizeof *grown);
+            if (!grown)
+                return;
+            h->v[i] = grown;
+        }
+        h->cap = cap;
+    }
+    double v[5] = {(double)row->step, row->loss, row->lr, 100 * row->knn_top1, row->proj_std};
+    for (int i = 0; i < 5; i++)
+        h->v[i][h->n] = v[i];
+    h->n++;
+}
+
+/* curves.png beside the checkpoints: drawn from the metrics file when the run writes one (the
+ * whole run, resumes included), else from this process's history. A picture never stops a
+ * run: a failure is a warning. */
+static void write_curves(const struct byol_train_session *t)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/curves.png", t->ck.dir);
+    const char *table = byol_metrics_table_path(t->metrics);
+    byol_status st;
+    if (table)
+        st = byol_plot_metrics(table, path);
+    else {
+        const struct train_history *h = &t->history;
+        const double *x = h->v[0];
+        struct byol_plot_panel p[4] = {
+            {"loss", {{"loss", x, h->v[1], h->n}}, 1, 0},
+            {"learning rate", {{"lr", x, h->v[2], h->n}}, 1, 0},
+            {"knn top-1 (%)", {{"knn", x, h->v[3], h->n}}, 1, 0},
+            {"projection std (0: collapse)", {{"std", x, h->v[4], h->n}}, 1, 1}};
+        st = h->n ? byol_plot_write_png(path, "step", p, 4) : BYOL_OK;
+    }
+    if (st != BYOL_OK)
+        byol_log(BYOL_LOG_WARN, "curves.png not written: %s", byol_last_error());
+}
+
 /* After step k: a checkpoint when due (every N, the last step, a requested stop), the kNN
  * monitor when due, the metrics row and progress report, and after the last step the run's
  * evaluation. In a data-parallel run every process takes the decisions alike (a stop asked of
@@ -871,14 +1001,17 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
     byol_status st = dist_any(train_stop_flag, &t->stopping);
     if (st != BYOL_OK)
         return st;
-    if (done == total || (t->ck.every > 0 && done % t->ck.every == 0) || t->stopping) {
+    r.proj_std = byol_learner_projection_std(t->learner);
+    r.eff_rank = NAN;
+    int collapsed = collapse_watch(t, done, r.proj_std, &r.collapse);
+    if (done == total || (t->ck.every > 0 && done % t->ck.every == 0) || t->stopping || collapsed) {
         if (t->size > 1 && (st = check_replicas(t, done)) != BYOL_OK)
             return st;
         if (t->rank == 0)
             st = save_checkpoint(t, done, ckpt, sizeof ckpt);
         if (st == BYOL_OK && t->rank == 0)
             snprintf(t->ck.last, sizeof t->ck.last, "%s", ckpt);
-        if (st != BYOL_OK && (!t->ck.keep_going || done == total || t->stopping))
+        if (st != BYOL_OK && (!t->ck.keep_going || done == total || t->stopping || collapsed))
             return st;
         if (st != BYOL_OK) {
             snprintf(why, sizeof why, "%s", byol_last_error());
@@ -889,16 +1022,26 @@ static byol_status api_end_step(struct byol_train_session *t, int64_t k, double 
     }
     int64_t every = byol_evaluator_every(t->eval);
     if (every > 0 && done % every == 0 && done != total &&
-        (st = byol_evaluator_knn(t->eval, t->learner, &r.knn_top1)) != BYOL_OK)
+        (st = byol_evaluator_knn_rank(t->eval, t->learner, &r.knn_top1, &r.eff_rank)) != BYOL_OK)
         return st;
     r.tau = t->c.use_momentum ? byol_learner_tau(t->learner) : 0;
     r.elapsed_s = now_s() - t->t0;
     r.images_per_s = (double)(done - t->first) * t->c.batch_size / r.elapsed_s;
-    struct byol_metrics_row row = {done,           r.loss,      r.lr,      r.tau,
-                                   r.images_per_s, r.elapsed_s, r.knn_top1};
+    struct byol_metrics_row row = {done,        r.loss,     r.lr,       r.tau,     r.images_per_s,
+                                   r.elapsed_s, r.knn_top1, r.proj_std, r.eff_rank};
     st = byol_metrics_log(t->metrics, &row);
+    if (t->rank == 0)
+        history_add(&t->history, &row);
+    if (st == BYOL_OK && r.checkpoint)
+        write_curves(t);
     if (t->o->progress && t->rank == 0)
         t->o->progress(&r, t->o->user);
+    if (st == BYOL_OK && collapsed)
+        return byol_error(BYOL_ERR_INVALID,
+                          "step %lld: %s; the run stopped (train.stop_on_collapse = true): %s%s",
+                          (long long)done, t->collapse.message,
+                          t->ck.last[0] ? "the last checkpoint is " : "no checkpoint was written",
+                          t->ck.last);
     /* The run's evaluation (kNN only with at_end = false and a monitor) comes last. */
     struct byol_train_eval_report ev;
     if (st == BYOL_OK && done == total && t->eval && (t->eval_at_end || every > 0))

@@ -84,6 +84,17 @@ BYOL_API byol_status byol_linear_probe(const float *train, const int *train_labe
                                        const struct byol_probe_options *o, int *pred, float *proba,
                                        struct byol_probe_info *info);
 
+/* The effective rank (Roy & Vetterli 2007) of n rows of `dim` floats: exp of the entropy of
+ * the singular values of the centred matrix, normalised to sum 1; between 1 and min(rows - 1,
+ * dim) (0 when every row is the same). With max_rows > 0 and n > max_rows it uses max_rows
+ * evenly spaced rows (row i * n / max_rows). The singular values are the square roots of the
+ * eigenvalues of the smaller of the Gram matrix and the covariance, in double, from LAPACK's
+ * dsyevd (OpenBLAS's); eigenvalues below max(rows, dim) x DBL_EPSILON x the largest are
+ * rounding and count as 0. BYOL_ERR_INVALID, BYOL_ERR_NOMEM, BYOL_ERR_NONFINITE. */
+#define BYOL_ERANK_MAX_ROWS 1024
+BYOL_API byol_status byol_effective_rank(const float *x, size_t n, int dim, size_t max_rows,
+                                         double *out);
+
 /* The fraction of pred[i] == labels[i] (0 for n = 0). */
 BYOL_API double byol_eval_accuracy(const int *pred, const int *labels, size_t n);
 
@@ -170,6 +181,11 @@ BYOL_API int byol_evaluator_knn_k(const struct byol_evaluator *ev);
  * top-1 accuracy on test, in [0, 1]. It never computes the raw-pixel baseline. */
 BYOL_API byol_status byol_evaluator_knn(struct byol_evaluator *ev, struct byol_learner *l,
                                         double *top1);
+/* byol_evaluator_knn, and (erank not NULL) the effective rank of the train split's features
+ * (byol_effective_rank of BYOL_ERANK_MAX_ROWS evenly spaced ones, the representation as the
+ * kNN gets it before its L2 normalisation). */
+BYOL_API byol_status byol_evaluator_knn_rank(struct byol_evaluator *ev, struct byol_learner *l,
+                                             double *top1, double *erank);
 
 struct byol_eval_result {
     double knn_top1, linear_top1; /* in [0, 1] */

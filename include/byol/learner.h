@@ -86,6 +86,16 @@ BYOL_API byol_status byol_learner_forward_backward(struct byol_learner *l, const
  * in a data-parallel run) is NaN or infinite. */
 BYOL_API byol_status byol_learner_optimizer_step(struct byol_learner *l);
 BYOL_API void byol_learner_zero_grad(struct byol_learner *l);
+/* The collapse statistic of the last forward_backward: each online projection of the step
+ * (both views: 2 x batch_size rows, over the global batch in a data-parallel run) L2-normalised
+ * (F.normalize's eps), the population standard deviation of each of the projection_size
+ * dimensions across those rows, averaged over the dimensions. About 1/sqrt(projection_size)
+ * when the projections spread over the sphere, 0 when every image gets the same projection.
+ * Read from the projections the step computed anyway: it changes nothing in the training.
+ * NAN before the first forward_backward (and when a projection is not finite). */
+BYOL_API double byol_learner_projection_std(const struct byol_learner *l);
+/* The statistic of byol_learner_projection_std for n rows of d floats (n >= 1, d >= 1). */
+BYOL_API double byol_projection_std(const float *rows, int n, int d);
 /* EMA of the online encoder and projector into the target, with the current tau; a no-op
  * without momentum. */
 BYOL_API byol_status byol_learner_update_target(struct byol_learner *l);

@@ -23,6 +23,12 @@ struct byol_metrics_row {
     double images_per_s; /* images (one view each) per second since the run began */
     double elapsed_s;    /* seconds since the run began */
     double knn_top1;     /* kNN top-1 accuracy in [0, 1], or NAN */
+    /* Appended: the collapse monitor. proj_std: byol_learner_projection_std of this step (NAN:
+     * not measured); eff_rank: the representation's effective rank at a kNN check
+     * (byol_evaluator_knn_rank), else NAN. A caller that leaves them out of an initialiser
+     * writes 0: set them (NAN when there is nothing to say). */
+    double proj_std;
+    double eff_rank;
 };
 
 struct byol_metrics;
@@ -30,11 +36,12 @@ struct byol_metrics;
 /* Open what the config's top-level `metrics` group names (the whole config is passed, since
  * the kNN column depends on eval.every):
  *   metrics = { file = "metrics.csv"; format = "csv" | "jsonl"; tensorboard = "runs"; };
- * file: ".csv" -> CSV with the header step,loss,lr,tau,images_per_s,elapsed_s and, when
- * eval.every > 0, knn_top1; ".jsonl" -> one JSON object per line; `format` overrides the
- * extension. tensorboard: a folder that gets a new event file
- * events.out.tfevents.<unix time>.<hostname>.byolc (tags loss, lr, tau, images_per_s,
- * knn_top1). Paths are relative to the working directory; missing folders are created.
+ * file: ".csv" -> CSV with the header step,loss,lr,tau,images_per_s,elapsed_s,proj_std or,
+ * when eval.every > 0, step,loss,lr,tau,images_per_s,elapsed_s,knn_top1,proj_std,eff_rank;
+ * ".jsonl" -> one JSON object per line; `format` overrides the extension. tensorboard: a
+ * folder that gets a new event file events.out.tfevents.<unix time>.<hostname>.byolc (tags
+ * loss, lr, tau, images_per_s, knn_top1, proj_std, eff_rank). Paths are relative to the working
+ * directory; missing folders are created.
  *
  * resume_step 0: a fresh run; the file is replaced when the first row is logged: until then
  * rows go to a temporary file beside it (<file>.tmp.XXXXXX, removed by byol_metrics_close when
@@ -46,10 +53,11 @@ struct byol_metrics;
  * and the file is left as it was. Rows the file holds for steps after N (left by the
  * interrupted run), and a torn last line, are dropped by rewriting the file atomically, then
  * rows are appended (a CSV keeps its one header and its columns, with or without knn_top1,
- * whatever eval.every says now); no file, or nothing left of it, is a new file as in a fresh
- * run. Each event file starts with a
- * "session start" at step N + 1, which tells TensorBoard to forget what older files in the
- * folder hold from that step on (the interrupted run's rows after N; all of an older run's).
+ * whatever eval.every says now, and a file from before proj_std and eff_rank, with the header
+ * step,...,elapsed_s[,knn_top1], keeps those columns); no file, or nothing left of it, is a new
+ * file as in a fresh run. Each event file starts with a "session start" at step N + 1, which tells
+ * TensorBoard to forget what older files in the folder hold from that step on (the interrupted
+ * run's rows after N; all of an older run's).
  *
  * No metrics group: *out = NULL and BYOL_OK; every call below accepts NULL. Errors carry the
  * setting's file:line. */
@@ -64,6 +72,9 @@ BYOL_API byol_status byol_metrics_check(const struct byol_settings *root);
 BYOL_API byol_status byol_metrics_log(struct byol_metrics *m, const struct byol_metrics_row *row);
 /* fsync and close the outputs; NULL is a no-op. */
 BYOL_API void byol_metrics_close(struct byol_metrics *m);
+/* The metrics file's path once its first row is in (CSV or JSON lines), else NULL (no file,
+ * only TensorBoard, or NULL m). */
+BYOL_API const char *byol_metrics_table_path(const struct byol_metrics *m);
 
 /* CRC-32C (Castagnoli, the TFRecord checksum) of n bytes, continuing from `crc` (0 to start):
  * byol_crc32c(0, "123456789", 9) == 0xE3069283. */

@@ -26,6 +26,7 @@ struct byol_plot_panel {
     const char *title;
     struct byol_plot_series series[BYOL_PLOT_MAX_SERIES];
     int n_series;
+    int y_from_zero; /* 1: the y axis starts at 0 (a statistic whose size matters) */
 };
 
 /* Draw the panels (1..4, in a 2 x 2 grid, or one row for 1 or 2) with labelled axes and ticks

@@ -31,6 +31,13 @@ struct byol_train_report {
     /* With train.on_checkpoint_error = "continue": why this step's checkpoint could not be
      * written (the previous one is intact), else NULL. */
     const char *checkpoint_error;
+    /* Appended: the collapse monitor. proj_std: byol_learner_projection_std of this step (NAN
+     * when not measured); eff_rank: the representation's effective rank, measured with the
+     * kNN monitor (byol_evaluator_knn_rank), else NAN; collapse: the collapse warning when it
+     * was given after this step (also logged), else NULL. */
+    double proj_std;
+    double eff_rank;
+    const char *collapse;
 };
 
 /* The accuracies of one evaluation of the online encoder's representation. */
