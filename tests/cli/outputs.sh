@@ -125,7 +125,7 @@ expect_fail "pipe.csv: not a regular file: move it away to resume" \
 # Its own file: the rows after the checkpoint's step (1) go, and a torn last line; the rest
 # stays.
 head -n 2 m.before > own.csv
-printf '2,1,1,1,1,1\n3,1,1,1,1,1\n4,1,1' >> own.csv
+printf '2,1,1,1,1,1,1\n3,1,1,1,1,1,1\n4,1,1' >> own.csv
 want=$(head -n 2 m.before)
 "$byolctl" run base.cfg --resume --set 'metrics={file="own.csv";}' > /dev/null
 [ "$(cat own.csv)" = "$want" ] || fail "--resume did not keep its own rows: $(cat own.csv)"
