@@ -6,20 +6,8 @@ byolctl=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-cat > "$tmp/tiny.cfg" <<CFG
-backend = { name = "blas"; threads = 1; };
-model = {
-  encoder = { name = "layers"; in_channels = 1; layers = (
-    { type = "conv"; name = "conv1"; out = 4; kernel = 3; pad = 1; },
-    { type = "bn"; name = "bn1"; }, { type = "relu"; name = "relu"; },
-    { type = "avgpool"; name = "avgpool"; }, { type = "flatten"; },
-    { type = "linear"; name = "fc"; out = 3; } ); };
-  image_size = 8; hidden_layer = "avgpool"; projection_size = 8; projection_hidden_size = 16;
-};
-data = { format = "mock"; length = 16; };
-train = { steps = 2; batch_size = 4; checkpoint_every = 0; checkpoint_dir = "$tmp/ck"; };
-CFG
-"$byolctl" run "$tmp/tiny.cfg" > "$tmp/run.log" 2>&1 || { cat "$tmp/run.log"; echo "FAIL: run"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+tiny_checkpoint "$tmp"
 ckpt="$tmp/ck/latest.safetensors"
 
 out=$("$byolctl" export "$ckpt" "$tmp/enc.safetensors")
@@ -34,7 +22,6 @@ echo "$header" | grep -qE 'online_|target_|projector|predictor|optim' &&
 "$byolctl" export "$ckpt" "$tmp/nofc.safetensors" --drop fc > /dev/null
 head -c 4096 "$tmp/nofc.safetensors" | grep -qF '"fc.' && { echo "FAIL: --drop fc kept fc"; exit 1; }
 
-. "$(dirname "$0")/lib.sh"
 expect_exit 1 "$tmp/none.safetensors: No such file or directory" export "$tmp/none.safetensors" "$tmp/x.safetensors"
 expect_exit 1 "enc.safetensors: not a learner checkpoint" export "$tmp/enc.safetensors" "$tmp/x.safetensors"
 printf 'garbage!' > "$tmp/junk.safetensors"

@@ -16,3 +16,23 @@ expect_exit() {
 expect_fail() {
   expect_exit 1 "$@"
 }
+
+# tiny_checkpoint DIR: a 2-step run of a tiny `layers` encoder (conv, bn, relu, avgpool, flatten,
+# fc) on mock data; its checkpoint is DIR/ck/latest.safetensors. The export tests use it.
+tiny_checkpoint() {
+  local dir=$1
+  cat > "$dir/tiny.cfg" <<CFG
+backend = { name = "blas"; threads = 1; };
+model = {
+  encoder = { name = "layers"; in_channels = 1; layers = (
+    { type = "conv"; name = "conv1"; out = 4; kernel = 3; pad = 1; },
+    { type = "bn"; name = "bn1"; }, { type = "relu"; name = "relu"; },
+    { type = "avgpool"; name = "avgpool"; }, { type = "flatten"; },
+    { type = "linear"; name = "fc"; out = 3; } ); };
+  image_size = 8; hidden_layer = "avgpool"; projection_size = 8; projection_hidden_size = 16;
+};
+data = { format = "mock"; length = 16; };
+train = { steps = 2; batch_size = 4; checkpoint_every = 0; checkpoint_dir = "$dir/ck"; };
+CFG
+  "$byolctl" run "$dir/tiny.cfg" > "$dir/run.log" 2>&1 || { cat "$dir/run.log"; echo "FAIL: run"; exit 1; }
+}

@@ -7,20 +7,8 @@ byolctl=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-cat > "$tmp/tiny.cfg" <<CFG
-backend = { name = "blas"; threads = 1; };
-model = {
-  encoder = { name = "layers"; in_channels = 1; layers = (
-    { type = "conv"; name = "conv1"; out = 4; kernel = 3; pad = 1; },
-    { type = "bn"; name = "bn1"; }, { type = "relu"; name = "relu"; },
-    { type = "avgpool"; name = "avgpool"; }, { type = "flatten"; },
-    { type = "linear"; name = "fc"; out = 3; } ); };
-  image_size = 8; hidden_layer = "avgpool"; projection_size = 8; projection_hidden_size = 16;
-};
-data = { format = "mock"; length = 16; };
-train = { steps = 2; batch_size = 4; checkpoint_every = 0; checkpoint_dir = "$tmp/ck"; };
-CFG
-"$byolctl" run "$tmp/tiny.cfg" > "$tmp/run.log" 2>&1 || { cat "$tmp/run.log"; echo "FAIL: run"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+tiny_checkpoint "$tmp"
 ckpt="$tmp/ck/latest.safetensors"
 
 # A ModelProto starts with ir_version = 8 (field 1, varint): bytes 08 08.
@@ -37,7 +25,6 @@ grep -qa projection "$tmp/proj.model" || { echo "FAIL: --with-projection lacks p
 head -c 4096 "$tmp/st.onnx" | grep -qF '"conv1.weight"' || { echo "FAIL: --format safetensors"; exit 1; }
 "$byolctl" export "$ckpt" "$tmp/enc.safetensors" > /dev/null
 
-. "$(dirname "$0")/lib.sh"
 expect_exit 1 "enc.safetensors: no config in its metadata" export "$tmp/enc.safetensors" "$tmp/x.onnx"
 expect_exit 1 "none.safetensors: No such file or directory" export "$tmp/none.safetensors" "$tmp/x.onnx"
 printf 'garbage!' > "$tmp/junk.safetensors"
