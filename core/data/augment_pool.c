@@ -206,9 +206,7 @@ static byol_status batch_image(void *ctx, size_t b, float *scratch)
 {
     const struct batch_job *j = ctx;
     struct byol_rng rng;
-    byol_rng_init(
-        &rng, j->seed,
-        byol_rng_stream_id(j->step, j->first + b, (uint64_t)j->view, BYOL_AUGMENT_STREAM));
+    byol_augment_rng(&rng, j->seed, j->step, j->first + b, j->view);
     return byol_augment_pipeline_apply(j->p, j->in + b * j->in_floats, j->out + b * j->out_floats,
                                        scratch, &rng);
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "byol/augment.h"
 #include "byol/status.h"
 
 struct byol_augment_pool;
@@ -15,5 +16,14 @@ typedef byol_status (*byol_pool_fn)(void *ctx, size_t b, float *scratch);
 
 byol_status byol_augment_pool_run(struct byol_augment_pool *pool, size_t n, size_t scratch_floats,
                                   byol_pool_fn fn, void *ctx);
+
+/* The stream of image `index` of the batch of `step`, view `view` (1 or 2): the one key every
+ * augmentation path uses (include/byol/augment.h, BYOL_AUGMENT_STREAM). */
+static inline void byol_augment_rng(struct byol_rng *rng, uint64_t seed, uint64_t step,
+                                    size_t index, int view)
+{
+    byol_rng_init(rng, seed,
+                  byol_rng_stream_id(step, (uint64_t)index, (uint64_t)view, BYOL_AUGMENT_STREAM));
+}
 
 #endif

@@ -34,8 +34,7 @@ struct views_job {
 
 static void views_rng(const struct views_job *j, size_t b, int v, struct byol_rng *rng)
 {
-    byol_rng_init(rng, j->seed,
-                  byol_rng_stream_id(j->step, j->first + b, (uint64_t)v + 1, BYOL_AUGMENT_STREAM));
+    byol_augment_rng(rng, j->seed, j->step, j->first + b, v + 1);
 }
 
 /* The largest n/8 that can be skipped: the smallest n in 1..8 that keeps every region at least
