@@ -479,6 +479,8 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds (default 3)")
     ap.add_argument("--workers", default="1,2", help="PyTorch DataLoader num_workers to try "
                     "(default 1,2)")
+    ap.add_argument("--isa", choices=("avx2", "avx512_core"), default=None,
+                    help="the ISA cap of both sides (default: the highest f32 level the CPU has)")
     ap.add_argument("--threads", type=int, default=2, help="compute threads a side (default 2)")
     ap.add_argument("--byolctl", default=default_byolctl(),
                     help="byolctl of a Release build (default build-h3/, else build-bench/, "
@@ -527,7 +529,7 @@ def main():
         ap.error("no byolctl at %s (build it, or pass --byolctl)" % a.byolctl)
 
     model, flags = sbs.cpu_info()
-    level = "avx512_core" if "avx512f" in flags else "avx2"
+    level = a.isa or ("avx512_core" if "avx512f" in flags else "avx2")
     env = sbs.isa_env(level, a.threads)
     tv = subprocess.run([a.python, "-c", "import torch, torchvision; print(torch.__version__, "
                          "torchvision.__version__)"], stdout=subprocess.PIPE, text=True)
