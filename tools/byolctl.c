@@ -628,11 +628,84 @@ static void ctl_print_eval(const struct byol_train_eval_report *e, void *user)
     fflush(stdout);
 }
 
-/* Where a run is: whether stderr is a terminal, and the last step reported. */
+/* The evaluation's progress line on a terminal: whether it awaits its end, and the longest
+ * text drawn on it; elsewhere, the last tenth of the phase logged. */
+struct ctl_eval_line {
+    int open, width, tenth;
+};
+
+/* Where a run is: whether stderr is a terminal, the last step reported, the evaluation's line. */
 struct ctl_progress {
     int tty;
     int64_t step, total;
+    struct ctl_eval_line eval;
 };
+
+/* What an evaluation is doing, as one line of text. */
+static void ctl_eval_text(const struct byol_eval_progress *e, char *buf, size_t n)
+{
+    const char *on = e->baseline ? "raw pixels" : "features";
+    switch (e->phase) {
+    case BYOL_EVAL_PHASE_FEATURES:
+    case BYOL_EVAL_PHASE_PIXELS:
+        snprintf(buf, n, "eval: %s of the %s split %zu/%zu images  %.1f s",
+                 e->phase == BYOL_EVAL_PHASE_PIXELS ? "raw pixels" : "features",
+                 e->split == 1 ? "test" : "train", e->done, e->total, e->seconds);
+        return;
+    case BYOL_EVAL_PHASE_KNN:
+        snprintf(buf, n, "eval: kNN on the %s %zu/%zu test images  %.1f s", on, e->done, e->total,
+                 e->seconds);
+        return;
+    case BYOL_EVAL_PHASE_PROBE: {
+        char loss[32] = ""; /* none yet at the start */
+        if (!isnan(e->loss))
+            snprintf(loss, sizeof loss, " loss %.4f", e->loss);
+        snprintf(buf, n, "eval: linear probe on the %s iteration %zu/%zu%s  %.1f s", on, e->done,
+                 e->total, loss, e->seconds);
+        return;
+    }
+    }
+    snprintf(buf, n, "eval: %zu/%zu", e->done, e->total);
+}
+
+/* The evaluation's progress: on a terminal, one line per phase on stderr, redrawn in place and
+ * ended with the phase; otherwise a line on stdout (where the steps go) at each tenth of a
+ * phase of images or probe iterations and at the end of every phase. */
+static void ctl_eval_progress(const struct byol_eval_progress *e, void *user)
+{
+    struct ctl_progress *p = user;
+    struct ctl_eval_line *L = &p->eval;
+    char text[192];
+    ctl_eval_text(e, text, sizeof text);
+    if (p->tty) {
+        int len = (int)strlen(text);
+        L->width = len > L->width ? len : L->width;
+        fprintf(stderr, "\r%-*s", L->width, text);
+        L->open = !e->last;
+        if (e->last) {
+            fputc('\n', stderr);
+            L->width = 0;
+        }
+        fflush(stderr);
+        return;
+    }
+    int tenth = e->total ? (int)(10 * e->done / e->total) : 10;
+    if (e->done == 0)
+        L->tenth = 0;
+    if (e->last || (e->phase != BYOL_EVAL_PHASE_KNN && tenth > L->tenth && tenth < 10)) {
+        printf("%s\n", text);
+        fflush(stdout);
+        L->tenth = tenth;
+    }
+}
+
+/* After a failure: end a terminal line the evaluation left open, so the message has its own. */
+static void ctl_eval_line_end(struct ctl_progress *p)
+{
+    if (p->eval.open)
+        fputc('\n', stderr);
+    p->eval.open = 0;
+}
 
 /* Progress: a bar redrawn in place on a terminal, a log line every 10 steps otherwise. */
 static void ctl_progress(const struct byol_train_report *r, void *user)
@@ -724,10 +797,12 @@ static int cmd_run(int argc, char **argv)
                                    .progress = ctl_progress,
                                    .user = &p,
                                    .resume = a.resume,
-                                   .evaluated = ctl_print_eval};
+                                   .evaluated = ctl_print_eval,
+                                   .eval_progress = ctl_eval_progress};
     ctl_catch_stop_signals();
     byol_status st = byol_train_run(s.backend, s.reg, &o);
     if (st != BYOL_OK) {
+        ctl_eval_line_end(&p);
         rc = ctl_fail_at(a.cfg);
     } else if (byol_dist_rank() == 0) {
         /* A stop asked of any process stops them all: rank 0 may not have seen the signal,
@@ -1093,11 +1168,17 @@ static int cmd_eval(int argc, char **argv)
         return rc;
     char dir[PATH_MAX];
     byol_config_relative(a.cfg, ".", dir, sizeof dir);
+    struct ctl_progress p = {.tty = isatty(STDERR_FILENO)};
     struct byol_train_options o = {.root = byol_config_root(s.cfg),
                                    .config_dir = dir,
+                                   .user = &p,
                                    .evaluated = ctl_print_eval,
-                                   .checkpoint = ea.checkpoint};
-    rc = byol_train_eval(s.backend, s.reg, &o) == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
+                                   .checkpoint = ea.checkpoint,
+                                   .eval_progress = ctl_eval_progress};
+    byol_status st = byol_train_eval(s.backend, s.reg, &o);
+    if (st != BYOL_OK)
+        ctl_eval_line_end(&p);
+    rc = st == BYOL_OK ? CTL_OK : ctl_fail_at(a.cfg);
     ctl_session_free(&s);
     return rc;
 }

@@ -43,6 +43,8 @@ struct byol_evaluator {
     int baseline;       /* eval.baseline: byol_evaluator_run also scores the raw pixels */
     int baseline_cache; /* eval.baseline_cache: keep the baseline's result for next time */
     int threads;        /* backend.threads: for the kNN's and the probe's passes */
+    byol_eval_progress_fn progress; /* byol_evaluator_set_progress */
+    void *progress_user;
 };
 
 static double eval_now(void)
@@ -51,6 +53,50 @@ static double eval_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* ---- progress reports --------------------------------------------------------------------- */
+
+static void eval_progress_report(struct eval_progress *r, size_t done, double loss, int last)
+{
+    r->p.done = done;
+    r->p.loss = loss;
+    r->p.last = last;
+    r->p.seconds = eval_now() - r->t0;
+    r->fn(&r->p, r->user);
+}
+
+void eval_progress_begin(struct eval_progress *r, enum byol_eval_phase phase, int split,
+                         int baseline, size_t total)
+{
+    if (!r || !r->fn)
+        return;
+    r->p = (struct byol_eval_progress){
+        .phase = phase, .split = split, .baseline = baseline, .total = total};
+    r->t0 = eval_now();
+    eval_progress_report(r, 0, NAN, 0);
+}
+
+void eval_progress_step(struct eval_progress *r, size_t done, double loss)
+{
+    if (r && r->fn)
+        eval_progress_report(r, done, loss, 0);
+}
+
+void eval_progress_end(struct eval_progress *r, size_t done, double loss)
+{
+    if (r && r->fn)
+        eval_progress_report(r, done, loss, 1);
+}
+
+void byol_evaluator_set_progress(struct byol_evaluator *ev, byol_eval_progress_fn fn, void *user)
+{
+    if (!ev)
+        return;
+    ev->progress = fn;
+    ev->progress_user = fn ? user : NULL;
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
 
 static byol_status eval_range_error(const struct byol_settings *g, const char *key,
                                     const char *what)
@@ -210,7 +256,8 @@ int byol_evaluator_knn_k(const struct byol_evaluator *ev)
 }
 
 /* Both splits' features (malloc'ed; the caller frees them, also on failure). */
-static byol_status eval_features(struct byol_evaluator *ev, struct byol_learner *l, float *f[2])
+static byol_status eval_features(struct byol_evaluator *ev, struct byol_learner *l, float *f[2],
+                                 struct eval_progress *r)
 {
     size_t dim = (size_t)byol_learner_embedding_dim(l);
     byol_status st = BYOL_OK;
@@ -219,20 +266,26 @@ static byol_status eval_features(struct byol_evaluator *ev, struct byol_learner 
         if (!f[s])
             return byol_error(BYOL_ERR_NOMEM, "eval: out of memory for %zu x %zu features",
                               ev->split[s].n, dim);
-        st = byol_eval_embed_dataset(l, ev->split[s].ds, ev->split[s].transform, ev->pool, f[s],
-                                     NULL);
+        eval_progress_begin(r, BYOL_EVAL_PHASE_FEATURES, s, 0, ev->split[s].n);
+        st =
+            eval_embed_dataset(l, ev->split[s].ds, ev->split[s].transform, ev->pool, f[s], NULL, r);
+        if (st == BYOL_OK)
+            eval_progress_end(r, ev->split[s].n, NAN);
     }
     return st;
 }
 
 static byol_status eval_knn_top1(struct byol_evaluator *ev, float *f[2], int dim, int *pred,
-                                 double *top1)
+                                 double *top1, int baseline, struct eval_progress *r)
 {
     const struct eval_split *tr = &ev->split[0], *te = &ev->split[1];
+    eval_progress_begin(r, BYOL_EVAL_PHASE_KNN, -1, baseline, te->n);
     byol_status st = eval_knn_classify(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes,
                                        ev->knn_k, ev->knn_temperature, ev->threads, pred);
-    if (st == BYOL_OK)
+    if (st == BYOL_OK) {
         *top1 = byol_eval_accuracy(pred, te->labels, te->n);
+        eval_progress_end(r, te->n, NAN);
+    }
     return st;
 }
 
@@ -329,11 +382,12 @@ byol_status byol_evaluator_knn_rank(struct byol_evaluator *ev, struct byol_learn
     if (!ev || !l || !top1)
         return byol_error(BYOL_ERR_INVALID, "byol_evaluator_knn: NULL argument");
     float *f[2] = {NULL, NULL};
+    struct eval_progress r = {.fn = ev->progress, .user = ev->progress_user};
     int *pred = malloc(ev->split[1].n * sizeof *pred);
-    byol_status st = pred ? eval_features(ev, l, f)
+    byol_status st = pred ? eval_features(ev, l, f, &r)
                           : byol_error(BYOL_ERR_NOMEM, "eval: out of memory for predictions");
     if (st == BYOL_OK)
-        st = eval_knn_top1(ev, f, byol_learner_embedding_dim(l), pred, top1);
+        st = eval_knn_top1(ev, f, byol_learner_embedding_dim(l), pred, top1, 0, &r);
     if (st == BYOL_OK && erank)
         st = byol_effective_rank(f[0], ev->split[0].n, byol_learner_embedding_dim(l),
                                  BYOL_ERANK_MAX_ROWS, erank);
@@ -343,21 +397,27 @@ byol_status byol_evaluator_knn_rank(struct byol_evaluator *ev, struct byol_learn
     return st;
 }
 
-/* kNN and the probe on features already computed, which the probe then standardises in place
- * (the caller has no further use for them); times into r. */
+/* kNN and the probe on features (baseline 0) or pixels (1) already computed, which the probe
+ * then standardises in place (the caller has no further use for them); times into r. */
 static byol_status eval_classify(struct byol_evaluator *ev, float *f[2], int dim, int *pred,
+                                 int baseline, struct eval_progress *rep,
                                  struct byol_eval_result *r)
 {
     const struct eval_split *tr = &ev->split[0], *te = &ev->split[1];
     double t0 = eval_now();
-    byol_status st = eval_knn_top1(ev, f, dim, pred, &r->knn_top1);
+    byol_status st = eval_knn_top1(ev, f, dim, pred, &r->knn_top1, baseline, rep);
     double t1 = eval_now();
     struct byol_probe_info info = {0};
-    if (st == BYOL_OK)
+    if (st == BYOL_OK) {
+        eval_progress_begin(rep, BYOL_EVAL_PHASE_PROBE, -1, baseline,
+                            (size_t)ev->probe.max_iterations);
         st = eval_linear_probe(f[0], tr->labels, tr->n, f[1], te->n, dim, ev->n_classes, &ev->probe,
-                               ev->threads, f, pred, NULL, &info);
-    if (st == BYOL_OK)
+                               ev->threads, f, pred, NULL, &info, rep);
+    }
+    if (st == BYOL_OK) {
         r->linear_top1 = byol_eval_accuracy(pred, te->labels, te->n);
+        eval_progress_end(rep, (size_t)info.iterations, info.loss);
+    }
     r->knn_seconds = t1 - t0;
     r->probe_seconds = eval_now() - t1;
     r->probe_iterations = info.iterations;
@@ -392,7 +452,7 @@ static int eval_cache_entry(const struct byol_evaluator *ev, float *px[2], int d
 /* kNN and probe on the pixels, through the cache when eval.baseline_cache allows: an entry
  * for these exact inputs is the result; otherwise it is computed and stored. */
 static byol_status eval_pixels_classify(struct byol_evaluator *ev, float *px[2], int dim, int *pred,
-                                        struct byol_eval_result *r)
+                                        struct eval_progress *rep, struct byol_eval_result *r)
 {
     char key[EVAL_HASH_HEX], path[4200];
     struct eval_baseline b = {.dim = dim};
@@ -405,7 +465,7 @@ static byol_status eval_pixels_classify(struct byol_evaluator *ev, float *px[2],
         r->baseline_cached = 1;
     } else {
         struct byol_eval_result pixels = {0};
-        byol_status st = eval_classify(ev, px, dim, pred, &pixels);
+        byol_status st = eval_classify(ev, px, dim, pred, 1, rep, &pixels);
         if (st != BYOL_OK)
             return st;
         b = (struct eval_baseline){dim, pixels.knn_top1, pixels.linear_top1};
@@ -420,7 +480,8 @@ static byol_status eval_pixels_classify(struct byol_evaluator *ev, float *px[2],
 
 /* The raw-pixel baseline: the same kNN and probe on both splits' images as the eval transform
  * hands them to the encoder, so a user sees what the representation adds to the pixels. */
-static byol_status eval_baseline(struct byol_evaluator *ev, int *pred, struct byol_eval_result *r)
+static byol_status eval_baseline(struct byol_evaluator *ev, int *pred, struct eval_progress *rep,
+                                 struct byol_eval_result *r)
 {
     double t0 = eval_now();
     size_t dim = eval_transform_numel(ev->split[0].transform);
@@ -432,15 +493,19 @@ static byol_status eval_baseline(struct byol_evaluator *ev, int *pred, struct by
     byol_status st = BYOL_OK;
     for (int s = 0; s < 2 && st == BYOL_OK; s++) {
         px[s] = eval_alloc(ev->split[s].n * dim * sizeof(float));
-        st = px[s]
-                 ? eval_transform_dataset(ev->split[s].ds, ev->split[s].transform, ev->pool, px[s])
-                 : byol_error(BYOL_ERR_NOMEM,
-                              "eval.baseline: out of memory for %zu x %zu pixels (set "
-                              "eval.baseline = false to leave the raw-pixel baseline out)",
-                              ev->split[s].n, dim);
+        if (px[s])
+            eval_progress_begin(rep, BYOL_EVAL_PHASE_PIXELS, s, 1, ev->split[s].n);
+        st = px[s] ? eval_transform_dataset(ev->split[s].ds, ev->split[s].transform, ev->pool,
+                                            px[s], rep)
+                   : byol_error(BYOL_ERR_NOMEM,
+                                "eval.baseline: out of memory for %zu x %zu pixels (set "
+                                "eval.baseline = false to leave the raw-pixel baseline out)",
+                                ev->split[s].n, dim);
+        if (st == BYOL_OK)
+            eval_progress_end(rep, ev->split[s].n, NAN);
     }
     if (st == BYOL_OK)
-        st = eval_pixels_classify(ev, px, (int)dim, pred, r);
+        st = eval_pixels_classify(ev, px, (int)dim, pred, rep, r);
     if (st == BYOL_OK)
         r->baseline_seconds = eval_now() - t0;
     free(px[0]);
@@ -457,13 +522,14 @@ byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_learner *l
     r->baseline_knn_top1 = r->baseline_linear_top1 = NAN;
     double t0 = eval_now();
     float *f[2] = {NULL, NULL};
+    struct eval_progress rep = {.fn = ev->progress, .user = ev->progress_user};
     int *pred = malloc(ev->split[1].n * sizeof *pred);
-    byol_status st = pred ? eval_features(ev, l, f)
+    byol_status st = pred ? eval_features(ev, l, f, &rep)
                           : byol_error(BYOL_ERR_NOMEM, "eval: out of memory for predictions");
     r->embed_seconds = eval_now() - t0;
     r->dim = byol_learner_embedding_dim(l);
     if (st == BYOL_OK)
-        st = eval_classify(ev, f, r->dim, pred, r);
+        st = eval_classify(ev, f, r->dim, pred, 0, &rep, r);
     r->n_train = ev->split[0].n;
     r->n_test = ev->split[1].n;
     r->knn_k = ev->knn_k;
@@ -472,7 +538,7 @@ byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_learner *l
     free(f[0]); /* before the pixels take their place */
     free(f[1]);
     if (st == BYOL_OK && ev->baseline)
-        st = eval_baseline(ev, pred, r);
+        st = eval_baseline(ev, pred, &rep, r);
     free(pred);
     return st;
 }

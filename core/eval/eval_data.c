@@ -1,6 +1,7 @@
 /* The data side of evaluation (include/byol/eval.h): the eval group's keys, the deterministic
  * eval transform (training's preparation without its randomness), the split byolctl embed
  * names, and a whole dataset through the transform and the learner's online network. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,10 +264,10 @@ static byol_status eval_check_finite(const float *f, size_t rows, int dim, size_
     return BYOL_OK;
 }
 
-byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_dataset *ds,
-                                    const struct byol_augment_pipeline *transform,
-                                    struct byol_augment_pool *pool, float *embedding,
-                                    float *projection)
+byol_status eval_embed_dataset(struct byol_learner *l, const struct byol_dataset *ds,
+                               const struct byol_augment_pipeline *transform,
+                               struct byol_augment_pool *pool, float *embedding, float *projection,
+                               struct eval_progress *r)
 {
     if (!l || !ds || !transform)
         return byol_error(BYOL_ERR_INVALID, "byol_eval_embed_dataset: NULL argument");
@@ -287,12 +288,22 @@ byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_da
                 eval_check_finite(embedding + start * dim, (size_t)m, dim, start, "representation");
         if (st == BYOL_OK && projection)
             st = eval_check_finite(projection + start * proj, (size_t)m, proj, start, "projection");
+        if (st == BYOL_OK && start + (size_t)m < n) /* the caller reports the end */
+            eval_progress_step(r, start + (size_t)m, NAN);
     }
     byol_augment_pool_free(b.own_pool);
     free(b.one);
     free(b.raw);
     free(b.img);
     return st;
+}
+
+byol_status byol_eval_embed_dataset(struct byol_learner *l, const struct byol_dataset *ds,
+                                    const struct byol_augment_pipeline *transform,
+                                    struct byol_augment_pool *pool, float *embedding,
+                                    float *projection)
+{
+    return eval_embed_dataset(l, ds, transform, pool, embedding, projection, NULL);
 }
 
 size_t eval_transform_numel(const struct byol_augment_pipeline *t)
@@ -304,7 +315,8 @@ size_t eval_transform_numel(const struct byol_augment_pipeline *t)
 
 byol_status eval_transform_dataset(const struct byol_dataset *ds,
                                    const struct byol_augment_pipeline *transform,
-                                   struct byol_augment_pool *pool, float *out)
+                                   struct byol_augment_pool *pool, float *out,
+                                   struct eval_progress *r)
 {
     if (!ds || !transform || !pool || !out)
         return byol_error(BYOL_ERR_INVALID, "eval_transform_dataset: NULL argument");
@@ -314,6 +326,8 @@ byol_status eval_transform_dataset(const struct byol_dataset *ds,
     for (size_t start = 0; st == BYOL_OK && start < n; start += EVAL_CHUNK) {
         int m = (int)(n - start < EVAL_CHUNK ? n - start : EVAL_CHUNK);
         st = eval_transform_chunk(ds, transform, pool, start, m, &b, out + start * numel);
+        if (st == BYOL_OK && start + (size_t)m < n) /* the caller reports the end */
+            eval_progress_step(r, start + (size_t)m, NAN);
     }
     free(b.one);
     free(b.raw);

@@ -1,7 +1,7 @@
 /* What the evaluation files share: the eval group's key check and a split's transformed pixels
  * (core/eval/eval.c, core/eval/eval_data.c); threads and large buffers for the passes over features
- * (core/eval/eval_parallel.c, core/eval/eval_memory.c); the kNN and the probe with a thread count, the
- * probe's standardisation and preconditioner (core/eval/eval_knn.c, core/eval/eval_probe.c,
+ * (core/eval/eval_parallel.c, core/eval/eval_memory.c); the kNN and the probe with a thread count,
+ * the probe's standardisation and preconditioner (core/eval/eval_knn.c, core/eval/eval_probe.c,
  * core/eval/eval_standardise.c, core/eval/eval_precond.c); the raw-pixel baseline's cache
  * (core/eval/eval_cache.c). */
 #ifndef BYOL_CORE_EVAL_INTERNAL_H
@@ -22,12 +22,39 @@ int eval_format_has_label_files(const char *format);
 /* The values per image that transform `t` makes (C x H x W). */
 size_t eval_transform_numel(const struct byol_augment_pipeline *t);
 
+/* ---- progress reports (core/eval/eval.c) ---- */
+
+/* Where an evaluation reports to (byol_evaluator_set_progress) and the phase under way. A NULL
+ * reporter, or one without fn, takes every call and reports nothing. */
+struct eval_progress {
+    byol_eval_progress_fn fn;
+    void *user;
+    struct byol_eval_progress p;
+    double t0;
+};
+
+/* A phase begins: a report with done 0. split -1 for KNN and PROBE. */
+void eval_progress_begin(struct eval_progress *r, enum byol_eval_phase phase, int split,
+                         int baseline, size_t total);
+/* done of the phase's total so far; loss NAN but for the probe. */
+void eval_progress_step(struct eval_progress *r, size_t done, double loss);
+/* The phase's last report. */
+void eval_progress_end(struct eval_progress *r, size_t done, double loss);
+
+/* byol_eval_embed_dataset, reporting the images done after each chunk to r (NULL: none). */
+byol_status eval_embed_dataset(struct byol_learner *l, const struct byol_dataset *ds,
+                               const struct byol_augment_pipeline *transform,
+                               struct byol_augment_pool *pool, float *embedding, float *projection,
+                               struct eval_progress *r);
+
 /* Every image of `ds` through `transform` (on `pool`'s threads), in dataset order, into out
  * (count x eval_transform_numel): what byol_eval_embed_dataset gives the network, drawn from
- * the same streams. BYOL_ERR_SHAPE when the transform does not take ds's images. */
+ * the same streams; the images done go to r after each chunk (NULL: no reports).
+ * BYOL_ERR_SHAPE when the transform does not take ds's images. */
 byol_status eval_transform_dataset(const struct byol_dataset *ds,
                                    const struct byol_augment_pipeline *transform,
-                                   struct byol_augment_pool *pool, float *out);
+                                   struct byol_augment_pool *pool, float *out,
+                                   struct eval_progress *r);
 
 /* ---- threads (core/eval/eval_parallel.c) ---- */
 
@@ -55,11 +82,14 @@ byol_status eval_knn_classify(const float *train, const int *train_labels, size_
 
 /* byol_linear_probe on `threads` threads. The standardised splits go to work[0] (n_train x
  * dim) and work[1] (n_test x dim), which may be train and test themselves when the caller no
- * longer needs them (the standardisation is then in place); work NULL: buffers of its own. */
+ * longer needs them (the standardisation is then in place); work NULL: buffers of its own.
+ * After each L-BFGS iteration, the iterations done and the objective go to r (NULL: none;
+ * the caller begins and ends the phase). */
 byol_status eval_linear_probe(const float *train, const int *train_labels, size_t n_train,
                               const float *test, size_t n_test, int dim, int n_classes,
                               const struct byol_probe_options *o, int threads, float *const *work,
-                              int *pred, float *proba, struct byol_probe_info *info);
+                              int *pred, float *proba, struct byol_probe_info *info,
+                              struct eval_progress *r);
 
 /* The probe's standardisation on `threads` threads: the train rows' per-feature mean and
  * population std (a std of 0 becomes 1, as scikit-learn's StandardScaler), then (x - mean) /

@@ -56,7 +56,8 @@ struct probe {
     size_t rows;     /* rows per block */
     int threads;
     struct probe_part part[EVAL_MAX_THREADS];
-    const struct eval_precond *pc; /* NULL: L-BFGS's plain scaled identity */
+    const struct eval_precond *pc;  /* NULL: L-BFGS's plain scaled identity */
+    struct eval_progress *progress; /* NULL: no reports */
 };
 
 /* Softmax cross-entropy of rows [r0, r0 + m) whose logits (bias not yet added) are in z; z
@@ -301,6 +302,7 @@ static void probe_minimise(struct probe *p, const struct byol_probe_options *o,
         t = v->g, v->g = v->g1, v->g1 = t;
         t = v->pg, v->pg = v->pg1, v->pg1 = t;
         f = f1;
+        eval_progress_step(p->progress, (size_t)it + 1, f);
     }
     if (info)
         *info = (struct byol_probe_info){it, f, max_abs(v->g, np)};
@@ -420,7 +422,8 @@ static void probe_free(struct probe *p)
 byol_status eval_linear_probe(const float *train, const int *train_labels, size_t n_train,
                               const float *test, size_t n_test, int dim, int n_classes,
                               const struct byol_probe_options *o, int threads, float *const *work,
-                              int *pred, float *proba, struct byol_probe_info *info)
+                              int *pred, float *proba, struct byol_probe_info *info,
+                              struct eval_progress *r)
 {
     struct byol_probe_options def;
     byol_probe_options_default(&def);
@@ -432,8 +435,13 @@ byol_status eval_linear_probe(const float *train, const int *train_labels, size_
     threads = threads < 1 ? 1 : threads > EVAL_MAX_THREADS ? EVAL_MAX_THREADS : threads;
     if ((size_t)threads > n_train)
         threads = (int)n_train;
-    struct probe p = {
-        .y = train_labels, .n = n_train, .d = dim, .c = n_classes, .l2 = o->l2, .threads = threads};
+    struct probe p = {.y = train_labels,
+                      .n = n_train,
+                      .d = dim,
+                      .c = n_classes,
+                      .l2 = o->l2,
+                      .threads = threads,
+                      .progress = r};
     float *own[2] = {NULL, NULL};
     if (!work) {
         own[0] = eval_alloc(n_train * (size_t)dim * sizeof(float));
@@ -461,5 +469,5 @@ byol_status byol_linear_probe(const float *train, const int *train_labels, size_
                               struct byol_probe_info *info)
 {
     return eval_linear_probe(train, train_labels, n_train, test, n_test, dim, n_classes, o,
-                             eval_default_threads(), NULL, pred, proba, info);
+                             eval_default_threads(), NULL, pred, proba, info, NULL);
 }

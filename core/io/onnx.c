@@ -103,6 +103,15 @@ static void pb_msg(struct pb *b, int field, struct pb *sub)
 
 /* ---- the model ------------------------------------------------------------------------- */
 
+/* The most bytes a model takes (its weights, then the whole file). A test build of this file
+ * alone may lower it (-DBYOL_ONNX_TEST_MAX_BYTES=N, tests/CMakeLists.txt) to reach the refusal
+ * of a whole model with kilobytes; libbyol's build never defines it. */
+#ifdef BYOL_ONNX_TEST_MAX_BYTES
+#define ONNX_MAX_BYTES ((uint64_t)(BYOL_ONNX_TEST_MAX_BYTES))
+#else
+#define ONNX_MAX_BYTES BYOL_ONNX_MAX_BYTES
+#endif
+
 /* onnx.proto: TensorProto.DataType */
 enum { ONNX_FLOAT = 1, ONNX_INT64 = 7 };
 
@@ -184,15 +193,24 @@ byol_status byol_onnx_add_output(struct byol_onnx *m, const char *name, const in
 static byol_status onnx_init(struct byol_onnx *m, const char *name, const int64_t *dims, int ndim,
                              int type, const void *data, size_t elem)
 {
+    /* The size in double too, for a count too large for 64 bits (over any limit). */
     uint64_t numel = 1;
-    for (int k = 0; k < ndim; k++)
+    double numel_d = 1;
+    int overflow = 0;
+    for (int k = 0; k < ndim; k++) {
+        if (dims[k] < 0)
+            return byol_error(BYOL_ERR_INVALID, "onnx: initializer '%s': dimension %d is %lld",
+                              name, k, (long long)dims[k]);
+        overflow |= dims[k] > 0 && numel > UINT64_MAX / elem / (uint64_t)dims[k];
         numel *= (uint64_t)dims[k];
+        numel_d *= (double)dims[k];
+    }
     uint64_t bytes = numel * elem;
-    if (m->weight_bytes + bytes > BYOL_ONNX_MAX_BYTES)
+    if (overflow || bytes > ONNX_MAX_BYTES - m->weight_bytes)
         return byol_error(BYOL_ERR_UNSUPPORTED,
                           "the weights take more than 2 GB (%.2f GB at '%s'), the most one ONNX "
                           "file holds without external data, which byol-c does not write",
-                          (double)(m->weight_bytes + bytes) / 1e9, name);
+                          ((double)m->weight_bytes + numel_d * (double)elem) / 1e9, name);
     struct pb t = {0};
     for (int k = 0; k < ndim; k++)
         pb_int(&t, 1, dims[k]);
@@ -316,7 +334,7 @@ byol_status byol_onnx_save(struct byol_onnx *m, const char *path, const char *pr
     byol_status st = BYOL_OK;
     if (head.oom || gname.oom || glen.oom)
         st = byol_error(BYOL_ERR_NOMEM, "%s: out of memory", path);
-    else if (graph + head.n + m->meta.n + glen.n > BYOL_ONNX_MAX_BYTES)
+    else if (graph + head.n + m->meta.n + glen.n > ONNX_MAX_BYTES)
         st = byol_error(BYOL_ERR_UNSUPPORTED,
                         "%s: the model takes more than 2 GB, the most one ONNX file holds "
                         "without external data, which byol-c does not write",

@@ -139,6 +139,43 @@ static byol_status bn_affine(struct onnx_walk *w, size_t j, int channels, double
     return BYOL_OK;
 }
 
+/* Whether batch norm j's value goes through a Relu node: its op applies one (bn.fuse_relu) and
+ * the graph does not already, through a relu layer that is its one reader. The engine's own
+ * fusion (byol_net_set_fusion) sets fuse_relu only on a batch norm read by a relu layer alone,
+ * which the graph keeps; an encoder plugin may set it on any batch norm, with no relu layer
+ * after it. (A relu applied twice is one relu: this only spares a node.) */
+static int bn_fused_relu(const struct onnx_walk *w, size_t j)
+{
+    const struct byol_op_desc *d = byol_net_layer_desc(w->net, j);
+    if (!d->u.bn.fuse_relu)
+        return 0;
+    if (w->out[j] || w->readers[j] != 1)
+        return 1;
+    const struct byol_op_desc *r = byol_net_layer_desc(w->net, (size_t)w->reader[j]);
+    return !r || r->kind != BYOL_OP_RELU;
+}
+
+/* Layer j's value from x, its batch norm's result: through the Relu its op fuses
+ * (bn_fused_relu), or x itself. */
+static byol_status finish_bn(struct onnx_walk *w, size_t j, const char *x, int relu, int rank)
+{
+    if (!relu)
+        return set_value(w, j, x, rank);
+    const char *name = walk_str(w, "%s/relu", layer_name(w, j));
+    byol_status st = name ? set_value(w, j, value_name(w, j, rank), rank) : walk_nomem();
+    const char *in[1] = {x};
+    if (st == BYOL_OK)
+        st = byol_onnx_add_node(w->m, "Relu", name, in, 1, w->val[j], NULL, 0);
+    return st;
+}
+
+/* The value a batch norm's node (or the layer folding it) writes: its layer's, or an
+ * intermediate one when a fused Relu follows. */
+static const char *bn_result(struct onnx_walk *w, size_t j, int relu, int rank)
+{
+    return relu ? walk_str(w, "%s/pre_relu", layer_name(w, j)) : value_name(w, j, rank);
+}
+
 /* A convolution (Conv) or linear layer (Gemm, weight transposed) i, with batch norm `bn`
  * (>= 0) folded in: W' = W * s, b' = b * s + (beta - mean * s), s = gamma / sqrt(var + eps). */
 static byol_status emit_weighted(struct onnx_walk *w, size_t i, long bn)
@@ -172,9 +209,11 @@ static byol_status emit_weighted(struct onnx_walk *w, size_t i, long bn)
     int n_src = st == BYOL_OK ? byol_net_layer_inputs(w->net, i, srcs) : 0;
     size_t src = srcs[0];
     size_t dst = bn >= 0 ? (size_t)bn : i;
+    int relu = bn >= 0 && bn_fused_relu(w, dst), rank = conv ? 4 : 2;
     const char *x = NULL, *wname = walk_str(w, "%s.weight", layer_name(w, i));
     const char *bname = walk_str(w, "%s.bias", layer_name(w, i));
-    if (st == BYOL_OK && (n_src != 1 || !wname || !bname))
+    const char *y = bn_result(w, dst, relu, rank);
+    if (st == BYOL_OK && (n_src != 1 || !wname || !bname || !y))
         st = walk_nomem();
     if (st == BYOL_OK)
         st = as_rank(w, src, conv ? 4 : 2, &x);
@@ -185,8 +224,6 @@ static byol_status emit_weighted(struct onnx_walk *w, size_t i, long bn)
         st = byol_onnx_add_f32(w->m, wname, wdims, wt->ndim, W);
     if (st == BYOL_OK)
         st = byol_onnx_add_f32(w->m, bname, bdims, 1, B);
-    if (st == BYOL_OK)
-        st = set_value(w, dst, value_name(w, dst, conv ? 4 : 2), conv ? 4 : 2);
     const char *in[3] = {x, wname, bname};
     if (st == BYOL_OK && conv) {
         const int64_t ks[2] = {d->u.conv.kernel_h, d->u.conv.kernel_w};
@@ -201,11 +238,13 @@ static byol_status emit_weighted(struct onnx_walk *w, size_t i, long bn)
             {.name = "dilations", .type = BYOL_ONNX_ATTR_INTS, .ints = dil, .n_ints = 2},
             {.name = "group", .type = BYOL_ONNX_ATTR_INT, .i = 1},
         };
-        st = byol_onnx_add_node(w->m, "Conv", layer_name(w, i), in, 3, w->val[dst], a, 5);
+        st = byol_onnx_add_node(w->m, "Conv", layer_name(w, i), in, 3, y, a, 5);
     } else if (st == BYOL_OK) {
         const struct byol_onnx_attr a[1] = {{.name = "transB", .type = BYOL_ONNX_ATTR_INT, .i = 1}};
-        st = byol_onnx_add_node(w->m, "Gemm", layer_name(w, i), in, 3, w->val[dst], a, 1);
+        st = byol_onnx_add_node(w->m, "Gemm", layer_name(w, i), in, 3, y, a, 1);
     }
+    if (st == BYOL_OK)
+        st = finish_bn(w, dst, y, relu, rank);
     free(W);
     free(B);
     free(scale);
@@ -239,14 +278,17 @@ static byol_status emit_bn(struct onnx_walk *w, size_t j, size_t src)
         st = names[k] ? byol_onnx_add_f32(w->m, names[k], dims, 1, data[k]) : walk_nomem();
     free(ones);
     free(zeros);
-    if (st == BYOL_OK)
-        st = set_value(w, j, value_name(w, j, w->rank[src]), w->rank[src]);
+    int relu = bn_fused_relu(w, j), rank = w->rank[src];
+    const char *y = bn_result(w, j, relu, rank);
+    if (st == BYOL_OK && !y)
+        st = walk_nomem();
     if (st != BYOL_OK)
         return st;
     const char *in[5] = {w->val[src], names[0], names[1], names[2], names[3]};
     const struct byol_onnx_attr a[1] = {
         {.name = "epsilon", .type = BYOL_ONNX_ATTR_FLOAT, .f = d->u.bn.eps}};
-    return byol_onnx_add_node(w->m, "BatchNormalization", layer_name(w, j), in, 5, w->val[j], a, 1);
+    st = byol_onnx_add_node(w->m, "BatchNormalization", layer_name(w, j), in, 5, y, a, 1);
+    return st == BYOL_OK ? finish_bn(w, j, y, relu, rank) : st;
 }
 
 /* byol's grouped softmax on (N,F): Reshape (N, F/g, g), Div by the temperature, Softmax over

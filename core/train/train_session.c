@@ -874,8 +874,11 @@ static byol_status api_evaluate(struct byol_train_session *t, int linear,
                           "evaluation needs an eval group: eval = { train_images = ...; "
                           "train_labels = ...; test_images = ...; test_labels = ...; }");
     double t0 = now_s();
+    /* Reports for this evaluation only: the kNN monitor between steps stays quiet. */
+    byol_evaluator_set_progress(t->eval, t->o->eval_progress, t->o->user);
     byol_status st = linear ? byol_evaluator_run(t->eval, t->learner, &res)
                             : byol_evaluator_knn(t->eval, t->learner, &out->knn_top1);
+    byol_evaluator_set_progress(t->eval, NULL, NULL);
     if (st != BYOL_OK)
         return byol_train_session_blame(t, st);
     out->knn_k = byol_evaluator_knn_k(t->eval);

@@ -216,6 +216,43 @@ BYOL_API byol_status byol_evaluator_run(struct byol_evaluator *ev, struct byol_l
 /* NULL is a no-op. */
 BYOL_API void byol_evaluator_free(struct byol_evaluator *ev);
 
+/* ---- progress (appended) --------------------------------------------------------------- */
+
+/* The parts of an evaluation, in the order byol_evaluator_run goes through them: the features
+ * of the train split, then of the test split, the kNN, the linear probe; then, with
+ * eval.baseline, the transformed pixels of both splits and (unless the cache had them) the kNN
+ * and the probe again on those. byol_evaluator_knn reports the first three. Values are ABI:
+ * append only. */
+enum byol_eval_phase {
+    BYOL_EVAL_PHASE_FEATURES = 1, /* the encoder's features of a split: done / total images */
+    BYOL_EVAL_PHASE_KNN = 2,      /* the kNN: done 0 at its start, total (test images) at its end */
+    BYOL_EVAL_PHASE_PROBE = 3,    /* the linear probe: done of at most total L-BFGS iterations */
+    BYOL_EVAL_PHASE_PIXELS = 4,   /* the baseline's transformed pixels of a split: done / total */
+};
+
+struct byol_eval_progress {
+    enum byol_eval_phase phase;
+    int split;    /* FEATURES and PIXELS: 0 the train split, 1 the test split; else -1 */
+    int baseline; /* KNN and PROBE: 1 on the raw pixels (eval.baseline), 0 on the features */
+    size_t done, total;
+    int last;       /* 1 on the phase's last report (the probe often ends before total: it
+                     * stops at eval's tolerance) */
+    double loss;    /* PROBE: the training objective after `done` iterations; else NAN */
+    double seconds; /* since the phase began */
+};
+
+typedef void (*byol_eval_progress_fn)(const struct byol_eval_progress *p, void *user);
+
+/* From now on, byol_evaluator_run, byol_evaluator_knn and byol_evaluator_knn_rank report their
+ * progress to fn(p, user) (fn NULL: no reports, the default): at the start of each phase (done
+ * 0), after each chunk of images or each probe iteration (done never decreases), and once with
+ * last = 1 when the phase is over. The calls come from the thread that called the evaluator,
+ * before that call returns; p lives for the call only. A failure ends the reports without a
+ * last one. Reports change no result. The library prints no progress itself; fn must not call
+ * the evaluator. */
+BYOL_API void byol_evaluator_set_progress(struct byol_evaluator *ev, byol_eval_progress_fn fn,
+                                          void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,7 +15,8 @@
 extern "C" {
 #endif
 
-struct byol_eval_result; /* byol/eval.h */
+struct byol_eval_result;   /* byol/eval.h */
+struct byol_eval_progress; /* byol/eval.h */
 
 struct byol_train_report {
     int64_t step;       /* steps done, 1..total_steps */
@@ -65,6 +66,10 @@ struct byol_train_options {
     /* byol_train_eval: the state to evaluate (NULL: checkpoint_dir/latest; "none": the
      * initial weights, a random-init baseline) */
     const char *checkpoint;
+    /* Appended: (optional) the progress of the run's closing evaluation and of byol_train_eval's
+     * (api->evaluate), called with `user` (byol_evaluator_set_progress says when); the kNN
+     * monitor (eval.every) reports none. */
+    void (*eval_progress)(const struct byol_eval_progress *p, void *user);
 };
 
 /* Train with the config's trainer (`trainer = "byol"`, the default, or a trainer plugin's name

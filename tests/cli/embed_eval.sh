@@ -78,7 +78,9 @@ check_npy "$tmp/t.npy" "12, 8" $((128 + 12 * 8 * 4))
 "$byolctl" embed "$tmp/base.cfg" --out "$tmp/d.npy" > /dev/null
 cmp -s "$tmp/e.npy" "$tmp/d.npy" || { echo "FAIL: data group's embeddings differ"; exit 1; }
 
-out=$("$byolctl" eval "$tmp/eval.cfg")
+# eval's result lines, without the progress lines ("eval: ...") that come first on a log.
+results() { "$byolctl" eval "$@" | grep -v '^eval: '; }
+out=$(results "$tmp/eval.cfg")
 echo "$out"
 echo "$out" | head -n 1 | grep -Eq '^kNN \(k=5\) top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \(24 train / 12 test, 8-d features, [0-9.]+ s\)$' ||
   { echo "FAIL: eval's result line"; exit 1; }
@@ -87,13 +89,13 @@ echo "$out" | head -n 1 | grep -Eq '^kNN \(k=5\) top-1: [0-9]+\.[0-9]{2}%  linea
 pixels='^raw pixels \(64-d\):  kNN top-1: [0-9]+\.[0-9]{2}%  linear probe top-1: [0-9]+\.[0-9]{2}%  \((cached, )?[0-9.]+ s\)$'
 echo "$out" | sed -n 2p | grep -Eq "$pixels" || { echo "FAIL: eval's raw-pixel line"; exit 1; }
 # The second evaluation of the same pixels reads the first one's cache entry.
-out2=$("$byolctl" eval "$tmp/eval.cfg" --checkpoint none)
+out2=$(results "$tmp/eval.cfg" --checkpoint none)
 echo "$out2" | sed -n 2p | grep -q '(cached, [0-9.]* s)$' || { echo "FAIL: no cached baseline: $out2"; exit 1; }
-out2=$("$byolctl" eval "$tmp/eval.cfg" --checkpoint none --set eval.baseline_cache=false)
+out2=$(results "$tmp/eval.cfg" --checkpoint none --set eval.baseline_cache=false)
 echo "$out2" | sed -n 2p | grep -Eq "${pixels/(cached, )?/}" || { echo "FAIL: eval.baseline_cache=false: $out2"; exit 1; }
 [ "$(echo "$out" | sed -n 2p | sed 's/  (.*//')" = "$(echo "$out2" | sed -n 2p | sed 's/  (.*//')" ] ||
   { echo "FAIL: the raw-pixel baseline depends on the weights: $out2"; exit 1; }
-out=$("$byolctl" eval "$tmp/eval.cfg" --set eval.baseline=false)
+out=$(results "$tmp/eval.cfg" --set eval.baseline=false)
 echo "$out" | head -n 1 | grep -q '^kNN (k=5) top-1: ' && ! echo "$out" | grep -q '^raw pixels' ||
   { echo "FAIL: eval.baseline=false: $out"; exit 1; }
 
