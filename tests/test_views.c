@@ -263,6 +263,177 @@ static void test_without_originals(void)
     byol_dataset_free(ds);
 }
 
+/* ---- multi-crop: local views beside the global ones ----------------------------------- */
+
+#define MC_LOCAL 3
+#define MC_SIZE 12
+
+/* The two global views of `text` and its multicrop group's pipeline, for c x s x s images. */
+static void make_multicrop(const char *text, int c, int s, struct byol_augment_pipeline *views[2],
+                           struct byol_multicrop *mc)
+{
+    struct byol_config *cfg = NULL;
+    struct byol_augment_info info = {c, s, s, s};
+    BYOL_CHECK_OK(byol_config_parse(text, "views.cfg", &cfg));
+    BYOL_CHECK_OK(byol_augment_views_create(g_reg, byol_config_root(cfg), &info, views));
+    BYOL_CHECK_OK(byol_augment_multicrop_create(g_reg, byol_config_root(cfg), &info, mc));
+    byol_config_free(cfg);
+}
+
+/* All 2 + MC_LOCAL views of ds's images (backwards, as views_of), with `threads` threads in
+ * slices of `slice` images; out[v] holds view v of every image. */
+static void multicrop_of(const struct byol_dataset *ds, struct byol_augment_pipeline *const *pipes,
+                         int threads, size_t slice, float *const *out, const size_t *per)
+{
+    size_t n = byol_dataset_count(ds);
+    size_t *idx = malloc(n * sizeof *idx);
+    for (size_t i = 0; i < n; i++)
+        idx[n - 1 - i] = i;
+    struct byol_augment_pool *pool = NULL;
+    BYOL_CHECK_OK(byol_augment_pool_create(threads, &pool));
+    for (size_t first = 0; first < n; first += slice) {
+        size_t m = n - first < slice ? n - first : slice;
+        float *o[2 + MC_LOCAL];
+        for (int v = 0; v < 2 + MC_LOCAL; v++)
+            o[v] = out[v] + first * per[v];
+        BYOL_CHECK_OK(byol_augment_views_batch_n(pool, ds, idx + first, m, first, 2 + MC_LOCAL,
+                                                 pipes, 0, 42, 7, o));
+    }
+    byol_augment_pool_free(pool);
+    free(idx);
+}
+
+/* From the originals (one decode for all five views) and from data without originals (each
+ * pipeline on the dataset's image): local view k draws from view k + 3's stream, every view is
+ * the same for any thread count and slicing, and the local views have their own size. */
+static void check_multicrop(struct byol_dataset *ds, int originals)
+{
+    int c, s;
+    byol_dataset_shape(ds, &c, &s, NULL);
+    c = 3;
+    struct byol_augment_pipeline *views[2];
+    struct byol_multicrop mc;
+    make_multicrop("augment_fn = \"byol_paper\";\n"
+                   "multicrop = { views = 3; size = 12; augment_fn = (\n"
+                   "  { op = \"random_resized_crop\"; scale = [0.05, 0.4]; },\n"
+                   "  { op = \"horizontal_flip\"; } ); };",
+                   c, s, views, &mc);
+    CU_ASSERT_EQUAL(mc.views, MC_LOCAL);
+    CU_ASSERT_EQUAL(mc.size, MC_SIZE);
+    struct byol_augment_pipeline *pipes[2 + MC_LOCAL] = {views[0], views[1], mc.pipeline,
+                                                        mc.pipeline, mc.pipeline};
+    CU_ASSERT_EQUAL(byol_augment_views_from_originals_n(ds, 2 + MC_LOCAL, pipes, 0), originals);
+    size_t n = byol_dataset_count(ds), per[2 + MC_LOCAL];
+    float *a[2 + MC_LOCAL], *b[2 + MC_LOCAL];
+    for (int v = 0; v < 2 + MC_LOCAL; v++) {
+        int oc, oh, ow;
+        byol_augment_pipeline_output(pipes[v], &oc, &oh, &ow);
+        CU_ASSERT_EQUAL(oh, v < 2 ? s : MC_SIZE);
+        per[v] = (size_t)oc * oh * ow;
+        a[v] = malloc(n * per[v] * sizeof(float));
+        b[v] = malloc(n * per[v] * sizeof(float));
+    }
+    multicrop_of(ds, pipes, 1, n, a, per);
+    multicrop_of(ds, pipes, 2, 3, b, per);
+    for (int v = 0; v < 2 + MC_LOCAL; v++)
+        CU_ASSERT_EQUAL(memcmp(a[v], b[v], n * per[v] * sizeof(float)), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(a[2], a[3], n * per[2] * sizeof(float)), 0);
+    if (!originals) { /* each view is its pipeline on the image, with its own stream */
+        size_t img = (size_t)c * s * s, plane = (size_t)s * s;
+        float *in = malloc(n * img * sizeof(float)), *one = malloc(img * sizeof(float));
+        float *want = malloc(n * per[0] * sizeof(float));
+        int dc;
+        byol_dataset_shape(ds, &dc, NULL, NULL);
+        for (size_t i = 0; i < n; i++) {
+            BYOL_CHECK_OK(byol_dataset_get(ds, i, one));
+            for (int k = 0; k < c; k++)
+                memcpy(in + (n - 1 - i) * img + k * plane, one + (dc == 1 ? 0 : k * plane),
+                       plane * sizeof(float));
+        }
+        struct byol_augment_pool *pool = NULL;
+        BYOL_CHECK_OK(byol_augment_pool_create(1, &pool));
+        for (int v = 0; v < 2 + MC_LOCAL; v++) {
+            BYOL_CHECK_OK(byol_augment_batch_at(pool, pipes[v], in, n, 0, want, 42, 7, v + 1));
+            CU_ASSERT_EQUAL(memcmp(a[v], want, n * per[v] * sizeof(float)), 0);
+        }
+        byol_augment_pool_free(pool);
+        free(in);
+        free(one);
+        free(want);
+    }
+    for (int v = 0; v < 2 + MC_LOCAL; v++) {
+        free(a[v]);
+        free(b[v]);
+    }
+    free_views(views);
+    byol_augment_multicrop_free(&mc);
+    CU_ASSERT_PTR_NULL(mc.pipeline);
+}
+
+static void test_multicrop_originals(void)
+{
+    struct byol_dataset *ds = open_photos(PHOTOS_DIR, 3, 32);
+    check_multicrop(ds, 1);
+    byol_dataset_free(ds);
+}
+
+static void test_multicrop_dataset(void)
+{
+    struct byol_dataset *ds = NULL;
+    BYOL_CHECK_OK(byol_dataset_open_mock(6, 1, 20, 9, &ds));
+    check_multicrop(ds, 0);
+    byol_dataset_free(ds);
+}
+
+/* The multicrop group's mistakes, each named with its file and line. */
+static void test_multicrop_errors(void)
+{
+    static const char *const cases[][2] = {
+        {"multicrop = { views = -1; size = 8; };",
+         "views.cfg:1: multicrop.views: local views per image must be in 0..16, got -1"},
+        {"multicrop = { views = 17; size = 8; };",
+         "views.cfg:1: multicrop.views: local views per image must be in 0..16, got 17"},
+        {"multicrop = { views = 2; };",
+         "views.cfg:1: multicrop: missing 'size' (the local views' side in pixels, at most "
+         "model.image_size = 16)"},
+        {"multicrop = { views = 2; size = 0; };",
+         "views.cfg:1: multicrop.size: the local views' side must be in 1..16 "
+         "(model.image_size), got 0"},
+        {"multicrop = { views = 2; size = 17; };",
+         "views.cfg:1: multicrop.size: the local views' side must be in 1..16 "
+         "(model.image_size), got 17"},
+        {"multicrop = { views = 2; size = 8; crops = 3; };", "views.cfg:1: multicrop.crops"},
+        {"multicrop = { views = 2; size = 8; augment_fn = ( { op = \"horizontal_flip\"; } ); };",
+         "views.cfg:1: multicrop.augment_fn: it makes 3x16x16 images, not the local views' "
+         "3x8x8: end it with a random_resized_crop, resize or center_crop to multicrop.size"},
+        {"augment_fn = ( { op = \"horizontal_flip\"; } );\nmulticrop = { views = 2; size = 8; };",
+         "views.cfg:2: multicrop: augment_fn makes 3x16x16 images, not the local views' 3x8x8: "
+         "give multicrop an augment_fn of its own"},
+    };
+    struct byol_augment_info info = {3, 16, 16, 16};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct byol_config *cfg = NULL;
+        struct byol_multicrop mc = {5, 5, NULL};
+        BYOL_CHECK_OK(byol_config_parse(cases[i][0], "views.cfg", &cfg));
+        CU_ASSERT_NOT_EQUAL(byol_augment_multicrop_create(g_reg, byol_config_root(cfg), &info, &mc),
+                            BYOL_OK);
+        CU_ASSERT_PTR_NULL(mc.pipeline);
+        CU_ASSERT_EQUAL(mc.views, 0);
+        if (strncmp(byol_last_error(), cases[i][1], strlen(cases[i][1])) != 0)
+            fprintf(stderr, "\ncase %zu: got \"%s\"\n", i, byol_last_error());
+        CU_ASSERT_EQUAL(strncmp(byol_last_error(), cases[i][1], strlen(cases[i][1])), 0);
+        byol_config_free(cfg);
+    }
+    /* No group, or views = 0: nothing to build. */
+    struct byol_config *cfg = NULL;
+    struct byol_multicrop mc;
+    BYOL_CHECK_OK(byol_config_parse("multicrop = { views = 0; };", "views.cfg", &cfg));
+    BYOL_CHECK_OK(byol_augment_multicrop_create(g_reg, byol_config_root(cfg), &info, &mc));
+    CU_ASSERT_EQUAL(mc.views, 0);
+    CU_ASSERT_PTR_NULL(mc.pipeline);
+    byol_config_free(cfg);
+}
+
 /* ---- a large photo --------------------------------------------------------------------- */
 
 static void write_jpeg(const char *path, int w, int h)
@@ -373,6 +544,9 @@ int main(int argc, char **argv)
         {"data without originals: as before", test_without_originals, 0},
         {"a 6000x4000 JPEG is not decoded in full", test_large_photo, 1},
         {"broken files are named", test_broken, 0},
+        {"multi-crop views from the originals", test_multicrop_originals, 0},
+        {"multi-crop views from data without originals", test_multicrop_dataset, 0},
+        {"multi-crop settings refused with file and line", test_multicrop_errors, 0},
         {NULL, NULL, 0}};
     int rc = byol_test_main(argc, argv, "views", cases);
     byol_registry_free(g_reg);

@@ -35,8 +35,8 @@ static char ctl_tag[48] = "byolctl: ";
 
 /* Settings the top level of a config may have: the DESIGN contract. A typo fails early. */
 static const char *const ctl_top_keys[] = {
-    "seed", "plugin_path", "plugins", "backend", "model",   "augment_fn", "augment_fn2",
-    "data", "train",       "eval",    "trainer", "metrics", NULL,
+    "seed",      "plugin_path", "plugins", "backend", "model",   "augment_fn", "augment_fn2",
+    "multicrop", "data",        "train",   "eval",    "trainer", "metrics",    NULL,
 };
 
 struct ctl_args {

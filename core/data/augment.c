@@ -322,16 +322,17 @@ byol_status byol_augment_pipeline_apply(const struct byol_augment_pipeline *p, c
 }
 
 /* The step whose region a view takes from the original: the first op with a region, when
- * every op before it keeps the image's shape and it makes images of that shape too (so those
- * ops can run after it instead); -1 when there is none. */
+ * every op before it keeps the image's shape and, if there are such ops, it makes images of
+ * that shape too (so they can run after it instead); -1 when there is none. */
 static int aug_region_step(const struct byol_augment_pipeline *p)
 {
     for (int i = 0; p && i < p->n; i++) {
         const struct aug_step *st = &p->steps[i];
-        if (memcmp(st->out, p->in, sizeof st->out) != 0)
+        int same = memcmp(st->out, p->in, sizeof st->out) == 0;
+        if (st->ops && st->ops->region) /* the ops before it then run at its output size */
+            return i == 0 || same ? i : -1;
+        if (!same)
             return -1;
-        if (st->ops && st->ops->region)
-            return i;
     }
     return -1;
 }
@@ -376,4 +377,78 @@ byol_status byol_augment_pipeline_apply_after_region(const struct byol_augment_p
         return byol_error(BYOL_ERR_INVALID,
                           "byol_augment_pipeline_apply_after_region: bad argument");
     return aug_run(p, k, in, out, scratch, rng);
+}
+
+/* ---- Multi-crop: the local views' pipeline (byol_augment_multicrop_create). ------------ */
+
+static byol_status aug_multicrop_read(const struct byol_settings *g,
+                                      const struct byol_augment_info *in, struct byol_multicrop *m)
+{
+    static const char *const keys[] = {"views", "size", "augment_fn", NULL};
+    int64_t views, size;
+    byol_status st = byol_settings_check_keys(g, keys);
+    if (st == BYOL_OK)
+        st = byol_settings_int(g, "views", 0, &views);
+    if (st == BYOL_OK && (views < 0 || views > BYOL_AUGMENT_MAX_VIEWS - 2))
+        return byol_settings_error(byol_settings_child(g, "views"), BYOL_ERR_INVALID,
+                                   "local views per image must be in 0..%d, got %lld",
+                                   BYOL_AUGMENT_MAX_VIEWS - 2, (long long)views);
+    if (st == BYOL_OK && views > 0 && !byol_settings_has(g, "size"))
+        return byol_settings_error(g, BYOL_ERR_INVALID,
+                                   "missing 'size' (the local views' side in pixels, at most "
+                                   "model.image_size = %d)",
+                                   in->image_size);
+    if (st == BYOL_OK)
+        st = byol_settings_int(g, "size", in->image_size, &size);
+    if (st == BYOL_OK && (size < 1 || size > in->image_size))
+        return byol_settings_error(byol_settings_child(g, "size"), BYOL_ERR_INVALID,
+                                   "the local views' side must be in 1..%d (model.image_size), "
+                                   "got %lld",
+                                   in->image_size, (long long)size);
+    m->views = (int)views;
+    m->size = (int)size;
+    return st;
+}
+
+byol_status byol_augment_multicrop_create(struct byol_registry *reg,
+                                          const struct byol_settings *root,
+                                          const struct byol_augment_info *in,
+                                          struct byol_multicrop *out)
+{
+    if (!reg || !in || !out)
+        return byol_error(BYOL_ERR_INVALID, "byol_augment_multicrop_create: NULL argument");
+    *out = (struct byol_multicrop){0};
+    const struct byol_settings *g = byol_settings_child(root, "multicrop");
+    if (!g)
+        return BYOL_OK;
+    struct byol_multicrop m = {0};
+    byol_status st = aug_multicrop_read(g, in, &m);
+    if (st != BYOL_OK || m.views == 0)
+        return st;
+    struct byol_augment_info local = *in;
+    local.image_size = m.size;
+    int own = byol_settings_child(g, "augment_fn") != NULL;
+    st = byol_augment_pipeline_create(reg, own ? g : root, "augment_fn", 1, &local, &m.pipeline);
+    int c = 0, h = 0, w = 0;
+    byol_augment_pipeline_output(m.pipeline, &c, &h, &w);
+    if (st == BYOL_OK && (c != in->channels || h != m.size || w != m.size)) {
+        byol_augment_pipeline_free(m.pipeline);
+        return byol_settings_error(
+            own ? byol_settings_child(g, "augment_fn") : g, BYOL_ERR_SHAPE,
+            "%s makes %dx%dx%d images, not the local views' %dx%dx%d: %s", own ? "it" : "augment_fn",
+            c, h, w, in->channels, m.size, m.size,
+            own ? "end it with a random_resized_crop, resize or center_crop to multicrop.size"
+                : "give multicrop an augment_fn of its own");
+    }
+    if (st == BYOL_OK)
+        *out = m;
+    return st;
+}
+
+void byol_augment_multicrop_free(struct byol_multicrop *m)
+{
+    if (!m)
+        return;
+    byol_augment_pipeline_free(m->pipeline);
+    *m = (struct byol_multicrop){0};
 }

@@ -117,12 +117,20 @@ static byol_status resolve_hidden(const struct byol_learner *l, const struct byo
                       c->encoder, c->hidden_layer, used ? list : "none declared");
 }
 
+/* Which network build_net makes: the online one or the target (on the 2B global views), or
+ * the online one again for the N x B local views at local_size (multi-crop), over the online
+ * network's memory. */
+enum learner_net { NET_ONLINE, NET_TARGET, NET_LOCAL };
+
 /* Input, encoder, flattened hidden layer, projector and (online only) predictor. */
 static byol_status add_layers(struct byol_learner *l, struct byol_net *net,
-                              const struct byol_encoder_ops *enc, int online)
+                              const struct byol_encoder_ops *enc, enum learner_net role)
 {
     const struct byol_learner_config *c = &l->cfg;
     struct byol_shape in = {2 * c->batch_size, c->in_channels, c->image_size, c->image_size};
+    if (role == NET_LOCAL)
+        in = (struct byol_shape){c->local_crops * c->batch_size, c->in_channels, c->local_size,
+                                 c->local_size};
     const char *enc_out = NULL, *hidden = NULL;
     byol_status st = byol_net_add_input(net, LEARNER_INPUT, in);
     if (st != BYOL_OK)
@@ -138,7 +146,7 @@ static byol_status add_layers(struct byol_learner *l, struct byol_net *net,
         st = byol_net_add_flatten(net, LEARNER_HIDDEN, hidden);
     if (st == BYOL_OK)
         st = add_projector(l, net);
-    if (st == BYOL_OK && online)
+    if (st == BYOL_OK && role != NET_TARGET)
         st = add_mlp(net, "predictor", l->projection, c->projection_hidden_size, c->projection_size,
                      l->prediction);
     return st;
@@ -154,25 +162,36 @@ static int want_sync(const char *layer, void *user)
            strncmp(layer, "predictor.", 10) == 0;
 }
 
-static byol_status build_net(struct byol_learner *l, const struct byol_encoder_ops *enc, int online,
-                             struct byol_net **out)
+/* The local views' network is the online one at another input size, built over the online
+ * network's parameters, gradients, running statistics and counters (byol_net_build_shared):
+ * its forward moves them as a second call of the same module does in PyTorch, and its
+ * backward adds into the same gradients. It has no parameters of its own to initialise. */
+static byol_status build_net(struct byol_learner *l, const struct byol_encoder_ops *enc,
+                             enum learner_net role, struct byol_net **out)
 {
     const struct byol_learner_config *c = &l->cfg;
     struct byol_net *net = NULL;
     byol_status st = byol_net_create(l->be, &net);
     /* The target never runs backward; the online network's gradients are never read. */
     if (st == BYOL_OK)
-        st = byol_net_set_memory(net, online ? BYOL_NET_SHARE_GRADS : BYOL_NET_FORWARD_ONLY);
+        st = byol_net_set_memory(net,
+                                 role == NET_TARGET ? BYOL_NET_FORWARD_ONLY : BYOL_NET_SHARE_GRADS);
     if (st == BYOL_OK)
         st = byol_net_set_fusion(net, 1);
     if (st == BYOL_OK)
-        st = add_layers(l, net, enc, online);
+        st = add_layers(l, net, enc, role);
     /* A backend without BYOL_BACKEND_SYNC_BN refuses these batch norms when the net is built. */
     if (st == BYOL_OK && l->distributed)
         st = byol_net_set_bn_sync(net, dist_bn_sync(), want_sync, l);
-    if (st == BYOL_OK)
+    if (st == BYOL_OK && role == NET_LOCAL) {
+        st = byol_net_build_shared(net, l->online);
+        if (st != BYOL_OK)
+            st = byol_error(st, "learner: the network of the local views (local_size = %d): %s",
+                            c->local_size, byol_last_error());
+    } else if (st == BYOL_OK) {
         st = byol_net_build(net, c->seed);
-    if (st == BYOL_OK && enc->init) {
+    }
+    if (st == BYOL_OK && enc->init && role != NET_LOCAL) {
         struct byol_plugin_mark mark =
             byol_plugin_enter(l->encoder_path, "encoder", c->encoder, "init");
         st = enc->init(byol_host_api(), c->encoder_settings, net, c->seed);
@@ -333,6 +352,15 @@ static byol_status check_config(const struct byol_learner_config *c, int global_
     if (!(c->moving_average_decay >= 0 && c->moving_average_decay <= 1))
         return byol_error(BYOL_ERR_INVALID, "model.moving_average_decay = %g: must be in [0, 1]",
                           c->moving_average_decay);
+    if (c->local_crops < 0 || c->local_crops > BYOL_LEARNER_LOCAL_CROPS_MAX)
+        return byol_error(BYOL_ERR_INVALID,
+                          "learner: local_crops = %d: the local views per image must be in 0..%d",
+                          c->local_crops, BYOL_LEARNER_LOCAL_CROPS_MAX);
+    if (c->local_crops > 0 && (c->local_size < 1 || c->local_size > c->image_size))
+        return byol_error(BYOL_ERR_INVALID,
+                          "learner: local_size = %d: with local_crops = %d the local views' side "
+                          "must be in 1..image_size (%d)",
+                          c->local_size, c->local_crops, c->image_size);
     if (c->use_momentum && c->tau_schedule == BYOL_TAU_COSINE && c->optim.total_steps < 1)
         return byol_error(BYOL_ERR_INVALID,
                           "model.tau_schedule = \"cosine\" needs train.steps >= 1 (it is %lld)",
@@ -358,14 +386,24 @@ static byol_status alloc_buffers(struct byol_learner *l)
     if (!l->images || !l->predictions || !l->projections || !l->dpred || !l->hidden_out ||
         !l->proj_sums)
         return byol_error(BYOL_ERR_NOMEM, "learner: out of memory");
+    if (!l->local)
+        return BYOL_OK;
+    size_t local_rows = (size_t)l->cfg.local_crops * (size_t)l->batch;
+    l->local_pred = malloc(local_rows * p * sizeof(float));
+    l->local_dpred = malloc(local_rows * p * sizeof(float));
+    l->dterm = malloc(p * sizeof(float));
+    if (!l->local_pred || !l->local_dpred || !l->dterm)
+        return byol_error(BYOL_ERR_NOMEM, "learner: out of memory");
     return BYOL_OK;
 }
 
 static byol_status create_parts(struct byol_learner *l, const struct byol_encoder_ops *enc)
 {
-    byol_status st = build_net(l, enc, 1, &l->online);
+    byol_status st = build_net(l, enc, NET_ONLINE, &l->online);
+    if (st == BYOL_OK && l->cfg.local_crops > 0)
+        st = build_net(l, enc, NET_LOCAL, &l->local);
     if (st == BYOL_OK && l->cfg.use_momentum) {
-        st = build_net(l, enc, 0, &l->target);
+        st = build_net(l, enc, NET_TARGET, &l->target);
         if (st == BYOL_OK)
             st = check_target_prefix(l);
         if (st == BYOL_OK)
@@ -451,6 +489,7 @@ void byol_learner_free(struct byol_learner *l)
         return;
     byol_optim_free(l->opt);
     byol_net_free(l->target);
+    byol_net_free(l->local); /* before the online network, whose arrays it uses */
     byol_net_free(l->online);
     free(l->frozen);
     free(l->frozen_save);
@@ -459,6 +498,9 @@ void byol_learner_free(struct byol_learner *l)
     free(l->projections);
     free(l->dpred);
     free(l->hidden_out);
+    free(l->local_pred);
+    free(l->local_dpred);
+    free(l->dterm);
     free(l->proj_sums);
     free(l->hidden_layer);
     free(l);
@@ -490,15 +532,29 @@ static double cosine_loss(const float *p, const float *z, int n, double scale, f
 
 /* mean_b [loss(p1_b, z2_b) + loss(p2_b, z1_b)]: rows 0..B-1 are view 1, B..2B-1 view 2. In a
  * data-parallel run the mean is over the global batch, so this process's rows contribute
- * their share and the sums over the processes are the global loss and gradient. */
+ * their share and the sums over the processes are the global loss and gradient.
+ *
+ * With N local views, row k * B + b of the local predictions (view k of image b) adds
+ * loss(p_kb, z1_b) + loss(p_kb, z2_b), and everything is scaled by 2 / n_terms, n_terms =
+ * 2 (N + 1) (DINO's mean over its loss terms, times 2): 1 / (N + 1), exactly 1.0 for N = 0,
+ * where the loss and its gradient are bit for bit those of the two global views alone. A local
+ * row's two gradient terms are rounded each and added, as autograd accumulates them. */
 static double byol_loss(struct byol_learner *l)
 {
     int b = l->batch, n = l->cfg.projection_size;
-    double total = 0, scale = 1.0 / l->global_batch;
+    double total = 0, scale = 1.0 / (l->cfg.local_crops + 1) / l->global_batch;
     for (int i = 0; i < 2 * b; i++) {
         int other = i < b ? i + b : i - b;
         total += cosine_loss(l->predictions + (size_t)i * n, l->projections + (size_t)other * n, n,
                              scale, l->dpred + (size_t)i * n);
+    }
+    for (int r = 0; r < l->cfg.local_crops * b; r++) {
+        const float *p = l->local_pred + (size_t)r * n;
+        float *dp = l->local_dpred + (size_t)r * n;
+        total += cosine_loss(p, l->projections + (size_t)(r % b) * n, n, scale, l->dterm);
+        total += cosine_loss(p, l->projections + (size_t)(b + r % b) * n, n, scale, dp);
+        for (int j = 0; j < n; j++)
+            dp[j] += l->dterm[j];
     }
     return total * scale;
 }
@@ -592,11 +648,29 @@ static byol_status target_forward(struct byol_learner *l)
     return st;
 }
 
-byol_status byol_learner_forward_backward(struct byol_learner *l, const float *view1,
-                                          const float *view2, float *loss)
+/* The online network's predictions of the N x B local views (after the global views'
+ * forward, before the target's: PyTorch's order of module calls, which is the order in which
+ * the running statistics move). */
+static byol_status local_forward(struct byol_learner *l, const float *local)
+{
+    byol_status st = byol_net_set_input(l->local, LEARNER_INPUT, local);
+    if (st == BYOL_OK)
+        st = byol_net_forward(l->local, 1, l->prediction);
+    if (st == BYOL_OK)
+        st = byol_net_read_output(l->local, l->prediction, l->local_pred);
+    return st;
+}
+
+byol_status byol_learner_forward_backward_views(struct byol_learner *l, const float *view1,
+                                                const float *view2, const float *local, float *loss)
 {
     if (!l || !view1 || !view2)
         return byol_error(BYOL_ERR_INVALID, "byol_learner_forward_backward: NULL argument");
+    if (l->local && !local)
+        return byol_error(BYOL_ERR_INVALID,
+                          "learner: local_crops = %d but no local views were given (local = "
+                          "NULL; byol_learner_step has none: use byol_learner_step_views)",
+                          l->cfg.local_crops);
     size_t half = (size_t)l->batch * l->image_numel;
     memcpy(l->images, view1, half * sizeof(float));
     memcpy(l->images + half, view2, half * sizeof(float));
@@ -608,12 +682,17 @@ byol_status byol_learner_forward_backward(struct byol_learner *l, const float *v
         st = byol_net_read_output(l->online, l->prediction, l->predictions);
     if (st == BYOL_OK)
         st = projection_std(l);
+    if (st == BYOL_OK && l->local)
+        st = local_forward(l, local);
     if (st == BYOL_OK)
         st = target_forward(l);
     if (st != BYOL_OK)
         return byol_error(st, "learner: forward: %s", byol_last_error());
     double value = byol_loss(l);
     st = byol_net_backward(l->online, l->prediction, l->dpred);
+    /* Into the same gradients: the local network's are the online network's arrays. */
+    if (st == BYOL_OK && l->local)
+        st = byol_net_backward(l->local, l->prediction, l->local_dpred);
     if (st != BYOL_OK)
         return byol_error(st, "learner: backward: %s", byol_last_error());
     if (l->distributed && (st = dist_sum_f64(&value, 1)) != BYOL_OK)
@@ -686,16 +765,28 @@ byol_status byol_learner_update_target(struct byol_learner *l)
                             l->target_params, byol_learner_tau(l));
 }
 
-byol_status byol_learner_step(struct byol_learner *l, const float *view1, const float *view2,
-                              float *loss)
+byol_status byol_learner_forward_backward(struct byol_learner *l, const float *view1,
+                                          const float *view2, float *loss)
 {
-    byol_status st = byol_learner_forward_backward(l, view1, view2, loss);
+    return byol_learner_forward_backward_views(l, view1, view2, NULL, loss);
+}
+
+byol_status byol_learner_step_views(struct byol_learner *l, const float *view1, const float *view2,
+                                    const float *local, float *loss)
+{
+    byol_status st = byol_learner_forward_backward_views(l, view1, view2, local, loss);
     if (st == BYOL_OK)
         st = byol_learner_optimizer_step(l);
     if (st != BYOL_OK)
         return st;
     byol_learner_zero_grad(l);
     return byol_learner_update_target(l);
+}
+
+byol_status byol_learner_step(struct byol_learner *l, const float *view1, const float *view2,
+                              float *loss)
+{
+    return byol_learner_step_views(l, view1, view2, NULL, loss);
 }
 
 int64_t byol_learner_steps_done(const struct byol_learner *l)

@@ -28,6 +28,8 @@ void byol_learner_config_default(struct byol_learner_config *c)
     c->sem_temperature = 0.1;
     byol_optim_config_default(&c->optim);
     c->optim.total_steps = 1000;
+    c->local_crops = 0; /* multi-crop is off unless the caller turns it on */
+    c->local_size = 0;
 }
 
 /* An integer setting in [lo, hi]. */

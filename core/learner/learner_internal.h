@@ -54,6 +54,14 @@ struct byol_learner {
      * before the first) and its scratch: 2 x projection_size + 1 doubles. */
     double proj_std;
     double *proj_sums;
+
+    /* Multi-crop (cfg.local_crops = N > 0, else all NULL): the online network at local_size
+     * over the online network's parameters, gradients, statistics and counters
+     * (byol_net_build_shared), its predictions and their loss gradient (N x B rows of
+     * projection_size, local view k of image b at row k * B + b), and one row of scratch for
+     * the first of a local row's two gradient terms. */
+    struct byol_net *local;
+    float *local_pred, *local_dpred, *dterm;
 };
 
 /* One process's learner in a data-parallel run of byol_dist_size() > 1 processes: c->batch_size

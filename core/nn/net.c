@@ -36,6 +36,7 @@ struct net_layer {
     int has_y, has_dy;
     float *weight, *bias, *dweight, *dbias, *running_mean, *running_var;
     int64_t batches_tracked;
+    int64_t *shared_tracked; /* byol_net_build_shared: the owner's counter, counted instead */
 
     /* Run state. */
     int input_set; /* input layers: set_input has been called since build */
@@ -69,6 +70,9 @@ struct byol_net {
     int grads_ready; /* the gradient tensors exist (made by the first backward) */
     enum byol_net_memory memory; /* which storage layers may share */
     int fuse;                    /* fuse batch norm + relu pairs at build */
+    /* byol_net_build_shared: the network whose flat arrays (and batch-norm counters) this one
+     * uses; they are the owner's to free. */
+    const struct byol_net *owner;
 };
 
 /* A tensor that layers with disjoint lifetimes take turns to use (memory plans). */
@@ -101,6 +105,12 @@ static void *alloc_aligned(size_t bytes)
     if (p)
         memset(p, 0, n ? n : NET_ALIGN);
     return p;
+}
+
+/* A batch norm's num_batches_tracked: its own, or in a shared network its owner's. */
+static int64_t *layer_tracked(struct net_layer *L)
+{
+    return L->shared_tracked ? L->shared_tracked : &L->batches_tracked;
 }
 
 /* The layer a name or alias stands for, or -1. */
@@ -207,9 +217,14 @@ static void release_built(struct byol_net *net)
     for (size_t i = 0; i < net->n_entries; i++)
         free((char *)net->params[i].name);
     free(net->params);
-    free(net->flat_params);
-    free(net->flat_grads);
-    free(net->flat_buffers);
+    if (!net->owner) {
+        free(net->flat_params);
+        free(net->flat_grads);
+        free(net->flat_buffers);
+    }
+    for (size_t i = 0; i < net->n_layers; i++)
+        net->layers[i]->shared_tracked = NULL;
+    net->owner = NULL;
     net->params = NULL;
     net->flat_params = net->flat_grads = net->flat_buffers = NULL;
     net->n_entries = net->num_params = net->num_buffers = 0;
@@ -950,6 +965,159 @@ byol_status byol_net_build(struct byol_net *net, uint64_t seed)
     return BYOL_OK;
 }
 
+/* ---- Build over another network's parameters. ----------------------------------------- */
+
+/* Whether two layers run the same op apart from their shapes (and a fused relu, which each
+ * network plans for itself). */
+static int same_op(const struct byol_op_desc *a, const struct byol_op_desc *b)
+{
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case BYOL_OP_CONV2D:
+        return a->u.conv.out_channels == b->u.conv.out_channels &&
+               a->u.conv.kernel_h == b->u.conv.kernel_h &&
+               a->u.conv.kernel_w == b->u.conv.kernel_w &&
+               a->u.conv.stride_h == b->u.conv.stride_h &&
+               a->u.conv.stride_w == b->u.conv.stride_w && a->u.conv.pad_h == b->u.conv.pad_h &&
+               a->u.conv.pad_w == b->u.conv.pad_w && a->u.conv.has_bias == b->u.conv.has_bias;
+    case BYOL_OP_BATCHNORM:
+        return a->u.bn.eps == b->u.bn.eps && a->u.bn.momentum == b->u.bn.momentum &&
+               a->u.bn.affine == b->u.bn.affine;
+    case BYOL_OP_MAXPOOL:
+        return a->u.pool.kernel == b->u.pool.kernel && a->u.pool.stride == b->u.pool.stride &&
+               a->u.pool.pad == b->u.pool.pad;
+    case BYOL_OP_LINEAR:
+        return a->u.linear.out_features == b->u.linear.out_features &&
+               a->u.linear.has_bias == b->u.linear.has_bias;
+    case BYOL_OP_SOFTMAX:
+        return a->u.softmax.group == b->u.softmax.group &&
+               a->u.softmax.temperature == b->u.softmax.temperature;
+    default: return 1;
+    }
+}
+
+/* "[64, 8, 3, 3]" */
+static void dims_text(char *buf, size_t size, int ndim, const int *dims)
+{
+    size_t len = (size_t)snprintf(buf, size, "[");
+    for (int k = 0; k < ndim && len < size; k++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%d", k ? ", " : "", dims[k]);
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+}
+
+/* Layer i of `net` against the owner's: name, inputs, op, and each parameter's shape. */
+static byol_status check_shared_layer(const struct byol_net *net, const struct byol_net *owner,
+                                      size_t i, size_t first)
+{
+    const struct net_layer *L = net->layers[i], *O = owner->layers[i];
+    int same = strcmp(L->name, O->name) == 0 && L->is_input == O->is_input && L->n_in == O->n_in;
+    for (int k = 0; same && k < L->n_in; k++)
+        same = L->in[k] == O->in[k];
+    /* The owner's build may have swapped an add's inputs (inplace_input). */
+    if (!same && L->n_in == 2 && O->n_in == 2)
+        same = L->in[0] == O->in[1] && L->in[1] == O->in[0];
+    if (!same || (!L->is_input && !same_op(&L->desc, &O->desc)))
+        return byol_error(BYOL_ERR_INVALID,
+                          "net: build_shared: layer %zu '%s' is not the owner's '%s' (a shared "
+                          "network has the owner's layers in the owner's order)",
+                          i, L->name, O->name);
+    struct param_spec specs[4];
+    int n = layer_param_specs(L, specs);
+    if (first + (size_t)n > owner->n_entries)
+        return byol_error(BYOL_ERR_INTERNAL, "net: build_shared: the owner's '%s' lacks entries",
+                          O->name);
+    for (int k = 0; k < n; k++) {
+        const struct byol_param *p = &owner->params[first + (size_t)k];
+        if (p->ndim == specs[k].ndim && !memcmp(p->dims, specs[k].dims, sizeof p->dims))
+            continue;
+        char here[64], there[64];
+        dims_text(here, sizeof here, specs[k].ndim, specs[k].dims);
+        dims_text(there, sizeof there, p->ndim, p->dims);
+        return byol_error(BYOL_ERR_SHAPE,
+                          "net: build_shared: %s.%s has shape %s with this network's input, "
+                          "the owner's is %s",
+                          L->name, specs[k].suffix, here, there);
+    }
+    return BYOL_OK;
+}
+
+/* The owner's parameter entries (names copied, views into the owner's arrays), bound to this
+ * network's layers, whose batch norms count in the owner's counters. */
+static byol_status share_params(struct byol_net *net, const struct byol_net *owner)
+{
+    net->params = calloc(owner->n_entries ? owner->n_entries : 1, sizeof *net->params);
+    if (!net->params)
+        return byol_error(BYOL_ERR_NOMEM, "net: out of memory sharing parameters");
+    net->flat_params = owner->flat_params;
+    net->flat_grads = owner->flat_grads;
+    net->flat_buffers = owner->flat_buffers;
+    net->num_params = owner->num_params;
+    net->num_buffers = owner->num_buffers;
+    for (size_t i = 0, e = 0; i < net->n_layers; i++) {
+        struct net_layer *L = net->layers[i];
+        struct param_spec specs[4];
+        int n = layer_param_specs(L, specs);
+        byol_status st = check_shared_layer(net, owner, i, e);
+        if (st != BYOL_OK)
+            return st;
+        for (int k = 0; k < n; k++) {
+            net->params[e + (size_t)k] = owner->params[e + (size_t)k];
+            net->params[e + (size_t)k].name = dup_str(owner->params[e + (size_t)k].name);
+            net->n_entries++;
+            if (!net->params[e + (size_t)k].name)
+                return byol_error(BYOL_ERR_NOMEM, "net: out of memory sharing parameters");
+        }
+        bind_layer_views(L, &net->params[e], n);
+        L->shared_tracked = layer_tracked(owner->layers[i]);
+        e += (size_t)n;
+    }
+    return BYOL_OK;
+}
+
+static byol_status build_shared_all(struct byol_net *net, const struct byol_net *owner)
+{
+    if (net->n_layers != owner->n_layers)
+        return byol_error(BYOL_ERR_INVALID,
+                          "net: build_shared: %zu layers, the owner has %zu (a shared network "
+                          "has the owner's layers in the owner's order)",
+                          net->n_layers, owner->n_layers);
+    for (size_t i = 0; i < net->n_layers; i++) {
+        byol_status st = infer_layer(net, net->layers[i]);
+        if (st != BYOL_OK)
+            return st;
+    }
+    byol_status st = share_params(net, owner);
+    plan_fusions(net);
+    for (size_t i = 0; st == BYOL_OK && i < net->n_layers; i++)
+        st = alloc_layer(net, net->layers[i]);
+    return st == BYOL_OK ? alloc_outputs(net) : st;
+}
+
+byol_status byol_net_build_shared(struct byol_net *net, struct byol_net *owner)
+{
+    if (!net || !owner || net == owner)
+        return byol_error(BYOL_ERR_INVALID, "byol_net_build_shared: %s",
+                          net && net == owner ? "a network cannot share its own parameters"
+                                              : "NULL network");
+    if (net->built)
+        return byol_error(BYOL_ERR_INVALID, "byol_net_build_shared: network is already built");
+    byol_status st = require_built(owner, "build_shared (the owner)");
+    if (st != BYOL_OK)
+        return st;
+    net->owner = owner;
+    st = build_shared_all(net, owner);
+    if (st != BYOL_OK) {
+        release_built(net);
+        return st;
+    }
+    for (size_t i = 0; i < net->n_layers; i++)
+        net->layers[i]->input_set = net->layers[i]->computed = 0;
+    net->built = 1;
+    return BYOL_OK;
+}
+
 /* ---- Parameters. --------------------------------------------------------------------- */
 
 size_t byol_net_param_count(const struct byol_net *net)
@@ -1004,7 +1172,7 @@ int64_t *byol_net_bn_batches_tracked(struct byol_net *net, const char *layer)
     long i = find_index(net, layer);
     if (i < 0 || net->layers[i]->is_input || net->layers[i]->desc.kind != BYOL_OP_BATCHNORM)
         return NULL;
-    return &net->layers[i]->batches_tracked;
+    return layer_tracked(net->layers[i]);
 }
 
 /* Fan-in of the layer that owns a conv or linear parameter (PyTorch's
@@ -1054,7 +1222,7 @@ void byol_net_init_default(struct byol_net *net, uint64_t seed)
                                ? 1.0f
                                : 0.0f);
         }
-        L->batches_tracked = 0;
+        *layer_tracked(L) = 0;
         /* Activations of the old parameters must not meet a backward of the new ones. */
         L->computed = 0;
     }
@@ -1147,7 +1315,7 @@ static byol_status forward_layer(struct byol_net *net, struct net_layer *L, int 
     if (st != BYOL_OK)
         return byol_error(st, "net: forward '%s': %s", L->name, byol_last_error());
     if (training && L->desc.kind == BYOL_OP_BATCHNORM)
-        L->batches_tracked++;
+        (*layer_tracked(L))++;
     L->computed = 1;
     return BYOL_OK;
 }

@@ -47,6 +47,8 @@ struct bench_run {
     float *images;  /* one view's batch */
     float *view[2]; /* augmented views (augment only) */
     struct byol_augment_pipeline *views[2];
+    struct byol_multicrop mc; /* the config's local views (multicrop group), if any */
+    float *local;             /* mc.views x the batch of them, view-major */
     struct byol_augment_pool *pool;
     int threads;
     double *times;
@@ -77,12 +79,36 @@ static byol_status bench_augment_setup(struct bench_run *b, struct byol_registry
     return st;
 }
 
+/* Floats of one local view of the batch. */
+static size_t bench_local_floats(const struct bench_run *b)
+{
+    return (size_t)b->c.batch_size * (size_t)b->c.in_channels * (size_t)b->mc.size *
+           (size_t)b->mc.size;
+}
+
+/* The multicrop group, as the trainer reads it: the learner then runs the local views too
+ * (augmented by their pipeline, or like the batch itself without augmentation). */
+static byol_status bench_multicrop_setup(struct bench_run *b, struct byol_registry *reg,
+                                         const struct byol_settings *root, int h, int w)
+{
+    struct byol_augment_info info = {b->c.in_channels, h, w, b->c.image_size};
+    byol_status st = byol_augment_multicrop_create(reg, root, &info, &b->mc);
+    b->c.local_crops = b->mc.views;
+    b->c.local_size = b->mc.size;
+    size_t n = (size_t)b->mc.views * bench_local_floats(b);
+    if (st == BYOL_OK && n && !(b->local = malloc(n * sizeof(float))))
+        st = byol_error(BYOL_ERR_NOMEM, "bench: out of memory for the local views");
+    return st;
+}
+
 static void bench_free(struct bench_run *b)
 {
     byol_learner_free(b->l);
     byol_augment_pool_free(b->pool);
     byol_augment_pipeline_free(b->views[0]);
     byol_augment_pipeline_free(b->views[1]);
+    byol_augment_multicrop_free(&b->mc);
+    free(b->local);
     free(b->view[0]);
     free(b->view[1]);
     free(b->images);
@@ -90,12 +116,14 @@ static void bench_free(struct bench_run *b)
 }
 
 /* FLOP of one step: 3 forwards' worth on the online network (forward, backward data and
- * weights), one forward on the target: the EMA network, or in SimSiam mode the online encoder
- * and projector run again. */
+ * weights) and on the local views' network of a multi-crop run, one forward on the target:
+ * the EMA network, or in SimSiam mode the online encoder and projector run again. */
 static byol_status step_gflop(struct byol_learner *l, double *gflop)
 {
-    double online = 0, target = 0;
+    double online = 0, target = 0, local = 0;
     byol_status st = byol_net_forward_macs(byol_learner_online(l), NULL, &online);
+    if (st == BYOL_OK && l->local && (st = byol_net_forward_macs(l->local, NULL, &local)) == BYOL_OK)
+        online += local;
     if (st == BYOL_OK)
         st = l->target ? byol_net_forward_macs(l->target, NULL, &target)
                        : byol_net_forward_macs(l->online, l->projection, &target);
@@ -130,13 +158,15 @@ struct bench_parts {
 static byol_status bench_views(struct bench_run *b, int64_t step, const float *v[2])
 {
     v[0] = v[1] = b->images;
-    for (int k = 0; k < 2 && b->pool; k++) {
-        byol_status st =
-            byol_augment_batch(b->pool, b->views[k], b->images, (size_t)b->c.batch_size, b->view[k],
-                               b->c.seed, (uint64_t)step, k + 1);
+    for (int k = 0; k < 2 + b->mc.views && b->pool; k++) {
+        float *out = k < 2 ? b->view[k] : b->local + (size_t)(k - 2) * bench_local_floats(b);
+        byol_status st = byol_augment_batch(b->pool, k < 2 ? b->views[k] : b->mc.pipeline,
+                                            b->images, (size_t)b->c.batch_size, out, b->c.seed,
+                                            (uint64_t)step, k + 1);
         if (st != BYOL_OK)
             return st;
-        v[k] = b->view[k];
+        if (k < 2)
+            v[k] = b->view[k];
     }
     return BYOL_OK;
 }
@@ -150,7 +180,7 @@ static byol_status bench_step(struct bench_run *b, int64_t step, float *loss, st
     byol_status st = bench_views(b, step, v);
     double t0 = bench_now();
     if (st == BYOL_OK)
-        st = byol_learner_forward_backward(l, v[0], v[1], loss);
+        st = byol_learner_forward_backward_views(l, v[0], v[1], b->local, loss);
     double t1 = bench_now();
     if (st == BYOL_OK)
         st = byol_learner_optimizer_step(l);
@@ -172,6 +202,7 @@ static byol_status bench_step(struct bench_run *b, int64_t step, float *loss, st
 static void bench_set_profiling(struct byol_learner *l, int on)
 {
     byol_net_set_profiling(byol_learner_online(l), on);
+    byol_net_set_profiling(l->local, on);
     byol_net_set_profiling(byol_learner_target(l), on);
 }
 
@@ -261,7 +292,8 @@ static double bench_net_profile(struct byol_net *net, const char *which, int ste
 static void bench_profile(struct byol_learner *l, const struct bench_parts *t, int steps,
                           struct byol_bench_profile *p)
 {
-    double online = bench_net_profile(byol_learner_online(l), "online", steps, p);
+    double online = bench_net_profile(byol_learner_online(l), "online", steps, p) +
+                    bench_net_profile(l->local, "local", steps, p);
     p->target_ms = bench_net_profile(byol_learner_target(l), "target", steps, p);
     p->optimizer_ms = 1e3 * t->optimizer / steps;
     p->zero_grad_ms = 1e3 * t->zero_grad / steps;
@@ -304,10 +336,15 @@ static byol_status bench_data_batches(struct bench_run *b, const struct bench_da
     for (int i = 0; i < o->warmup + o->steps; i++) {
         double t0 = bench_now();
         size_t first = (size_t)i * batch % (n - n % batch);
-        float *const out[2] = {b->view[0], b->view[1]};
-        byol_status st =
-            byol_augment_views_batch(b->pool, d->ds, d->indices + first, batch, 0, b->views,
-                                     resize_first, b->c.seed, (uint64_t)i, out);
+        struct byol_augment_pipeline *pipes[BYOL_AUGMENT_MAX_VIEWS] = {b->views[0], b->views[1]};
+        float *out[BYOL_AUGMENT_MAX_VIEWS] = {b->view[0], b->view[1]};
+        for (int k = 0; k < b->mc.views; k++) {
+            pipes[2 + k] = b->mc.pipeline;
+            out[2 + k] = b->local + (size_t)k * bench_local_floats(b);
+        }
+        byol_status st = byol_augment_views_batch_n(b->pool, d->ds, d->indices + first, batch, 0,
+                                                    2 + b->mc.views, pipes, resize_first,
+                                                    b->c.seed, (uint64_t)i, out);
         if (st != BYOL_OK)
             return byol_error(st, "bench: batch %d: %s", i + 1, byol_last_error());
         if (i >= o->warmup)
@@ -334,11 +371,13 @@ static byol_status bench_data_run(struct bench_run *b, struct byol_registry *reg
         st = byol_error(BYOL_ERR_NOMEM, "bench: out of memory");
     for (size_t i = 0; st == BYOL_OK && i < n; i++)
         d.indices[i] = i;
-    int c, h, w;
+    int c, h = 0, w = 0;
     if (st == BYOL_OK) {
         byol_dataset_shape(d.ds, NULL, &h, &w);
         st = bench_augment_setup(b, reg, o->root, h, w);
     }
+    if (st == BYOL_OK)
+        st = bench_multicrop_setup(b, reg, o->root, h, w);
     uint64_t images0, pixels0, images1, pixels1;
     byol_image_decode_stats(&images0, &pixels0);
     if (st == BYOL_OK)
@@ -386,6 +425,8 @@ byol_status byol_bench_run(struct byol_backend *be, struct byol_registry *reg,
     if (st == BYOL_OK && o->augment)
         st = bench_augment_setup(&b, reg, o->root, b.c.image_size, b.c.image_size);
     if (st == BYOL_OK)
+        st = bench_multicrop_setup(&b, reg, o->root, b.c.image_size, b.c.image_size);
+    if (st == BYOL_OK)
         st = byol_learner_create(be, reg, &b.c, &b.l);
     double gflop = 0;
     float loss = 0;
@@ -394,6 +435,8 @@ byol_status byol_bench_run(struct byol_backend *be, struct byol_registry *reg,
         st = step_gflop(b.l, &gflop);
     if (st == BYOL_OK) {
         fill_images(b.images, n, b.c.seed, o->augment);
+        if (b.local && !o->augment) /* stand-ins for the local views, like the batch */
+            fill_images(b.local, (size_t)b.mc.views * bench_local_floats(&b), b.c.seed + 1, 0);
         st = bench_loop(&b, o, &loss, &parts);
     }
     if (st == BYOL_OK) {

@@ -96,10 +96,13 @@ struct byol_train_session {
     struct byol_learner *learner;
     uint64_t seed;
     struct byol_augment_pipeline *views[2]; /* augment_fn, augment_fn2 */
+    struct byol_multicrop multicrop;        /* the local views (multicrop group), if any */
     struct byol_augment_pool *pool;
     struct train_history history;
-    float *view_buf[2][2]; /* [slot][view]: the step in training and the one being prepared */
-    int64_t slot_step[2];  /* the batch each slot holds (-1: none) */
+    /* [slot][view]: the step in training and the one being prepared; view 2 holds the local
+     * views (multicrop.views x the batch, view-major), or is NULL. */
+    float *view_buf[2][3];
+    int64_t slot_step[2]; /* the batch each slot holds (-1: none) */
     struct train_prefetch next;
     int64_t first; /* steps done when the session opened */
     double t0;
@@ -391,12 +394,21 @@ static byol_status setup_augment(struct byol_train_session *t, struct byol_regis
     if (st == BYOL_OK)
         st = check_view_shapes(t);
     if (st == BYOL_OK)
+        st = byol_augment_multicrop_create(reg, root, &info, &t->multicrop);
+    if (st == BYOL_OK)
         st = byol_augment_pool_create(threads < 1 ? 1 : threads > 64 ? 64 : (int)threads, &t->pool);
+    /* The learner runs the local views through the online network too. */
+    t->c.local_crops = t->multicrop.views;
+    t->c.local_size = t->multicrop.size;
     size_t view = (size_t)t->data.shard_count * (size_t)t->c.in_channels * (size_t)t->c.image_size *
                   (size_t)t->c.image_size;
-    for (int i = 0; i < 4 && st == BYOL_OK; i++)
-        if (!(t->view_buf[i / 2][i % 2] = malloc(view * sizeof(float))))
+    size_t local = (size_t)t->multicrop.views * (size_t)t->data.shard_count *
+                   (size_t)t->c.in_channels * (size_t)t->multicrop.size * (size_t)t->multicrop.size;
+    for (int i = 0; i < 6 && st == BYOL_OK; i++) {
+        size_t floats = i % 3 < 2 ? view : local;
+        if (floats && !(t->view_buf[i / 3][i % 3] = malloc(floats * sizeof(float))))
             st = byol_error(BYOL_ERR_NOMEM, "out of memory for the augmented views");
+    }
     return st;
 }
 
@@ -436,6 +448,15 @@ static byol_status setup_learner(struct byol_train_session *t, struct byol_backe
     byol_status st = t->size > 1 ? learner_create_dist(be, reg, &local, t->c.batch_size,
                                                        t->sync_batchnorm, &t->learner)
                                  : byol_learner_create(be, reg, &t->c, &t->learner);
+    if (st == BYOL_ERR_SHAPE && t->multicrop.views) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", byol_last_error());
+        return byol_settings_error(
+            byol_settings_child(byol_settings_child(t->o->root, "multicrop"), "size"), st,
+            "the encoder cannot take %d px local views: its representation must not depend on "
+            "the image size (pool the feature map, e.g. an avgpool before the hidden layer): %s",
+            t->multicrop.size, why);
+    }
     if (st == BYOL_OK)
         st = byol_settings_string(t->c.encoder_settings, "weights", NULL, &weights);
     if (st == BYOL_OK && weights && !*weights)
@@ -696,10 +717,11 @@ void byol_train_session_close(struct byol_train_session *t)
     byol_dataset_free(t->data.ds);
     free(t->data.order);
     byol_augment_pool_free(t->pool);
-    for (int i = 0; i < 4; i++)
-        free(t->view_buf[i / 2][i % 2]);
+    for (int i = 0; i < 6; i++)
+        free(t->view_buf[i / 3][i % 3]);
     byol_augment_pipeline_free(t->views[0]);
     byol_augment_pipeline_free(t->views[1]);
+    byol_augment_multicrop_free(&t->multicrop);
     for (int i = 0; i < 5; i++)
         free(t->history.v[i]);
     free(t->digest_text);
@@ -711,17 +733,25 @@ void byol_train_session_close(struct byol_train_session *t)
 
 /* ---- the calls a trainer makes (struct byol_train_api) ------------------------------------ */
 
-/* Load this process's slice of batch `step` and augment both views into slot `slot`. Image b
- * of view v draws from the stream (seed, step, b, v), b its position in the global batch: a
- * resumed run augments exactly as an uninterrupted one, and any number of processes as
- * one. */
+/* Load this process's slice of batch `step` and augment its views (both global ones, and the
+ * local ones of a multi-crop run) into slot `slot`. Image b of view v draws from the stream
+ * (seed, step, b, v), b its position in the global batch: a resumed run augments exactly as an
+ * uninterrupted one, and any number of processes as one. */
 static byol_status prepare_batch(struct byol_train_session *t, int64_t step, int slot)
 {
     t->slot_step[slot] = -1;
     const size_t *indices = batch_indices(&t->data, &t->c, t->seed, step);
-    byol_status st = byol_augment_views_batch(
+    struct byol_augment_pipeline *pipes[BYOL_AUGMENT_MAX_VIEWS] = {t->views[0], t->views[1]};
+    float *out[BYOL_AUGMENT_MAX_VIEWS] = {t->view_buf[slot][0], t->view_buf[slot][1]};
+    size_t local = (size_t)t->data.shard_count * (size_t)t->c.in_channels *
+                   (size_t)t->multicrop.size * (size_t)t->multicrop.size;
+    for (int k = 0; k < t->multicrop.views; k++) {
+        pipes[2 + k] = t->multicrop.pipeline;
+        out[2 + k] = t->view_buf[slot][2] + (size_t)k * local;
+    }
+    byol_status st = byol_augment_views_batch_n(
         t->pool, t->data.ds, indices, (size_t)t->data.shard_count, (size_t)t->data.shard_first,
-        t->views, t->data.resize_first, t->seed, (uint64_t)step, t->view_buf[slot]);
+        2 + t->multicrop.views, pipes, t->data.resize_first, t->seed, (uint64_t)step, out);
     if (st == BYOL_OK)
         t->slot_step[slot] = step;
     return st;
@@ -790,7 +820,17 @@ static byol_status api_forward_backward(struct byol_train_session *t, const floa
 {
     if (t->ck.skip_nonfinite && buffers_copy(t, 1) != BYOL_OK)
         return BYOL_ERR_NOMEM;
-    byol_status st = byol_learner_forward_backward(t->learner, view1, view2, loss);
+    /* A multi-crop run's local views are those of the batch whose global views these are. */
+    const float *local = NULL;
+    for (int slot = 0; slot < 2 && t->multicrop.views; slot++)
+        if (view1 == t->view_buf[slot][0] && view2 == t->view_buf[slot][1])
+            local = t->view_buf[slot][2];
+    if (t->multicrop.views && !local)
+        return byol_error(BYOL_ERR_INVALID,
+                          "forward_backward: with multicrop.views = %d the trainer must pass the "
+                          "views api->views returned (their local views go with them)",
+                          t->multicrop.views);
+    byol_status st = byol_learner_forward_backward_views(t->learner, view1, view2, local, loss);
     t->last_loss = st == BYOL_OK ? *loss : 0.0f;
     return st;
 }

@@ -147,7 +147,7 @@ BYOL_API byol_status byol_augment_batch_at(struct byol_augment_pool *pool,
 
 /* Views cut from originals. The pipeline's region op is its first op that has a region (see
  * the ops' `region`: random_resized_crop), provided every op before it keeps the image's
- * shape and it makes images of that shape too; byol_augment_pipeline_region_shape gives its
+ * shape and, when there are such ops, it makes images of that shape too; byol_augment_pipeline_region_shape gives its
  * output shape, or returns 0 when there is none. byol_augment_pipeline_region draws, from
  * `rng`, the region it crops from an image of in_h x in_w pixels as box = {top, left, height,
  * width}, before any other draw; byol_augment_pipeline_apply_after_region then runs every
@@ -188,6 +188,46 @@ BYOL_API byol_status byol_augment_views_batch(struct byol_augment_pool *pool,
 BYOL_API int byol_augment_views_from_originals(const struct byol_dataset *ds,
                                                struct byol_augment_pipeline *const views[2],
                                                int resize_first);
+
+/* The most views per image byol_augment_views_batch_n takes: two global and up to 16 local. */
+#define BYOL_AUGMENT_MAX_VIEWS 18
+
+/* byol_augment_views_batch for nviews (2 .. BYOL_AUGMENT_MAX_VIEWS) views per image: view v of
+ * image b goes to out[v] + b * (views[v]'s output floats) and draws from the stream (seed, step,
+ * first + b, v + 1). Pipelines may repeat (every local view of a multi-crop run has the same
+ * one) and may make images of different sizes; they all take the data's images. From the
+ * originals, the file is read and decoded once for all the views (at the smallest DCT scale
+ * that keeps every region at least its output size). */
+BYOL_API byol_status byol_augment_views_batch_n(struct byol_augment_pool *pool,
+                                                const struct byol_dataset *ds,
+                                                const size_t *indices, size_t n, size_t first,
+                                                int nviews,
+                                                struct byol_augment_pipeline *const *views,
+                                                int resize_first, uint64_t seed, uint64_t step,
+                                                float *const *out);
+/* byol_augment_views_from_originals for nviews views: every one must begin with a region. */
+BYOL_API int byol_augment_views_from_originals_n(const struct byol_dataset *ds, int nviews,
+                                                 struct byol_augment_pipeline *const *views,
+                                                 int resize_first);
+
+/* Multi-crop (SwAV, DINO): besides the two global views, `views` local views of each image,
+ * smaller crops at side `size`, from the config's group
+ *     multicrop = { views = 6; size = 12; augment_fn = ( ...ops... ); };
+ * augment_fn is a list of ops or a preset name, built for images of `in` at image_size = size
+ * (not set: the config's own augment_fn, view 1, built at that size); it must make
+ * in->channels x size x size images. Local view k of image b draws from the stream of view
+ * k + 3. No group, or views = 0: views 0 and no pipeline. Errors name the file and line. */
+struct byol_multicrop {
+    int views; /* 0 .. BYOL_AUGMENT_MAX_VIEWS - 2 */
+    int size;  /* 1 .. in->image_size */
+    struct byol_augment_pipeline *pipeline;
+};
+BYOL_API byol_status byol_augment_multicrop_create(struct byol_registry *reg,
+                                                   const struct byol_settings *root,
+                                                   const struct byol_augment_info *in,
+                                                   struct byol_multicrop *out);
+/* Frees the pipeline and zeroes *m; NULL is a no-op. */
+BYOL_API void byol_augment_multicrop_free(struct byol_multicrop *m);
 
 #ifdef __cplusplus
 }

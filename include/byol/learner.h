@@ -11,6 +11,16 @@
  * online_predictor.<i>.*, target_encoder.net.<name>, target_encoder.projector.<i>.*, and BN
  * num_batches_tracked as I64 scalars.
  *
+ * Multi-crop (local_crops = N > 0; the local views of SwAV, Caron et al. 2020, and DINO, Caron
+ * et al. 2021, as solo-learn adds them to BYOL): each image also has N small views at
+ * local_size that only the online network sees, run as one second call of it (the same
+ * parameters, batch-norm statistics and counters; its gradients add up with the global views').
+ * Targets come from the two global views only. The loss sums, over both targets t and every
+ * online view v != t (the other global view and the N local ones),
+ * mean_b(2 - 2cos(p_v,b, sg(z_t,b))), times 2 / n_terms with n_terms = 2 (N + 1): DINO's
+ * average over its loss terms (its code divides the total by n_loss_terms), times 2 so that
+ * N = 0 is exactly the symmetric loss above (and the step bit for bit the two-view one).
+ *
  * Where byol-pytorch's behaviour has no C counterpart: its constructor runs one training
  * forward on random images (moving the running statistics); the learner starts with PyTorch's
  * initial running statistics instead. */
@@ -53,7 +63,13 @@ struct byol_learner_config {
     double sem_temperature;        /* 0.1 */
     struct byol_optim_config optim;
     uint64_t seed;
+    /* Multi-crop (byol_learner_step_views); set by the caller, not read from the config file. */
+    int local_crops; /* N local views per image (multi-crop); 0: two global views only */
+    int local_size;  /* their side in pixels (1 .. image_size) when local_crops > 0 */
 };
+
+/* The largest local_crops the learner takes. */
+#define BYOL_LEARNER_LOCAL_CROPS_MAX 16
 
 BYOL_API void byol_learner_config_default(struct byol_learner_config *c);
 /* Fill `c` from the config's model and train groups (NULL groups: defaults). Errors carry
@@ -66,14 +82,20 @@ struct byol_learner;
 
 /* Build the networks, initialise them (the encoder's scheme, PyTorch defaults elsewhere) and
  * copy the online encoder and projector into the target. Fails with the list of valid names if
- * the hidden layer does not exist, and for batch_size < 2. Borrows `be` and `reg`. */
+ * the hidden layer does not exist, and for batch_size < 2. Borrows `be` and `reg`. With
+ * local_crops > 0 it also builds the online network for the local views over the online
+ * network's memory. Fails with BYOL_ERR_INVALID naming the field for local_crops outside
+ * 0..BYOL_LEARNER_LOCAL_CROPS_MAX or local_size outside 1..image_size, and with a message
+ * naming local_size when the encoder does not fit it (BYOL_ERR_SHAPE naming a parameter whose
+ * shape depends on the input size, or the layer whose shape cannot be inferred). */
 BYOL_API byol_status byol_learner_create(struct byol_backend *be, struct byol_registry *reg,
                                          const struct byol_learner_config *c,
                                          struct byol_learner **out);
 BYOL_API void byol_learner_free(struct byol_learner *l);
 
 /* One training step on two views, each batch_size x C x H x W float32 (already augmented and
- * normalised): forward_backward, optimizer step, zero_grad, target update. */
+ * normalised): forward_backward, optimizer step, zero_grad, target update. A learner with
+ * local_crops > 0 refuses it (BYOL_ERR_INVALID): its steps need byol_learner_step_views. */
 BYOL_API byol_status byol_learner_step(struct byol_learner *l, const float *view1,
                                        const float *view2, float *loss);
 /* The parts of a step, for tests and custom loops. Gradients accumulate until zero_grad.
@@ -82,6 +104,20 @@ BYOL_API byol_status byol_learner_step(struct byol_learner *l, const float *view
  * decay included. */
 BYOL_API byol_status byol_learner_forward_backward(struct byol_learner *l, const float *view1,
                                                    const float *view2, float *loss);
+/* One step with N = cfg.local_crops local views besides the two global ones: `local` holds
+ * N x batch_size images of C x local_size x local_size, view-major (local view k of image b at
+ * index k * batch_size + b); NULL when local_crops is 0 (then it is not read, and the step is
+ * byol_learner_step's, bit for bit). BYOL_ERR_INVALID for local = NULL with local_crops > 0.
+ * The order of the networks' calls is the reference's (online on the global views, online on
+ * the local views, then the target), so running statistics and counters move once per call.
+ * The loss is the multi-crop one of the header comment; byol_learner_projection_std stays
+ * over the global views' projections. */
+BYOL_API byol_status byol_learner_step_views(struct byol_learner *l, const float *view1,
+                                             const float *view2, const float *local, float *loss);
+/* The forward and backward of byol_learner_step_views (gradients accumulate until zero_grad). */
+BYOL_API byol_status byol_learner_forward_backward_views(struct byol_learner *l, const float *view1,
+                                                         const float *view2, const float *local,
+                                                         float *loss);
 /* Fails with BYOL_ERR_NONFINITE, the parameters untouched, when a gradient (the global one,
  * in a data-parallel run) is NaN or infinite. */
 BYOL_API byol_status byol_learner_optimizer_step(struct byol_learner *l);

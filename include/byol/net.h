@@ -88,6 +88,18 @@ BYOL_API byol_status byol_net_child_at(const struct byol_net *net, int index, co
 /* Infer shapes, allocate parameters / buffers / activations, create plans. Parameters start
  * as PyTorch's defaults for each layer type (see byol_net_init_default). */
 BYOL_API byol_status byol_net_build(struct byol_net *net, uint64_t seed);
+/* Build `net` in place of byol_net_build over the parameters, gradients, batch-norm buffers
+ * and num_batches_tracked counters of `owner` (built): the same memory, not a copy, so what a
+ * forward of either moves (running statistics, counters) the other sees, and a backward of
+ * either adds into the one set of gradients. For the same network run at another input size
+ * (multi-crop's small views): `net` must have the owner's layers in the owner's order (names,
+ * inputs, ops; the input shapes may differ) and every parameter the owner's shape, else
+ * BYOL_ERR_INVALID naming the layer, or BYOL_ERR_SHAPE naming the parameter and both shapes.
+ * Its own are the plans, activations and gradient tensors, and its memory, fusion and
+ * batch-norm settings (set before this call, as for byol_net_build). Initialises nothing.
+ * `owner` must outlive `net`; byol_net_free(net) leaves the owner's arrays alone, and the
+ * parameter accessors of `net` return views into them. */
+BYOL_API byol_status byol_net_build_shared(struct byol_net *net, struct byol_net *owner);
 
 /* ---- Parameters. --------------------------------------------------------------------- */
 enum byol_tensor_role {

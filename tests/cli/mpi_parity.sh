@@ -60,6 +60,19 @@ echo "3 processes without shuffling, after step 1:"
 "$st_compare" one-ordered/step-1.safetensors np3-ordered/step-1.safetensors --rtol 1e-5 \
   "${noise[@]}" || { echo "FAIL: unshuffled batches differ"; exit 1; }
 
+# Multi-crop: the local views are keyed per image like the global ones and their batch norms
+# synchronise too, so 2 local views of 4 px on 3 processes equal one process.
+mc=(--set multicrop.views=2 --set multicrop.size=4)
+"$byolctl" run p.cfg "${mc[@]}" --set train.checkpoint_dir=\"mc-one\" > mc-one.log 2>&1 ||
+  { cat mc-one.log; echo "FAIL: multi-crop on one process"; exit 1; }
+mpi 3 run p.cfg "${mc[@]}" --set train.checkpoint_dir=\"mc-np3\" > mc-np3.log 2>&1 ||
+  { cat mc-np3.log; echo "FAIL: multi-crop on 3 processes"; exit 1; }
+echo "multi-crop on 3 processes, after steps 1 and 5:"
+"$st_compare" mc-one/step-1.safetensors mc-np3/step-1.safetensors --rtol 1e-5 "${noise[@]}" ||
+  { echo "FAIL: multi-crop step 1 on 3 processes differs from one process"; exit 1; }
+"$st_compare" mc-one/step-5.safetensors mc-np3/step-5.safetensors --rtol 1e-4 "${noise[@]}" \
+  "${later[@]}" || { echo "FAIL: multi-crop step 5 on 3 processes differs"; exit 1; }
+
 # The comparison notices a real difference: the encoder's batch norms kept per process.
 mpi 2 run p.cfg --set model.sync_batchnorm=false --set train.checkpoint_dir=\"local-bn\" \
   > local-bn.log 2>&1 || { cat local-bn.log; echo "FAIL: sync_batchnorm = false"; exit 1; }
