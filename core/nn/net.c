@@ -10,6 +10,7 @@
 
 #include "byol/net.h"
 #include "byol/rng.h"
+#include "byol/safetensors.h"
 #include "net_internal.h"
 
 #define NET_ALIGN 64
@@ -931,20 +932,42 @@ static byol_status alloc_grads(struct byol_net *net)
     return st;
 }
 
-static byol_status build_all(struct byol_net *net)
+static byol_status share_params(struct byol_net *net, const struct byol_net *owner);
+
+/* Shapes, parameters (its own flat arrays, or with `owner` views into the owner's), fusions,
+ * plans and activations. */
+static byol_status build_all(struct byol_net *net, const struct byol_net *owner)
 {
     if (net->n_layers == 0)
         return byol_error(BYOL_ERR_INVALID, "net: build of a network without layers");
+    if (owner && net->n_layers != owner->n_layers)
+        return byol_error(BYOL_ERR_INVALID,
+                          "net: build_shared: %zu layers, the owner has %zu (a shared network "
+                          "has the owner's layers in the owner's order)",
+                          net->n_layers, owner->n_layers);
     for (size_t i = 0; i < net->n_layers; i++) {
         byol_status st = infer_layer(net, net->layers[i]);
         if (st != BYOL_OK)
             return st;
     }
-    byol_status st = layout_params(net);
+    byol_status st = owner ? share_params(net, owner) : layout_params(net);
     plan_fusions(net);
     for (size_t i = 0; st == BYOL_OK && i < net->n_layers; i++)
         st = alloc_layer(net, net->layers[i]);
     return st == BYOL_OK ? alloc_outputs(net) : st;
+}
+
+/* After build_all: undone on failure, ready to run on success. */
+static byol_status build_finish(struct byol_net *net, byol_status st)
+{
+    if (st != BYOL_OK) {
+        release_built(net);
+        return st;
+    }
+    for (size_t i = 0; i < net->n_layers; i++)
+        net->layers[i]->input_set = net->layers[i]->computed = 0;
+    net->built = 1;
+    return BYOL_OK;
 }
 
 byol_status byol_net_build(struct byol_net *net, uint64_t seed)
@@ -953,16 +976,10 @@ byol_status byol_net_build(struct byol_net *net, uint64_t seed)
         return byol_error(BYOL_ERR_INVALID, "byol_net_build: NULL network");
     if (net->built)
         return byol_error(BYOL_ERR_INVALID, "byol_net_build: network is already built");
-    byol_status st = build_all(net);
-    if (st != BYOL_OK) {
-        release_built(net);
-        return st;
-    }
-    for (size_t i = 0; i < net->n_layers; i++)
-        net->layers[i]->input_set = net->layers[i]->computed = 0;
-    net->built = 1;
-    byol_net_init_default(net, seed);
-    return BYOL_OK;
+    byol_status st = build_finish(net, build_all(net, NULL));
+    if (st == BYOL_OK)
+        byol_net_init_default(net, seed);
+    return st;
 }
 
 /* ---- Build over another network's parameters. ----------------------------------------- */
@@ -997,16 +1014,6 @@ static int same_op(const struct byol_op_desc *a, const struct byol_op_desc *b)
     }
 }
 
-/* "[64, 8, 3, 3]" */
-static void dims_text(char *buf, size_t size, int ndim, const int *dims)
-{
-    size_t len = (size_t)snprintf(buf, size, "[");
-    for (int k = 0; k < ndim && len < size; k++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%d", k ? ", " : "", dims[k]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-}
-
 /* Layer i of `net` against the owner's: name, inputs, op, and each parameter's shape. */
 static byol_status check_shared_layer(const struct byol_net *net, const struct byol_net *owner,
                                       size_t i, size_t first)
@@ -1033,8 +1040,13 @@ static byol_status check_shared_layer(const struct byol_net *net, const struct b
         if (p->ndim == specs[k].ndim && !memcmp(p->dims, specs[k].dims, sizeof p->dims))
             continue;
         char here[64], there[64];
-        dims_text(here, sizeof here, specs[k].ndim, specs[k].dims);
-        dims_text(there, sizeof there, p->ndim, p->dims);
+        int64_t d[2][4];
+        for (int j = 0; j < 4; j++) {
+            d[0][j] = specs[k].dims[j];
+            d[1][j] = p->dims[j];
+        }
+        byol_st_format_dims(here, sizeof here, d[0], specs[k].ndim);
+        byol_st_format_dims(there, sizeof there, d[1], p->ndim);
         return byol_error(BYOL_ERR_SHAPE,
                           "net: build_shared: %s.%s has shape %s with this network's input, "
                           "the owner's is %s",
@@ -1076,25 +1088,6 @@ static byol_status share_params(struct byol_net *net, const struct byol_net *own
     return BYOL_OK;
 }
 
-static byol_status build_shared_all(struct byol_net *net, const struct byol_net *owner)
-{
-    if (net->n_layers != owner->n_layers)
-        return byol_error(BYOL_ERR_INVALID,
-                          "net: build_shared: %zu layers, the owner has %zu (a shared network "
-                          "has the owner's layers in the owner's order)",
-                          net->n_layers, owner->n_layers);
-    for (size_t i = 0; i < net->n_layers; i++) {
-        byol_status st = infer_layer(net, net->layers[i]);
-        if (st != BYOL_OK)
-            return st;
-    }
-    byol_status st = share_params(net, owner);
-    plan_fusions(net);
-    for (size_t i = 0; st == BYOL_OK && i < net->n_layers; i++)
-        st = alloc_layer(net, net->layers[i]);
-    return st == BYOL_OK ? alloc_outputs(net) : st;
-}
-
 byol_status byol_net_build_shared(struct byol_net *net, struct byol_net *owner)
 {
     if (!net || !owner || net == owner)
@@ -1107,15 +1100,7 @@ byol_status byol_net_build_shared(struct byol_net *net, struct byol_net *owner)
     if (st != BYOL_OK)
         return st;
     net->owner = owner;
-    st = build_shared_all(net, owner);
-    if (st != BYOL_OK) {
-        release_built(net);
-        return st;
-    }
-    for (size_t i = 0; i < net->n_layers; i++)
-        net->layers[i]->input_set = net->layers[i]->computed = 0;
-    net->built = 1;
-    return BYOL_OK;
+    return build_finish(net, build_all(net, owner));
 }
 
 /* ---- Parameters. --------------------------------------------------------------------- */
