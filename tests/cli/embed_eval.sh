@@ -8,45 +8,14 @@ byolctl=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export XDG_CACHE_HOME="$tmp/cache" # the baseline's cache starts empty
+. "$(dirname "$0")/lib.sh" # expect_fail, write_images, write_labels, tiny_model
 
-# n images of 8x8: class i % 3 is horizontal stripes, vertical stripes or a checkerboard.
-write_images() { # file n
-  local out="" i x y v
-  printf "\\x00\\x00\\x08\\x03\\x00\\x00\\x00\\x$(printf %02x "$2")\\x00\\x00\\x00\\x08\\x00\\x00\\x00\\x08" > "$1"
-  for ((i = 0; i < $2; i++)); do
-    out=""
-    for ((y = 0; y < 8; y++)); do
-      for ((x = 0; x < 8; x++)); do
-        case $((i % 3)) in
-          0) v=$(((y % 2) * 200 + 20 + i)) ;;
-          1) v=$(((x % 2) * 200 + 20 + i)) ;;
-          *) v=$((((x + y) % 2) * 200 + 20 + i)) ;;
-        esac
-        out+=$(printf '\\x%02x' "$v")
-      done
-    done
-    printf "$out" >> "$1"
-  done
-}
-write_labels() { # file n
-  local i
-  printf "\\x00\\x00\\x08\\x01\\x00\\x00\\x00\\x$(printf %02x "$2")" > "$1"
-  for ((i = 0; i < $2; i++)); do printf "\\x$(printf %02x $((i % 3)))" >> "$1"; done
-}
 write_images "$tmp/train.idx" 24
 write_labels "$tmp/train-labels.idx" 24
 write_images "$tmp/test.idx" 12
 write_labels "$tmp/test-labels.idx" 12
 
-cat > "$tmp/base.cfg" <<EOF
-seed = 1;
-backend = { name = "blas"; threads = 2; };
-model = { encoder = { name = "layers"; in_channels = 1; layers = (
-  { type = "conv"; name = "conv1"; out = 8; kernel = 3; pad = 1; },
-  { type = "relu"; name = "relu"; }, { type = "avgpool"; name = "avgpool"; },
-  { type = "flatten"; }, { type = "linear"; name = "fc"; out = 3; } ); };
-  image_size = 8; projection_size = 6; projection_hidden_size = 16; };
-augment_fn = ( { op = "normalize"; mean = [0.5]; std = [0.25]; } );
+{ tiny_model; cat <<EOF; } > "$tmp/base.cfg"
 data = { images = "train.idx"; };
 train = { steps = 3; batch_size = 4; checkpoint_dir = "$tmp/ck"; };
 EOF
@@ -99,7 +68,6 @@ out=$(results "$tmp/eval.cfg" --set eval.baseline=false)
 echo "$out" | head -n 1 | grep -q '^kNN (k=5) top-1: ' && ! echo "$out" | grep -q '^raw pixels' ||
   { echo "FAIL: eval.baseline=false: $out"; exit 1; }
 
-. "$(dirname "$0")/lib.sh"
 expect_fail "the config has no eval group: the test split is eval.test_images" \
   embed "$tmp/base.cfg" --split test --out "$tmp/x.npy"
 expect_fail "evaluation needs an eval group: eval = {" eval "$tmp/base.cfg"

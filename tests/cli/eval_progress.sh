@@ -11,6 +11,7 @@ byolctl=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export XDG_CACHE_HOME="$tmp/cache" # the baseline's cache starts empty
+. "$(dirname "$0")/lib.sh" # tiny_model
 fail() { echo "FAIL: $*"; exit 1; }
 cd "$tmp"
 
@@ -36,15 +37,7 @@ images 300 1000 | npy_u8 test.npy "300, 8, 8"
 labels 300 | npy_u8 test-labels.npy "300,"
 [ "$(stat -c %s train.npy)" -eq $((128 + 600 * 64)) ] || fail "train.npy has $(stat -c %s train.npy) bytes"
 
-cat > eval.cfg <<'EOF'
-seed = 1;
-backend = { name = "blas"; threads = 2; };
-model = { encoder = { name = "layers"; in_channels = 1; layers = (
-  { type = "conv"; name = "conv1"; out = 8; kernel = 3; pad = 1; },
-  { type = "relu"; name = "relu"; }, { type = "avgpool"; name = "avgpool"; },
-  { type = "flatten"; }, { type = "linear"; name = "fc"; out = 3; } ); };
-  image_size = 8; projection_size = 6; projection_hidden_size = 16; };
-augment_fn = ( { op = "normalize"; mean = [0.5]; std = [0.25]; } );
+{ tiny_model; cat <<'EOF'; } > eval.cfg
 data = { format = "mock"; length = 16; };
 train = { steps = 3; batch_size = 4; checkpoint_every = 0; checkpoint_dir = "ck"; };
 eval = { format = "npy"; train_images = "train.npy"; train_labels = "train-labels.npy";
