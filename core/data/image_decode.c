@@ -266,13 +266,11 @@ static void cmyk_to_rgb(const uint8_t *src, uint8_t *dst, size_t n)
  * by the margin, within the image: x0 y0 x1 y1, never empty. */
 static void jpeg_scaled_rect(const struct jpeg_job *j, int r[4])
 {
-    const struct jpeg_decompress_struct *ci = &j->cinfo;
-    int lim[2] = {(int)ci->output_width, (int)ci->output_height};
-    for (int i = 0; i < 4; i++) {
-        double v = (double)j->rect[i] * j->scale_num / 8.0;
-        r[i] = i < 2 ? (int)floor(v) - JPEG_CUT_MARGIN : (int)ceil(v) + JPEG_CUT_MARGIN;
-        r[i] = r[i] < 0 ? 0 : r[i] > lim[i % 2] ? lim[i % 2] : r[i];
-    }
+    double span[4];
+    for (int i = 0; i < 4; i++)
+        span[i] = (double)j->rect[i] * j->scale_num / 8.0;
+    byol_span_pixels(span, JPEG_CUT_MARGIN, (int)j->cinfo.output_width, (int)j->cinfo.output_height,
+                     r);
 }
 
 /* Rows r[1] .. r[3] of the scaled image, columns r[0] .. r[2] widened by libjpeg to whole

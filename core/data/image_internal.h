@@ -5,6 +5,7 @@
 #ifndef BYOL_IMAGE_INTERNAL_H
 #define BYOL_IMAGE_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,17 @@ void byol_image_file_free(struct byol_image_file *f);
  * image. On success free(out->img.px). */
 byol_status byol_image_decode_part(const struct byol_image_file *f, int channels, int scale_num,
                                    const int rect[4], struct byol_image_part *out);
+
+/* The pixel rectangle (x0, y0, x1, y1) that holds span (fractional pixels): rounded outwards,
+ * widened by `margin` on every side, clamped to [0, w] x [0, h]. */
+static inline void byol_span_pixels(const double span[4], int margin, int w, int h, int r[4])
+{
+    int lim[2] = {w, h};
+    for (int i = 0; i < 4; i++) {
+        r[i] = i < 2 ? (int)floor(span[i]) - margin : (int)ceil(span[i]) + margin;
+        r[i] = r[i] < 0 ? 0 : r[i] > lim[i % 2] ? lim[i % 2] : r[i];
+    }
+}
 
 /* Resize `in` so its shorter side is `size` (PIL's antialiased bilinear, as
  * torchvision.transforms.Resize(size) on a PIL image), crop the center size x size square

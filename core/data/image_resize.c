@@ -204,11 +204,8 @@ byol_status byol_image_part_resample(const struct byol_image_part *part, const i
     double s = part->scale_num / 8.0;
     double span[4] = {box[1] * s - part->x0, box[0] * s - part->y0,
                       (box[1] + box[3]) * s - part->x0, (box[0] + box[2]) * s - part->y0};
-    int lim[2] = {part->img.w, part->img.h}, clip[4];
-    for (int i = 0; i < 4; i++) {
-        clip[i] = i < 2 ? (int)floor(span[i]) : (int)ceil(span[i]);
-        clip[i] = clip[i] < 0 ? 0 : clip[i] > lim[i % 2] ? lim[i % 2] : clip[i];
-    }
+    int clip[4];
+    byol_span_pixels(span, 0, part->img.w, part->img.h, clip);
     double rel[4] = {span[0] - clip[0], span[1] - clip[1], span[2] - clip[0], span[3] - clip[1]};
     return byol_image_resample_region(&part->img, clip, rel, oh, ow, out_chw);
 }
