@@ -170,10 +170,11 @@ static const float *bn_relu_mask(struct od_ctx *ctx, struct od_plan *p,
 }
 
 /* On x86-64 with GCC the statistics loops (and the sync backward's) are also built for AVX-512
- * and picked at load (as update.c does for FMA): baseline SSE2 runs these double sums 1.6x
- * slower. */
+ * and AVX2 and picked at load (as update.c does for FMA): baseline SSE2 runs these double sums
+ * 1.6x slower, and without the AVX2 build a CPU without AVX-512 would run them so. Every build
+ * sums over the pixels in the same order (the vector lanes are channels). */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define BN_STATS_CLONES __attribute__((target_clones("avx512f", "default")))
+#define BN_STATS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BN_STATS_CLONES
 #endif
