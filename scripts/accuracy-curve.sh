@@ -66,6 +66,7 @@ set key autotitle columnhead bottom right
 set xlabel "$xlabel"
 set ylabel "top-1 on the test split (%)"
 set grid
+set offsets 0, 0, 0.5, 0.5
 plot "$csv" using $xcol:3 with linespoints lw 2 pt 7 title "linear probe", \
      "$csv" using $xcol:4 with linespoints lw 2 pt 5 title "kNN (k = $k)"
 GP
