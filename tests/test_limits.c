@@ -177,23 +177,24 @@ static void test_env_limit(void)
     unsetenv("BYOL_MEMORY_LIMIT");
 }
 
-/* A mock data.length whose index order cannot fit in memory names the setting. */
+/* A mock dataset whose index order cannot fit in memory is refused before anything is made
+ * (the config layer then names data.length: tests/bad-inputs, mock_length_memory). */
 static void test_mock_length(void)
 {
     struct byol_dataset *ds = NULL;
     setenv("BYOL_MEMORY_LIMIT", "1K", 1);
     CU_ASSERT_EQUAL(byol_dataset_open_mock(1000, 1, 4, 0, &ds), BYOL_ERR_NOMEM);
-    BYOL_ASSERT_MSG_HAS("data.length: the order of 1000 mock images needs 8000 bytes of memory, "
+    BYOL_ASSERT_MSG_HAS("mock dataset: the order of 1000 images needs 8000 bytes of memory, "
                         "more than the 1024 available (BYOL_MEMORY_LIMIT)");
     BYOL_CHECK_OK(byol_dataset_open_mock(100, 1, 4, 0, &ds));
     byol_dataset_free(ds);
     ds = NULL;
     unsetenv("BYOL_MEMORY_LIMIT");
     CU_ASSERT_EQUAL(byol_dataset_open_mock((size_t)1 << 62, 1, 4, 0, &ds), BYOL_ERR_NOMEM);
-    BYOL_ASSERT_MSG_HAS("data.length: the order of 4611686018427387904 mock images needs more "
+    BYOL_ASSERT_MSG_HAS("mock dataset: the order of 4611686018427387904 images needs more "
                         "than 2^64 bytes");
     CU_ASSERT_EQUAL(byol_dataset_open_mock((size_t)1 << 50, 1, 4, 0, &ds), BYOL_ERR_NOMEM);
-    BYOL_ASSERT_MSG_HAS("data.length: the order of 1125899906842624 mock images needs ");
+    BYOL_ASSERT_MSG_HAS("mock dataset: the order of 1125899906842624 images needs ");
     CU_ASSERT_PTR_NULL(ds);
 }
 

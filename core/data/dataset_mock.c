@@ -47,15 +47,15 @@ byol_status byol_dataset_open_mock(size_t length, int channels, int image_size, 
                           "mock dataset: images of %d x %d x %d (channels 1..4, size 1..4096)",
                           channels, image_size, image_size);
     /* Whoever reads a dataset keeps an order of its indices (the loader's shuffle): a size_t
-     * per image. A length that leaves no room for it is the setting's fault, so say so. */
+     * per image. A length that leaves no room for it fails here, before anything is made. */
     if (length > UINT64_MAX / sizeof(size_t))
         return byol_error(BYOL_ERR_NOMEM,
-                          "data.length: the order of %zu mock images needs more than 2^64 bytes "
+                          "mock dataset: the order of %zu images needs more than 2^64 bytes "
                           "of memory",
                           length);
     char what[96];
-    snprintf(what, sizeof what, "the order of %zu mock images", length);
-    byol_status st = byol_mem_check("data.length", what, (uint64_t)length * sizeof(size_t));
+    snprintf(what, sizeof what, "the order of %zu images", length);
+    byol_status st = byol_mem_check("mock dataset", what, (uint64_t)length * sizeof(size_t));
     if (st != BYOL_OK)
         return st;
     struct mock_dataset *d = malloc(sizeof *d);

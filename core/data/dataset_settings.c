@@ -119,14 +119,10 @@ static byol_status open_mock(const struct byol_settings *g, int channels, int im
         return byol_settings_error(setting, BYOL_ERR_INVALID,
                                    "%lld is not a valid number of images", (long long)length);
     st = byol_dataset_open_mock((size_t)length, channels, image_size, seed, out);
-    /* A length too large for memory is the setting's fault: its message, which says
-     * "data.length: ...", then names the setting with its file and line like any other. */
-    char why[512];
-    const char *said = byol_last_error();
-    if (!setting || st != BYOL_ERR_NOMEM || strncmp(said, "data.length: ", 13) != 0)
-        return st;
-    snprintf(why, sizeof why, "%s", said + 13);
-    return byol_settings_error(setting, st, "%s", why);
+    /* A length too large for memory is the setting's fault: name it, with its file and line. */
+    if (st == BYOL_ERR_NOMEM)
+        return byol_settings_error(setting, st, "%s", byol_last_error());
+    return st;
 }
 
 static byol_status open_format(const struct byol_settings *g, const struct ds_keys *k,
